@@ -1,0 +1,1 @@
+//! Integration tests, benches and examples live beside this crate.
