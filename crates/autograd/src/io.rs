@@ -1,0 +1,286 @@
+//! Named tensors and parameters saved and loaded as safetensors, the format PyTorch
+//! users open with `safetensors.torch.load_file`.
+//!
+//! Files are written atomically (a temporary file in the same folder, then a rename), so
+//! a crash leaves either the old file or the new one, never half of one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::IxDyn;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::{Parameter, Tensor};
+
+/// What went wrong reading or writing a safetensors file; every variant names the file.
+#[derive(Debug)]
+pub enum IoError {
+    /// The file could not be read or written.
+    Io { path: PathBuf, source: std::io::Error },
+    /// The file is not valid safetensors.
+    Format { path: PathBuf, message: String },
+    /// A tensor is stored with a dtype other than F32.
+    Dtype { path: PathBuf, name: String, found: String },
+    /// Parameters the model has but the file lacks.
+    Missing { path: PathBuf, names: Vec<String> },
+    /// Tensors the file has but the model does not.
+    Unexpected { path: PathBuf, names: Vec<String> },
+    /// A tensor whose shape differs from the parameter's.
+    Shape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            IoError::Format { path, message } => {
+                write!(f, "{}: not a valid safetensors file: {message}", path.display())
+            }
+            IoError::Dtype { path, name, found } => write!(
+                f,
+                "{}: tensor `{name}`: expected dtype F32, found {found}",
+                path.display()
+            ),
+            IoError::Missing { path, names } => write!(
+                f,
+                "{}: missing tensors the model needs: {}",
+                path.display(),
+                names.join(", ")
+            ),
+            IoError::Unexpected { path, names } => write!(
+                f,
+                "{}: tensors the model does not have: {}",
+                path.display(),
+                names.join(", ")
+            ),
+            IoError::Shape { path, name, expected, found } => write!(
+                f,
+                "{}: tensor `{name}`: expected shape {expected:?}, found {found:?}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IoError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The tensors of a file, by name, and its string metadata.
+#[derive(Debug, Default)]
+pub struct TensorFile {
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// The header's `__metadata__`.
+    pub metadata: HashMap<String, String>,
+}
+
+impl TensorFile {
+    /// The named tensor, or an error naming the file and the tensor.
+    pub fn get(&self, path: &Path, name: &str) -> Result<&Tensor, IoError> {
+        self.tensors.get(name).ok_or_else(|| IoError::Missing {
+            path: path.to_path_buf(),
+            names: vec![name.to_string()],
+        })
+    }
+}
+
+/// Writes named tensors (and optional string metadata) atomically.
+pub fn save_tensors<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), IoError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let data = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, t.shape().to_vec(), data)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.as_str(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format_err(path, e))?;
+    let buffer = safetensors::serialize(views, metadata).map_err(|e| format_err(path, e))?;
+    write_atomically(path, &buffer)
+}
+
+/// Reads every tensor of a file (all must be F32) and its metadata.
+pub fn load_tensors(path: &Path) -> Result<TensorFile, IoError> {
+    let buffer = std::fs::read(path).map_err(|source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&buffer).map_err(|e| format_err(path, e))?;
+    let st = SafeTensors::deserialize(&buffer).map_err(|e| format_err(path, e))?;
+    let mut file = TensorFile {
+        metadata: header.metadata().clone().unwrap_or_default(),
+        ..TensorFile::default()
+    };
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(IoError::Dtype {
+                path: path.to_path_buf(),
+                name,
+                found: format!("{:?}", view.dtype()),
+            });
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let t = Tensor::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| format_err(path, e))?;
+        file.tensors.insert(name, t);
+    }
+    Ok(file)
+}
+
+/// Saves parameters under their names, atomically.
+pub fn save(
+    path: &Path,
+    params: &[Parameter],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), IoError> {
+    let values: Vec<_> = params.iter().map(|p| (p.name().to_string(), p.value())).collect();
+    save_tensors(path, values.iter().map(|(n, v)| (n.clone(), &**v)), metadata)
+}
+
+/// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
+/// model lacks, or a shape mismatch is an error, and then no parameter is changed.
+/// Returns the file's metadata.
+pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>, IoError> {
+    let mut file = load_tensors(path)?;
+    let missing: Vec<String> = params
+        .iter()
+        .filter(|p| !file.tensors.contains_key(p.name()))
+        .map(|p| p.name().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(IoError::Missing { path: path.to_path_buf(), names: missing });
+    }
+    let extra: Vec<String> = file
+        .tensors
+        .keys()
+        .filter(|n| !params.iter().any(|p| p.name() == n.as_str()))
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        return Err(IoError::Unexpected { path: path.to_path_buf(), names: extra });
+    }
+    for p in params {
+        let found = file.tensors[p.name()].shape().to_vec();
+        if found != p.shape() {
+            return Err(IoError::Shape {
+                path: path.to_path_buf(),
+                name: p.name().to_string(),
+                expected: p.shape(),
+                found,
+            });
+        }
+    }
+    for p in params {
+        p.set_value(file.tensors.remove(p.name()).expect("checked above"));
+    }
+    Ok(file.metadata)
+}
+
+fn format_err(path: &Path, e: impl fmt::Display) -> IoError {
+    IoError::Format { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let io = |source| IoError::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().ok_or_else(|| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(name: &str, shape: &[usize]) -> Parameter {
+        let n: usize = shape.iter().product();
+        let data = (0..n).map(|i| i as f32 * 0.5 - 1.0).collect();
+        Parameter::new(name, Tensor::from_shape_vec(IxDyn(shape), data).unwrap())
+    }
+
+    fn tmp_path(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("autograd-io-{tag}-{}.safetensors", std::process::id()))
+    }
+
+    #[test]
+    fn round_trip_with_metadata() {
+        let path = tmp_path("roundtrip");
+        let a = param("enc.w", &[3, 2]);
+        let b = param("dec.b", &[4]);
+        let meta = HashMap::from([("step".to_string(), "7".to_string())]);
+        save(&path, &[a.clone(), b.clone()], Some(meta)).unwrap();
+        let a2 = Parameter::new("enc.w", Tensor::zeros(IxDyn(&[3, 2])));
+        let b2 = Parameter::new("dec.b", Tensor::zeros(IxDyn(&[4])));
+        let meta = load(&path, &[a2.clone(), b2.clone()]).unwrap();
+        assert_eq!(meta["step"], "7");
+        assert_eq!(*a2.value(), *a.value());
+        assert_eq!(*b2.value(), *b.value());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn strict_load_names_what_is_wrong() {
+        let path = tmp_path("strict");
+        save(&path, &[param("w", &[2, 2]), param("extra", &[1])], None).unwrap();
+
+        let err = load(&path, &[param("w", &[2, 2]), param("b", &[2])]).unwrap_err();
+        assert!(matches!(&err, IoError::Missing { names, .. } if names == &["b"]), "{err}");
+        assert!(err.to_string().contains("missing tensors the model needs: b"));
+
+        let err = load(&path, &[param("w", &[2, 2])]).unwrap_err();
+        assert!(err.to_string().contains("tensors the model does not have: extra"), "{err}");
+
+        let w = param("w", &[4]);
+        let before = w.value();
+        let err = load(&path, &[w.clone(), param("extra", &[1])]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`w`") && msg.contains("[4]") && msg.contains("[2, 2]"), "{msg}");
+        assert_eq!(*w.value(), *before, "a failed load changes nothing");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn corrupt_and_missing_files_are_errors() {
+        let path = tmp_path("corrupt");
+        std::fs::write(&path, b"not safetensors").unwrap();
+        let err = load_tensors(&path).unwrap_err();
+        assert!(matches!(err, IoError::Format { .. }), "{err}");
+        assert!(err.to_string().contains(&*path.to_string_lossy()));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(load_tensors(&path).unwrap_err(), IoError::Io { .. }));
+    }
+}

@@ -1,0 +1,215 @@
+//! Binary arithmetic with NumPy broadcasting (`+ − × ÷`, `maximum`), scalar arithmetic,
+//! and the operator overloads on [`Var`].
+//!
+//! Backward sums each input's gradient back to its own shape ([`sum_to`]).
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::tape::{Var, op1};
+use crate::tensor::{sum_to, zip_broadcast};
+
+
+impl<'t> Var<'t> {
+    /// `self + other`, broadcasting.
+    pub fn add(&self, other: &Var<'t>) -> Var<'t> {
+        let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
+        let out = zip_broadcast(self.value(), other.value(), |a, b| a + b);
+        op1(self.tape(), "add", &[self, other], out, move |g, needs| {
+            let gb = needs[1].then(|| sum_to(g.clone(), &sb));
+            vec![needs[0].then(|| sum_to(g, &sa)), gb]
+        })
+    }
+
+    /// `self − other`, broadcasting.
+    pub fn sub(&self, other: &Var<'t>) -> Var<'t> {
+        let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
+        let out = zip_broadcast(self.value(), other.value(), |a, b| a - b);
+        op1(self.tape(), "sub", &[self, other], out, move |g, needs| {
+            let gb = needs[1].then(|| sum_to(-&g, &sb));
+            vec![needs[0].then(|| sum_to(g, &sa)), gb]
+        })
+    }
+
+    /// `self ⊙ other` (elementwise), broadcasting.
+    pub fn mul(&self, other: &Var<'t>) -> Var<'t> {
+        let (a, b) = (self.shared(), other.shared());
+        let out = zip_broadcast(&a, &b, |x, y| x * y);
+        op1(self.tape(), "mul", &[self, other], out, move |g, needs| {
+            let ga = needs[0].then(|| sum_to(zip_broadcast(&g, &b, |g, y| g * y), a.shape()));
+            let gb = needs[1].then(|| sum_to(zip_broadcast(&g, &a, |g, x| g * x), b.shape()));
+            vec![ga, gb]
+        })
+    }
+
+    /// `self ÷ other` (elementwise), broadcasting.
+    pub fn div(&self, other: &Var<'t>) -> Var<'t> {
+        let (a, b) = (self.shared(), other.shared());
+        let out = zip_broadcast(&a, &b, |x, y| x / y);
+        op1(self.tape(), "div", &[self, other], out, move |g, needs| {
+            let ga = needs[0].then(|| sum_to(zip_broadcast(&g, &b, |g, y| g / y), a.shape()));
+            // ∂(a/b)/∂b = −a/b²; `g·a` is broadcast first, then divided by b².
+            let gb = needs[1].then(|| {
+                let ga_num = zip_broadcast(&g, &a, |g, x| g * x);
+                sum_to(zip_broadcast(&ga_num, &b, |n, y| -n / (y * y)), b.shape())
+            });
+            vec![ga, gb]
+        })
+    }
+
+    /// Elementwise `max(self, other)`, broadcasting. On ties the gradient is split
+    /// evenly, as in PyTorch.
+    pub fn maximum(&self, other: &Var<'t>) -> Var<'t> {
+        let (a, b) = (self.shared(), other.shared());
+        let out = zip_broadcast(&a, &b, f32::max);
+        // Share of the gradient that goes to `a`: 1, 0 or ½ on ties.
+        let share_a = zip_broadcast(&a, &b, |x, y| match x.partial_cmp(&y) {
+            Some(std::cmp::Ordering::Greater) => 1.0,
+            Some(std::cmp::Ordering::Less) => 0.0,
+            _ => 0.5,
+        });
+        op1(self.tape(), "maximum", &[self, other], out, move |g, needs| {
+            let gb = needs[1].then(|| {
+                sum_to(zip_broadcast(&g, &share_a, |g, s| g * (1.0 - s)), b.shape())
+            });
+            let ga = needs[0].then(|| sum_to(g * &share_a, a.shape()));
+            vec![ga, gb]
+        })
+    }
+
+    /// `self + c` for a scalar `c`.
+    pub fn add_scalar(&self, c: f32) -> Var<'t> {
+        self.unary_op("add_scalar", self.value().mapv(|x| x + c), |g, _| vec![Some(g)])
+    }
+
+    /// `self · c` for a scalar `c`.
+    pub fn mul_scalar(&self, c: f32) -> Var<'t> {
+        self.unary_op("mul_scalar", self.value().mapv(|x| x * c), move |g, _| {
+            vec![Some(g * c)]
+        })
+    }
+
+    /// `−self`.
+    pub fn neg(&self) -> Var<'t> {
+        self.mul_scalar(-1.0)
+    }
+}
+
+/// Implements a binary operator for every owned/borrowed combination of `Var`s and for
+/// a scalar on the right, all forwarding to one method.
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident, $var_fn:ident, $scalar:expr) => {
+        impl<'t> $trait<&Var<'t>> for &Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, rhs: &Var<'t>) -> Var<'t> {
+                Var::$var_fn(self, rhs)
+            }
+        }
+        impl<'t> $trait<Var<'t>> for Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, rhs: Var<'t>) -> Var<'t> {
+                Var::$var_fn(&self, &rhs)
+            }
+        }
+        impl<'t> $trait<&Var<'t>> for Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, rhs: &Var<'t>) -> Var<'t> {
+                Var::$var_fn(&self, rhs)
+            }
+        }
+        impl<'t> $trait<Var<'t>> for &Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, rhs: Var<'t>) -> Var<'t> {
+                Var::$var_fn(self, &rhs)
+            }
+        }
+        impl<'t> $trait<f32> for &Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, c: f32) -> Var<'t> {
+                let f: fn(&Var<'t>, f32) -> Var<'t> = $scalar;
+                f(self, c)
+            }
+        }
+        impl<'t> $trait<f32> for Var<'t> {
+            type Output = Var<'t>;
+            fn $method(self, c: f32) -> Var<'t> {
+                let f: fn(&Var<'t>, f32) -> Var<'t> = $scalar;
+                f(&self, c)
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add, add, |v, c| v.add_scalar(c));
+binary_operator!(Sub, sub, sub, |v, c| v.add_scalar(-c));
+binary_operator!(Mul, mul, mul, |v, c| v.mul_scalar(c));
+binary_operator!(Div, div, div, |v, c| v.mul_scalar(1.0 / c));
+
+impl<'t> Neg for &Var<'t> {
+    type Output = Var<'t>;
+    fn neg(self) -> Var<'t> {
+        Var::neg(self)
+    }
+}
+
+impl<'t> Neg for Var<'t> {
+    type Output = Var<'t>;
+    fn neg(self) -> Var<'t> {
+        Var::neg(&self)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+    use crate::gradcheck::{assert_gradients, random};
+
+    /// Shape pairs that exercise broadcasting: equal, leading axes, size-1 axes on either
+    /// side, scalars, odd sizes.
+    const PAIRS: &[(&[usize], &[usize])] = &[
+        (&[3, 5], &[3, 5]),
+        (&[2, 3, 4], &[4]),
+        (&[2, 1, 4], &[3, 1]),
+        (&[1], &[7]),
+        (&[], &[2, 3]),
+        (&[5, 1, 1], &[1, 2, 3]),
+    ];
+
+    #[test]
+    fn add_sub_mul_div_broadcast() {
+        for (i, (sa, sb)) in PAIRS.iter().enumerate() {
+            let a = random(sa, -1.0, 1.0, i as u64);
+            let b = random(sb, 0.5, 2.0, 100 + i as u64);
+            let inputs = [a, b];
+            assert_gradients(&inputs, |v| &v[0] + &v[1]);
+            assert_gradients(&inputs, |v| &v[0] - &v[1]);
+            assert_gradients(&inputs, |v| &v[0] * &v[1]);
+            assert_gradients(&inputs, |v| &v[0] / &v[1]);
+            assert_gradients(&inputs, |v| v[1].div(&v[0].add_scalar(3.0)));
+        }
+    }
+
+    #[test]
+    fn maximum_broadcasts_and_splits_ties() {
+        for (i, (sa, sb)) in PAIRS.iter().enumerate() {
+            // Values kept apart so no pair sits within ε of a tie.
+            let a = random(sa, -1.0, 1.0, i as u64).mapv(|x| (x * 10.0).round() / 5.0 + 0.1);
+            let b = random(sb, -1.0, 1.0, 50 + i as u64).mapv(|x| (x * 10.0).round() / 5.0);
+            assert_gradients(&[a, b], |v| v[0].maximum(&v[1]));
+        }
+        let tape = crate::Tape::new();
+        let a = tape.var(Tensor::from_elem(ndarray::IxDyn(&[2]), 1.0));
+        let b = tape.var(Tensor::from_elem(ndarray::IxDyn(&[2]), 1.0));
+        let g = a.maximum(&b).sum().backward();
+        assert_eq!(g.get(&a).unwrap()[0], 0.5);
+        assert_eq!(g.get(&b).unwrap()[1], 0.5);
+    }
+
+    #[test]
+    fn scalar_ops_and_neg() {
+        let x = random(&[4, 3], -2.0, 2.0, 7);
+        assert_gradients(&[x.clone()], |v| &v[0] * 2.5 + 1.0);
+        assert_gradients(&[x.clone()], |v| (&v[0] - 0.5) / 4.0);
+        assert_gradients(&[x], |v| -&v[0]);
+    }
+}

@@ -1,0 +1,129 @@
+//! 2-D convolution and transposed convolution (NCHW, PyTorch semantics) over the
+//! im2col + GEMM kernels of `kernels::conv`.
+//!
+//! The bias is not part of the kernel: it is a broadcast add of `b` viewed as
+//! `[1, C, 1, 1]`, so its gradient comes from the same broadcasting rule as every add.
+
+use ndarray::IxDyn;
+
+use kernels::{Conv2dShape, ConvTranspose2dShape};
+
+use crate::Tensor;
+use crate::tape::{Var, op1};
+
+fn slice(t: &Tensor) -> &[f32] {
+    t.as_slice().expect("tensors on the tape are contiguous")
+}
+
+/// Runs a kernel that fills a fresh buffer of `shape`.
+fn fill(shape: &[usize], kernel: impl FnOnce(&mut [f32])) -> Tensor {
+    let mut out = Tensor::zeros(IxDyn(shape));
+    kernel(out.as_slice_mut().expect("fresh tensor is contiguous"));
+    out
+}
+
+fn dims4(op: &str, what: &str, t: &[usize]) -> [usize; 4] {
+    t.try_into()
+        .unwrap_or_else(|_| panic!("{op}: {what} must be 4-D, got {t:?}"))
+}
+
+fn add_bias<'t>(op: &str, y: Var<'t>, bias: Option<&Var<'t>>) -> Var<'t> {
+    match bias {
+        None => y,
+        Some(b) => {
+            let c = y.shape()[1];
+            assert_eq!(b.shape(), &[c], "{op}: bias must be [{c}]");
+            y.add(&b.reshape(&[1, c, 1, 1]))
+        }
+    }
+}
+
+impl<'t> Var<'t> {
+    /// `conv2d(x, W) + b` as PyTorch's `F.conv2d`: `x [N, Cin, H, W]`,
+    /// `W [Cout, Cin, kh, kw]`, optional `b [Cout]`, the same `stride` and zero `padding`
+    /// on both axes.
+    ///
+    /// # Panics
+    /// If the shapes do not fit or the kernel is larger than the padded input.
+    pub fn conv2d(
+        &self,
+        weight: &Var<'t>,
+        bias: Option<&Var<'t>>,
+        stride: usize,
+        padding: usize,
+    ) -> Var<'t> {
+        let [batch, c_in, h, w] = dims4("conv2d", "input", self.shape());
+        let [c_out, wc_in, kh, kw] = dims4("conv2d", "weight", weight.shape());
+        assert!(
+            wc_in == c_in && stride > 0 && kh <= h + 2 * padding && kw <= w + 2 * padding,
+            "conv2d: input {:?}, weight {:?}, stride {stride}, padding {padding} do not fit",
+            self.shape(),
+            weight.shape()
+        );
+        let s = Conv2dShape { batch, c_in, h, w, c_out, kh, kw, stride, padding };
+        let (x, wt) = (self.shared(), weight.shared());
+        let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
+            kernels::conv2d_forward(&s, slice(&x), slice(&wt), y)
+        });
+        let y = op1(self.tape(), "conv2d", &[self, weight], y, move |g, needs| {
+            let gx = needs[0].then(|| {
+                fill(x.shape(), |gx| kernels::conv2d_backward_input(&s, slice(&g), slice(&wt), gx))
+            });
+            let gw = needs[1].then(|| {
+                fill(wt.shape(), |gw| kernels::conv2d_backward_weight(&s, slice(&x), slice(&g), gw))
+            });
+            vec![gx, gw]
+        });
+        add_bias("conv2d", y, bias)
+    }
+
+    /// `conv_transpose2d(x, W) + b` as PyTorch's `F.conv_transpose2d`: `x [N, Cin, H, W]`,
+    /// `W [Cin, Cout, kh, kw]`, output `[N, Cout, (H−1)·stride − 2·padding + kh +
+    /// output_padding, …]`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit or `output_padding ≥ stride`.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Var<'t>,
+        bias: Option<&Var<'t>>,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+    ) -> Var<'t> {
+        let [batch, c_in, h, w] = dims4("conv_transpose2d", "input", self.shape());
+        let [wc_in, c_out, kh, kw] = dims4("conv_transpose2d", "weight", weight.shape());
+        assert!(
+            wc_in == c_in
+                && stride > 0
+                && output_padding < stride
+                && (h.max(1) - 1) * stride + kh + output_padding > 2 * padding
+                && (w.max(1) - 1) * stride + kw + output_padding > 2 * padding,
+            "conv_transpose2d: input {:?}, weight {:?}, stride {stride}, padding {padding}, \
+             output_padding {output_padding} do not fit",
+            self.shape(),
+            weight.shape()
+        );
+        let s = ConvTranspose2dShape {
+            batch, c_in, h, w, c_out, kh, kw, stride, padding, output_padding,
+        };
+        let (x, wt) = (self.shared(), weight.shared());
+        let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
+            kernels::conv_transpose2d_forward(&s, slice(&x), slice(&wt), y)
+        });
+        let y = op1(self.tape(), "conv_transpose2d", &[self, weight], y, move |g, needs| {
+            let gx = needs[0].then(|| {
+                fill(x.shape(), |gx| {
+                    kernels::conv_transpose2d_backward_input(&s, slice(&g), slice(&wt), gx)
+                })
+            });
+            let gw = needs[1].then(|| {
+                fill(wt.shape(), |gw| {
+                    kernels::conv_transpose2d_backward_weight(&s, slice(&x), slice(&g), gw)
+                })
+            });
+            vec![gx, gw]
+        });
+        add_bias("conv_transpose2d", y, bias)
+    }
+}

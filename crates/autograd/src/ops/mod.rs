@@ -1,0 +1,11 @@
+//! The built-in ops, one file per family, each op's forward and backward side by side.
+//! All are methods on [`Var`](crate::Var), recorded through [`Tape::record`](crate::Tape::record).
+
+pub mod arith;
+//pub mod conv;
+pub mod linalg;
+pub mod loss;
+//pub mod pool;
+pub mod reduce;
+pub mod shape;
+pub mod unary;

@@ -1,0 +1,633 @@
+//! The tape: values, parameters, recorded ops and the reverse walk.
+//!
+//! A [`Var`] is a value on a [`Tape`]. Every op computes its output eagerly and, when the
+//! tape is recording and some input needs a gradient, pushes one backward closure onto the
+//! tape. [`Var::backward`] walks those closures in reverse, handing each op the gradients
+//! of its outputs and collecting the gradients of its inputs. A gradient is dropped as soon
+//! as the op that produced it has been walked, so backward holds only the live frontier.
+
+use std::cell::{Ref, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::Tensor;
+
+/// A recorded op's backward: gradients of its outputs (`None` where no gradient reached
+/// an output) and which inputs need a gradient, to gradients of its inputs (`None` where
+/// not needed). Each returned gradient has its input's shape.
+pub type BackwardFn = Box<dyn FnOnce(Vec<Option<Tensor>>, &[bool]) -> Vec<Option<Tensor>>>;
+
+/// A user-defined op with a hand-written backward, in the manner of PyTorch's
+/// `autograd.Function`: register it on a tape with [`Tape::apply`].
+///
+/// `forward` saves into `self` whatever `backward` will need (only when `record` is true:
+/// in evaluation mode backward never runs, so nothing need be kept).
+pub trait Function: 'static {
+    /// Short name used in error messages.
+    fn name(&self) -> &str;
+    /// Computes the outputs from the inputs. May return several outputs.
+    fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor>;
+    /// Gradients of the inputs from gradients of the outputs (`None`: no gradient reached
+    /// that output, treat as zero). Return `None` for inputs whose gradient is not needed.
+    fn backward(
+        self: Box<Self>,
+        grad_outputs: Vec<Option<Tensor>>,
+        needs_input_grad: &[bool],
+    ) -> Vec<Option<Tensor>>;
+}
+
+struct OpRecord {
+    name: String,
+    inputs: Vec<Option<usize>>,
+    input_shapes: Vec<Vec<usize>>,
+    outputs: Vec<usize>,
+    backward: BackwardFn,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: usize,
+    ops: Vec<OpRecord>,
+    /// Leaves created with [`Tape::var`] or [`Tape::param`]: id → parameter, if any.
+    leaves: Vec<(usize, Option<Parameter>)>,
+    spent: bool,
+}
+
+/// Records ops for reverse-mode differentiation. Create one per forward pass.
+///
+/// A tape made with [`Tape::eval`] (or switched with [`Tape::set_recording`]) records
+/// nothing: ops compute their values and keep no backward state.
+pub struct Tape {
+    inner: RefCell<Inner>,
+    recording: std::cell::Cell<bool>,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.borrow();
+        f.debug_struct("Tape")
+            .field("recording", &self.recording.get())
+            .field("ops", &inner.ops.len())
+            .field("leaves", &inner.leaves.len())
+            .finish()
+    }
+}
+
+impl Tape {
+    /// A tape that records ops for a backward pass.
+    pub fn new() -> Self {
+        Tape {
+            inner: RefCell::new(Inner::default()),
+            recording: std::cell::Cell::new(true),
+        }
+    }
+
+    /// A tape in evaluation mode: nothing is recorded, nothing kept for backward.
+    pub fn eval() -> Self {
+        let tape = Self::new();
+        tape.set_recording(false);
+        tape
+    }
+
+    /// Switches recording on or off for the ops that follow.
+    pub fn set_recording(&self, on: bool) {
+        self.recording.set(on);
+    }
+
+    /// Whether ops are being recorded now.
+    pub fn is_recording(&self) -> bool {
+        self.recording.get()
+    }
+
+    /// Runs `f` with recording off (like `torch.no_grad()`), then restores the mode.
+    pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        let was = self.recording.replace(false);
+        let out = f();
+        self.recording.set(was);
+        out
+    }
+
+    /// Number of ops recorded so far (and not yet consumed by backward).
+    pub fn len(&self) -> usize {
+        self.inner.borrow().ops.len()
+    }
+
+    /// Whether no op has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn fresh_id(&self) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        inner.next_id += 1;
+        inner.next_id - 1
+    }
+
+    /// A constant: a value that never receives a gradient (data, targets).
+    pub fn constant(&self, value: Tensor) -> Var<'_> {
+        Var::untracked(self, Rc::new(value.as_standard_layout().into_owned()))
+    }
+
+    /// A leaf that receives a gradient, read back with [`Gradients::get`].
+    pub fn var(&self, value: Tensor) -> Var<'_> {
+        self.leaf(Rc::new(value.as_standard_layout().into_owned()), None)
+    }
+
+    /// A parameter as a leaf: after [`Var::backward`] its gradient is added to
+    /// [`Parameter::grad`]. The value is shared with the parameter, not copied.
+    pub fn param(&self, p: &Parameter) -> Var<'_> {
+        self.leaf(p.shared_value(), Some(p.clone()))
+    }
+
+    fn leaf(&self, value: Rc<Tensor>, param: Option<Parameter>) -> Var<'_> {
+        if !self.is_recording() {
+            return Var::untracked(self, value);
+        }
+        let id = self.fresh_id();
+        self.inner.borrow_mut().leaves.push((id, param));
+        Var {
+            tape: self,
+            id: Some(id),
+            value,
+        }
+    }
+
+    /// Records an op given its already computed outputs and its backward closure: the
+    /// one mechanism behind every built-in op and [`Tape::apply`].
+    ///
+    /// `backward` is only kept when the tape records and some input needs a gradient;
+    /// otherwise the outputs are returned as constants.
+    pub fn record(
+        &self,
+        name: &str,
+        inputs: &[&Var<'_>],
+        outputs: Vec<Tensor>,
+        backward: BackwardFn,
+    ) -> Vec<Var<'_>> {
+        let tracked = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
+        let values: Vec<Rc<Tensor>> = outputs.into_iter().map(Rc::new).collect();
+        if !tracked {
+            return values
+                .into_iter()
+                .map(|v| Var::untracked(self, v))
+                .collect();
+        }
+        for v in inputs {
+            assert!(
+                std::ptr::eq(v.tape, self),
+                "op `{name}`: an input belongs to another tape"
+            );
+        }
+        let vars: Vec<Var<'_>> = values
+            .into_iter()
+            .map(|v| Var {
+                tape: self,
+                id: Some(self.fresh_id()),
+                value: v,
+            })
+            .collect();
+        self.inner.borrow_mut().ops.push(OpRecord {
+            name: name.to_string(),
+            inputs: inputs.iter().map(|v| v.id).collect(),
+            input_shapes: inputs.iter().map(|v| v.shape().to_vec()).collect(),
+            outputs: vars.iter().map(|v| v.id.expect("tracked")).collect(),
+            backward,
+        });
+        vars
+    }
+
+    /// Applies a user-defined [`Function`] to `inputs`, recording its backward.
+    pub fn apply<F: Function>(&self, mut f: F, inputs: &[&Var<'_>]) -> Vec<Var<'_>> {
+        let record = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
+        let values: Vec<Rc<Tensor>> = inputs.iter().map(|v| v.value.clone()).collect();
+        let outputs = f.forward(&values, record);
+        let name = f.name().to_string();
+        let f = Box::new(f);
+        self.record(&name, inputs, outputs, Box::new(move |g, needs| f.backward(g, needs)))
+    }
+
+    fn backward_from(&self, root: &Var<'_>) -> Gradients {
+        let n = root.value.len();
+        assert!(
+            n == 1,
+            "backward needs a scalar (one element), got shape {:?}",
+            root.shape()
+        );
+        let (ops, leaves, next_id) = {
+            let mut inner = self.inner.borrow_mut();
+            assert!(!inner.spent, "backward has already run on this tape");
+            inner.spent = true;
+            (
+                std::mem::take(&mut inner.ops),
+                std::mem::take(&mut inner.leaves),
+                inner.next_id,
+            )
+        };
+        let mut grads: Vec<Option<Tensor>> = (0..next_id).map(|_| None).collect();
+        let Some(root_id) = root.id else {
+            return Gradients::default();
+        };
+        grads[root_id] = Some(Tensor::ones(root.shape()));
+        for op in ops.into_iter().rev() {
+            let outs: Vec<Option<Tensor>> = op.outputs.iter().map(|&i| grads[i].take()).collect();
+            if outs.iter().all(Option::is_none) {
+                continue;
+            }
+            let needs: Vec<bool> = op.inputs.iter().map(Option::is_some).collect();
+            let in_grads = (op.backward)(outs, &needs);
+            assert_eq!(
+                in_grads.len(),
+                op.inputs.len(),
+                "op `{}`: backward returned {} gradients for {} inputs",
+                op.name,
+                in_grads.len(),
+                op.inputs.len()
+            );
+            for ((input, shape), g) in op.inputs.iter().zip(&op.input_shapes).zip(in_grads) {
+                let (Some(id), Some(g)) = (input, g) else {
+                    continue;
+                };
+                assert_eq!(
+                    g.shape(),
+                    &shape[..],
+                    "op `{}`: gradient shape does not match its input",
+                    op.name
+                );
+                match &mut grads[*id] {
+                    Some(acc) => *acc += &g,
+                    slot => *slot = Some(g),
+                }
+            }
+        }
+        let mut out = Gradients::default();
+        for (id, param) in leaves {
+            let Some(g) = grads[id].take() else { continue };
+            match param {
+                Some(p) => p.accumulate_grad(g),
+                None => {
+                    out.grads.insert(id, g);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A value on a tape: the result of an op, a leaf or a constant. Cloning is cheap (the
+/// value is shared).
+#[derive(Clone)]
+pub struct Var<'t> {
+    tape: &'t Tape,
+    /// `Some` when this value is part of the recorded graph (it needs a gradient).
+    id: Option<usize>,
+    value: Rc<Tensor>,
+}
+
+impl fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Var")
+            .field("id", &self.id)
+            .field("shape", &self.shape())
+            .finish()
+    }
+}
+
+impl<'t> Var<'t> {
+    fn untracked(tape: &'t Tape, value: Rc<Tensor>) -> Self {
+        Var {
+            tape,
+            id: None,
+            value,
+        }
+    }
+
+    /// The tape this value lives on.
+    pub fn tape(&self) -> &'t Tape {
+        self.tape
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Tensor {
+        &self.value
+    }
+
+    /// The value as a shared handle (for custom ops that save it for backward).
+    pub fn shared(&self) -> Rc<Tensor> {
+        self.value.clone()
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> &[usize] {
+        self.value.shape()
+    }
+
+    /// The single element of a one-element value.
+    ///
+    /// # Panics
+    /// If the value has more than one element.
+    pub fn item(&self) -> f32 {
+        assert_eq!(
+            self.value.len(),
+            1,
+            "item() needs one element, got shape {:?}",
+            self.shape()
+        );
+        *self.value.iter().next().expect("one element")
+    }
+
+    /// Whether a gradient will flow to this value in backward.
+    pub fn requires_grad(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// The same value cut from the graph: no gradient flows through it.
+    pub fn detach(&self) -> Var<'t> {
+        Var::untracked(self.tape, self.value.clone())
+    }
+
+    /// Reverse-mode differentiation from this scalar: adds gradients to the parameters
+    /// reached and returns the gradients of the [`Tape::var`] leaves. Consumes the tape's
+    /// records; a tape supports one backward.
+    ///
+    /// # Panics
+    /// If this value is not a scalar, or backward already ran on the tape.
+    pub fn backward(&self) -> Gradients {
+        self.tape.backward_from(self)
+    }
+
+    /// Applies a single-output op: `forward` is the computed value, `backward` maps the
+    /// output gradient to the input gradients.
+    pub(crate) fn unary_op(
+        &self,
+        name: &str,
+        out: Tensor,
+        backward: impl FnOnce(Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static,
+    ) -> Var<'t> {
+        op1(self.tape, name, &[self], out, backward)
+    }
+}
+
+/// Records a single-output op; `backward` runs only when its output got a gradient.
+pub(crate) fn op1<'t>(
+    tape: &'t Tape,
+    name: &str,
+    inputs: &[&Var<'t>],
+    out: Tensor,
+    backward: impl FnOnce(Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static,
+) -> Var<'t> {
+    let bw: BackwardFn = Box::new(move |mut g, needs| {
+        backward(g.pop().flatten().expect("output gradient"), needs)
+    });
+    tape.record(name, inputs, vec![out], bw)
+        .pop()
+        .expect("one output")
+}
+
+/// Gradients of the [`Tape::var`] leaves after a backward pass.
+#[derive(Default, Debug)]
+pub struct Gradients {
+    grads: HashMap<usize, Tensor>,
+}
+
+impl Gradients {
+    /// The gradient of a leaf, if any reached it.
+    pub fn get(&self, v: &Var<'_>) -> Option<&Tensor> {
+        v.id.and_then(|id| self.grads.get(&id))
+    }
+}
+
+struct ParamCell {
+    name: String,
+    value: RefCell<Rc<Tensor>>,
+    grad: RefCell<Option<Tensor>>,
+}
+
+/// A named trainable tensor that lives across tapes, with its accumulated gradient.
+/// Cloning gives another handle to the same parameter.
+#[derive(Clone)]
+pub struct Parameter(Rc<ParamCell>);
+
+impl fmt::Debug for Parameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parameter")
+            .field("name", &self.0.name)
+            .field("shape", &self.shape())
+            .finish()
+    }
+}
+
+impl Parameter {
+    /// A parameter with a name (used by checkpoints) and an initial value.
+    pub fn new(name: impl Into<String>, value: Tensor) -> Self {
+        Parameter(Rc::new(ParamCell {
+            name: name.into(),
+            value: RefCell::new(Rc::new(value.as_standard_layout().into_owned())),
+            grad: RefCell::new(None),
+        }))
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.0.value.borrow().shape().to_vec()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.0.value.borrow().len()
+    }
+
+    /// Whether the parameter has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current value.
+    pub fn value(&self) -> Rc<Tensor> {
+        self.shared_value()
+    }
+
+    fn shared_value(&self) -> Rc<Tensor> {
+        self.0.value.borrow().clone()
+    }
+
+    /// Replaces the value.
+    ///
+    /// # Panics
+    /// If the new value's shape differs.
+    pub fn set_value(&self, value: Tensor) {
+        assert_eq!(
+            value.shape(),
+            &self.shape()[..],
+            "parameter `{}`: new value has another shape",
+            self.name()
+        );
+        *self.0.value.borrow_mut() = Rc::new(value.as_standard_layout().into_owned());
+    }
+
+    /// Updates the value in place (copying it first only if a tape still holds it).
+    pub fn update(&self, f: impl FnOnce(&mut Tensor)) {
+        let mut v = self.0.value.borrow_mut();
+        f(Rc::make_mut(&mut v));
+    }
+
+    /// The accumulated gradient, `None` until a backward pass reached this parameter.
+    pub fn grad(&self) -> Option<Ref<'_, Tensor>> {
+        Ref::filter_map(self.0.grad.borrow(), Option::as_ref).ok()
+    }
+
+    /// Modifies the accumulated gradient in place, if there is one (clipping, scaling).
+    pub fn update_grad(&self, f: impl FnOnce(&mut Tensor)) {
+        if let Some(g) = self.0.grad.borrow_mut().as_mut() {
+            f(g);
+        }
+    }
+
+    /// Forgets the accumulated gradient.
+    pub fn zero_grad(&self) {
+        *self.0.grad.borrow_mut() = None;
+    }
+
+    fn accumulate_grad(&self, g: Tensor) {
+        let mut slot = self.0.grad.borrow_mut();
+        match slot.as_mut() {
+            Some(acc) => *acc += &g,
+            None => *slot = Some(g),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{assert_gradients, random};
+    use ndarray::IxDyn;
+
+    /// A two-output op, `x ↦ (max(x, 0), min(x, 0))`, written as a [`Function`].
+    struct SplitSigns {
+        x: Option<Rc<Tensor>>,
+    }
+
+    impl Function for SplitSigns {
+        fn name(&self) -> &str {
+            "split_signs"
+        }
+
+        fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
+            if record {
+                self.x = Some(inputs[0].clone());
+            }
+            vec![inputs[0].mapv(|v| v.max(0.0)), inputs[0].mapv(|v| v.min(0.0))]
+        }
+
+        fn backward(self: Box<Self>, g: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
+            let x = self.x.expect("saved in forward");
+            let mut gx = Tensor::zeros(x.raw_dim());
+            for (out, g) in g.iter().enumerate() {
+                let Some(g) = g else { continue };
+                ndarray::Zip::from(&mut gx).and(g).and(&*x).for_each(|gx, &g, &x| {
+                    if (x > 0.0) == (out == 0) {
+                        *gx += g;
+                    }
+                });
+            }
+            vec![Some(gx)]
+        }
+    }
+
+    fn away_from_zero(seed: u64) -> Tensor {
+        random(&[3, 4], -1.0, 1.0, seed).mapv(|x| if x.abs() < 0.1 { x + 0.25 } else { x })
+    }
+
+    #[test]
+    fn custom_function_with_two_outputs() {
+        let x = away_from_zero(1);
+        assert_gradients(&[x.clone()], |v| {
+            let outs = v[0].tape().apply(SplitSigns { x: None }, &[&v[0]]);
+            &outs[0] * 2.0 + &outs[1] * &outs[1]
+        });
+        // Only one output used: the other's gradient arrives as `None`.
+        assert_gradients(&[x], |v| v[0].tape().apply(SplitSigns { x: None }, &[&v[0]])[1].clone());
+    }
+
+    #[test]
+    fn eval_mode_records_nothing() {
+        let p = Parameter::new("w", random(&[3], -1.0, 1.0, 2));
+        let tape = Tape::eval();
+        let y = (&tape.param(&p) * 3.0).exp().sum();
+        assert!(!y.requires_grad());
+        assert!(tape.is_empty());
+        let tape = Tape::new();
+        let w = tape.param(&p);
+        let y = tape.no_grad(|| w.exp().sum());
+        assert!(!y.requires_grad() && tape.is_empty());
+        assert!(w.exp().requires_grad() && tape.len() == 1);
+    }
+
+    #[test]
+    fn constants_are_not_recorded() {
+        let tape = Tape::new();
+        let c = tape.constant(random(&[4], 0.0, 1.0, 3));
+        let y = (&c * &c).sum();
+        assert!(!y.requires_grad() && tape.is_empty());
+    }
+
+    #[test]
+    fn detach_stops_the_gradient() {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::from_elem(IxDyn(&[2]), 3.0));
+        // y = x·stop(x): dy/dx = stop(x) = 3, not 2x = 6.
+        let g = (&x * &x.detach()).sum().backward();
+        assert!(g.get(&x).unwrap().iter().all(|&v| v == 3.0));
+    }
+
+    #[test]
+    fn parameter_gradients_accumulate_until_zeroed() {
+        let p = Parameter::new("w", Tensor::from_elem(IxDyn(&[2]), 1.0));
+        for _ in 0..2 {
+            let tape = Tape::new();
+            let w = tape.param(&p);
+            // Used twice on one tape: both uses add up.
+            (&w * 2.0 + &w).sum().backward();
+        }
+        assert!(p.grad().unwrap().iter().all(|&g| g == 6.0));
+        p.zero_grad();
+        assert!(p.grad().is_none());
+    }
+
+    #[test]
+    fn unused_leaves_get_no_gradient() {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::from_elem(IxDyn(&[2]), 1.0));
+        let unused = tape.var(Tensor::from_elem(IxDyn(&[2]), 1.0));
+        let g = x.sum().backward();
+        assert!(g.get(&x).is_some() && g.get(&unused).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "scalar")]
+    fn backward_needs_a_scalar() {
+        let tape = Tape::new();
+        tape.var(Tensor::zeros(IxDyn(&[2]))).exp().backward();
+    }
+
+    #[test]
+    #[should_panic(expected = "already run")]
+    fn backward_runs_once() {
+        let tape = Tape::new();
+        let y = tape.var(Tensor::zeros(IxDyn(&[2]))).sum();
+        y.backward();
+        y.backward();
+    }
+}

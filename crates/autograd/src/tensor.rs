@@ -1,0 +1,82 @@
+//! The tensor type and the broadcasting helpers every op shares.
+
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
+
+/// The value type: a dynamic-rank, row-major `f32` array.
+pub type Tensor = ArrayD<f32>;
+
+/// The shape NumPy broadcasting gives two shapes: align on the right; each pair of
+/// dimensions must be equal or contain a 1.
+///
+/// # Panics
+/// If the shapes do not broadcast.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let n = a.len().max(b.len());
+    (0..n)
+        .map(|i| {
+            let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+            let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+            match (da, db) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => panic!("shapes {a:?} and {b:?} do not broadcast"),
+            }
+        })
+        .collect()
+}
+
+/// `f(a, b)` elementwise over the broadcast shape of `a` and `b`.
+pub fn zip_broadcast(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
+    if a.shape() == b.shape() {
+        return Zip::from(a).and(b).map_collect(|&x, &y| f(x, y));
+    }
+    let shape = broadcast_shape(a.shape(), b.shape());
+    let av = a.broadcast(IxDyn(&shape)).expect("broadcastable");
+    let bv = b.broadcast(IxDyn(&shape)).expect("broadcastable");
+    Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
+}
+
+/// Sums a broadcast gradient back down to `shape`: over the leading axes `shape` lacks
+/// and over the axes where `shape` has 1. The adjoint of broadcasting.
+pub fn sum_to(g: Tensor, shape: &[usize]) -> Tensor {
+    if g.shape() == shape {
+        return g;
+    }
+    let mut g = g;
+    while g.ndim() > shape.len() {
+        g = g.sum_axis(Axis(0));
+    }
+    for (i, &d) in shape.iter().enumerate() {
+        if d == 1 && g.shape()[i] != 1 {
+            g = g.sum_axis(Axis(i)).insert_axis(Axis(i));
+        }
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_rules() {
+        assert_eq!(broadcast_shape(&[2, 1, 4], &[3, 1]), vec![2, 3, 4]);
+        assert_eq!(broadcast_shape(&[], &[5]), vec![5]);
+        assert_eq!(broadcast_shape(&[0, 1], &[1, 3]), vec![0, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not broadcast")]
+    fn broadcast_mismatch_panics() {
+        broadcast_shape(&[2, 3], &[4]);
+    }
+
+    #[test]
+    fn sum_to_is_adjoint_of_broadcast() {
+        let g = Tensor::ones(IxDyn(&[2, 3, 4]));
+        let s = sum_to(g, &[3, 1]);
+        assert_eq!(s.shape(), &[3, 1]);
+        assert!(s.iter().all(|&v| v == 8.0));
+    }
+}
