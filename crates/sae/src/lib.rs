@@ -1,1 +1,3 @@
-//! placeholder
+//! The regularized spiking convolutional auto-encoder: MNIST data, model, training, metrics.
+
+pub mod data;

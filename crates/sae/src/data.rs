@@ -1,0 +1,854 @@
+//! MNIST in the IDX format: finding, reading, validating and batching it.
+//!
+//! Files are read plain or gzip-compressed and checked against their own headers before
+//! anything else sees them: a bad file is a [`DataError`] naming the file, the field, and
+//! the expected and found values, never a panic or silently wrong data. Images stay `u8`
+//! (47 MB for the training set) and are converted to `f32` one batch at a time.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use byteorder::{BigEndian, ByteOrder};
+use flate2::read::MultiGzDecoder;
+use ndarray::Array4;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// Canonical name of the training images (60000 × 28 × 28).
+pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+/// Canonical name of the training labels (60000).
+pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+/// Canonical name of the test images (10000 × 28 × 28).
+pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+/// Canonical name of the test labels (10000).
+pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+/// The four files a MNIST directory must hold, each plain or as `<name>.gz`.
+pub const FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+/// Where `./data-fetch.sh` puts MNIST, relative to the workspace root.
+pub const DEFAULT_DIR: &str = "data/mnist";
+
+/// IDX magic: two zero bytes, element type 0x08 (u8), then the number of dimensions.
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// MNIST's image side; [`read_images`] accepts any size, [`Mnist::load`] insists on this.
+const MNIST_SIDE: usize = 28;
+const NUM_CLASSES: u8 = 10;
+
+/// Why MNIST could not be found or read.
+#[derive(Debug)]
+pub enum DataError {
+    /// The file could not be opened, read or decompressed.
+    Io { path: PathBuf, source: io::Error },
+    /// A header field or a stored value is not what it must be.
+    Field {
+        path: PathBuf,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    /// The file's length differs from what its header implies (truncated or trailing bytes).
+    /// `implied` says where `expected` comes from; `gzip` marks a decompressed length.
+    Length {
+        path: PathBuf,
+        implied: String,
+        expected: u64,
+        found: u64,
+        gzip: bool,
+    },
+    /// No directory holding the four MNIST files: each place searched, with why it failed.
+    NotFound { searched: Vec<(PathBuf, String)> },
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Io { path, source } => {
+                write!(f, "{}: cannot read: {source}", path.display())
+            }
+            DataError::Field {
+                path,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: field \"{field}\": expected {expected}, found {found}",
+                path.display()
+            ),
+            DataError::Length {
+                path,
+                implied,
+                expected,
+                found,
+                gzip,
+            } => {
+                let problem = if found < expected {
+                    "truncated"
+                } else {
+                    "trailing bytes"
+                };
+                let holder = if *gzip { "decompressed file" } else { "file" };
+                write!(
+                    f,
+                    "{}: {problem}: {implied} ({expected} bytes), {holder} has {found} bytes",
+                    path.display()
+                )
+            }
+            DataError::NotFound { searched } => {
+                writeln!(f, "MNIST not found; searched:")?;
+                for (dir, why) in searched {
+                    writeln!(f, "  {}: {why}", dir.display())?;
+                }
+                write!(
+                    f,
+                    "run `./data-fetch.sh` to download MNIST into {DEFAULT_DIR}/, \
+                     or point --data-dir or MNIST_DIR at a folder holding {}",
+                    FILES.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DataError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A stack of greyscale images as stored in an IDX file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Images {
+    /// Number of images.
+    pub count: usize,
+    /// Rows per image.
+    pub rows: usize,
+    /// Columns per image.
+    pub cols: usize,
+    /// Row-major pixels, `count · rows · cols` of them, image after image.
+    pub pixels: Vec<u8>,
+}
+
+impl fmt::Debug for Images {
+    // The pixels are tens of megabytes: show the shape only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Images({}×{}×{})", self.count, self.rows, self.cols)
+    }
+}
+
+/// Reads the whole file, decompressing it if it starts with the gzip magic bytes (so a
+/// `.gz` file is recognised whatever its name). Returns the bytes and whether they were
+/// compressed.
+fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let raw = std::fs::read(path).map_err(io_err)?;
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return Ok((raw, false));
+    }
+    let mut out = Vec::new();
+    MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| io_err(io::Error::new(e.kind(), format!("invalid gzip data: {e}"))))?;
+    Ok((out, true))
+}
+
+/// Checks the magic number and returns the dimension sizes and the header length.
+fn parse_header(
+    path: &Path,
+    bytes: &[u8],
+    gzip: bool,
+    magic: u32,
+) -> Result<(Vec<u32>, usize), DataError> {
+    let length_err = |implied: String, expected: usize| DataError::Length {
+        path: path.to_path_buf(),
+        implied,
+        expected: expected as u64,
+        found: bytes.len() as u64,
+        gzip,
+    };
+    if bytes.len() < 4 {
+        return Err(length_err(
+            "an IDX file starts with a 4-byte magic number".into(),
+            4,
+        ));
+    }
+    let found = BigEndian::read_u32(&bytes[..4]);
+    if found != magic {
+        return Err(DataError::Field {
+            path: path.to_path_buf(),
+            field: "magic".into(),
+            expected: format!("{magic:#010x}"),
+            found: format!("{found:#010x}"),
+        });
+    }
+    let ndims = (magic & 0xff) as usize;
+    let header_len = 4 + 4 * ndims;
+    if bytes.len() < header_len {
+        return Err(length_err(
+            format!("an IDX file with {ndims} dimensions has a {header_len}-byte header"),
+            header_len,
+        ));
+    }
+    let dims = bytes[4..header_len]
+        .chunks_exact(4)
+        .map(BigEndian::read_u32)
+        .collect();
+    Ok((dims, header_len))
+}
+
+/// Reads an IDX image file (magic 0x00000803: count, rows, cols, then u8 pixels), plain or
+/// gzip. Any image size is accepted; the length must match the header exactly.
+pub fn read_images(path: &Path) -> Result<Images, DataError> {
+    let (mut bytes, gzip) = read_bytes(path)?;
+    let (dims, header_len) = parse_header(path, &bytes, gzip, IMAGES_MAGIC)?;
+    let (count, rows, cols) = (dims[0], dims[1], dims[2]);
+    // u128: three u32 factors cannot overflow it, so a hostile header cannot wrap around.
+    let expected = header_len as u128 + count as u128 * rows as u128 * cols as u128;
+    if expected != bytes.len() as u128 {
+        return Err(DataError::Length {
+            path: path.to_path_buf(),
+            implied: format!("header says {count} images of {rows}×{cols}"),
+            expected: u64::try_from(expected).unwrap_or(u64::MAX),
+            found: bytes.len() as u64,
+            gzip,
+        });
+    }
+    // The length check bounds all three by the file size, so they fit in usize.
+    bytes.drain(..header_len);
+    Ok(Images {
+        count: count as usize,
+        rows: rows as usize,
+        cols: cols as usize,
+        pixels: bytes,
+    })
+}
+
+/// Reads an IDX label file (magic 0x00000801: count, then u8 labels), plain or gzip.
+/// The length must match the header exactly and every label must be a digit, 0..=9.
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    let (mut bytes, gzip) = read_bytes(path)?;
+    let (dims, header_len) = parse_header(path, &bytes, gzip, LABELS_MAGIC)?;
+    let count = dims[0];
+    let expected = header_len as u64 + u64::from(count);
+    if expected != bytes.len() as u64 {
+        return Err(DataError::Length {
+            path: path.to_path_buf(),
+            implied: format!("header says {count} labels"),
+            expected,
+            found: bytes.len() as u64,
+            gzip,
+        });
+    }
+    bytes.drain(..header_len);
+    if let Some(i) = bytes.iter().position(|&l| l >= NUM_CLASSES) {
+        return Err(DataError::Field {
+            path: path.to_path_buf(),
+            field: format!("label[{i}]"),
+            expected: format!("0..={}", NUM_CLASSES - 1),
+            found: bytes[i].to_string(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// One split of MNIST: images (u8, kept compact) and labels.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Split {
+    /// The images, `labels.len()` of them.
+    pub images: Images,
+    /// One digit, 0..=9, per image.
+    pub labels: Vec<u8>,
+}
+
+impl fmt::Debug for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Split({:?}, {} labels)", self.images, self.labels.len())
+    }
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the split holds no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The given examples as a [n, 1, rows, cols] f32 array with pixels scaled to [0, 1].
+    ///
+    /// Panics if an index is out of range (a caller bug, not a data problem).
+    pub fn images_f32(&self, indices: &[usize]) -> Array4<f32> {
+        let Images { rows, cols, .. } = self.images;
+        let size = rows * cols;
+        let mut out = Vec::with_capacity(indices.len() * size);
+        for &i in indices {
+            assert!(
+                i < self.len(),
+                "example {i} out of range for {} examples",
+                self.len()
+            );
+            let image = &self.images.pixels[i * size..(i + 1) * size];
+            out.extend(image.iter().map(|&p| f32::from(p) / 255.0));
+        }
+        Array4::from_shape_vec((indices.len(), 1, rows, cols), out)
+            .expect("n · rows · cols values were pushed")
+    }
+
+    /// The labels of the given examples, in order. Panics if an index is out of range.
+    pub fn labels_of(&self, indices: &[usize]) -> Vec<u8> {
+        indices.iter().map(|&i| self.labels[i]).collect()
+    }
+
+    /// The first n examples (for quick runs and tests); n larger than len is clamped.
+    pub fn take(&self, n: usize) -> Split {
+        let n = n.min(self.len());
+        let Images { rows, cols, .. } = self.images;
+        Split {
+            images: Images {
+                count: n,
+                rows,
+                cols,
+                pixels: self.images.pixels[..n * rows * cols].to_vec(),
+            },
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+}
+
+/// MNIST's two splits, validated: 60000 training and 10000 test examples of 28×28.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mnist {
+    /// The training split.
+    pub train: Split,
+    /// The test split.
+    pub test: Split,
+}
+
+impl Mnist {
+    /// Loads the four canonical files from `dir` (each may also be present as `<name>.gz`).
+    ///
+    /// Checks each file (see [`read_images`], [`read_labels`]), that images are 28×28 and
+    /// that each split has as many labels as images.
+    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        if let Some(why) = lacks_files(dir) {
+            return Err(DataError::NotFound {
+                searched: vec![(dir.to_path_buf(), why)],
+            });
+        }
+        Ok(Mnist {
+            train: load_split(dir, TRAIN_IMAGES, TRAIN_LABELS)?,
+            test: load_split(dir, TEST_IMAGES, TEST_LABELS)?,
+        })
+    }
+}
+
+/// `dir/name` if it is a file, else `dir/name.gz` if that is.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    [name.to_owned(), format!("{name}.gz")]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// Why `dir` cannot serve as a MNIST directory, or `None` if it holds all four files.
+fn lacks_files(dir: &Path) -> Option<String> {
+    if !dir.is_dir() {
+        return Some(if dir.exists() {
+            "not a directory".into()
+        } else {
+            "does not exist".into()
+        });
+    }
+    let missing: Vec<&str> = FILES
+        .into_iter()
+        .filter(|name| find_file(dir, name).is_none())
+        .collect();
+    (!missing.is_empty()).then(|| format!("missing {} (plain or .gz)", missing.join(", ")))
+}
+
+fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<Split, DataError> {
+    let locate = |name: &str| {
+        find_file(dir, name).ok_or_else(|| DataError::NotFound {
+            searched: vec![(dir.to_path_buf(), format!("missing {name} (plain or .gz)"))],
+        })
+    };
+    let images_path = locate(images_name)?;
+    let images = read_images(&images_path)?;
+    for (field, found) in [("rows", images.rows), ("cols", images.cols)] {
+        if found != MNIST_SIDE {
+            return Err(DataError::Field {
+                path: images_path,
+                field: field.into(),
+                expected: MNIST_SIDE.to_string(),
+                found: found.to_string(),
+            });
+        }
+    }
+    let labels_path = locate(labels_name)?;
+    let labels = read_labels(&labels_path)?;
+    if labels.len() != images.count {
+        return Err(DataError::Field {
+            path: labels_path,
+            field: "count".into(),
+            expected: format!(
+                "{} (the image count of {})",
+                images.count,
+                images_path.display()
+            ),
+            found: labels.len().to_string(),
+        });
+    }
+    Ok(Split { images, labels })
+}
+
+/// Where MNIST is: `explicit` (the --data-dir flag) if given, else the MNIST_DIR environment
+/// variable, else `data/mnist/`.
+///
+/// The first candidate given wins: an explicit dir or MNIST_DIR that lacks the files is an
+/// error naming it, not a silent fallback to the next one.
+pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf, DataError> {
+    resolve_from(
+        explicit,
+        std::env::var_os("MNIST_DIR"),
+        Path::new(DEFAULT_DIR),
+    )
+}
+
+/// [`resolve_dir`] with the environment passed in, so tests need not mutate it.
+fn resolve_from(
+    explicit: Option<&Path>,
+    env: Option<OsString>,
+    default: &Path,
+) -> Result<PathBuf, DataError> {
+    let (dir, origin) = match (explicit, env.filter(|e| !e.is_empty())) {
+        (Some(dir), _) => (dir.to_path_buf(), "from --data-dir"),
+        (None, Some(env)) => (PathBuf::from(env), "from MNIST_DIR"),
+        (None, None) => (default.to_path_buf(), "the default"),
+    };
+    match lacks_files(&dir) {
+        None => Ok(dir),
+        Some(why) => Err(DataError::NotFound {
+            searched: vec![(dir, format!("{origin}; {why}"))],
+        }),
+    }
+}
+
+/// For tests and examples: MNIST_DIR, then data/mnist/ (from the current directory, then from
+/// the workspace root), then ../shared/mnist/ relative to the workspace root; None if none
+/// holds the files.
+pub fn find_for_tests() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let env = std::env::var_os("MNIST_DIR").filter(|e| !e.is_empty());
+    env.map(PathBuf::from)
+        .into_iter()
+        .chain([
+            PathBuf::from(DEFAULT_DIR),
+            root.join(DEFAULT_DIR),
+            root.join("../shared/mnist"),
+        ])
+        .find(|dir| lacks_files(dir).is_none())
+        .map(|dir| dir.canonicalize().unwrap_or(dir))
+}
+
+/// Deterministic shuffled mini-batch order for an epoch: a permutation of 0..n from a seed.
+///
+/// A Fisher–Yates shuffle driven by `StdRng::seed_from_u64(seed)`: the same (n, seed) gives
+/// the same order for a given `rand` version; use a different seed per epoch.
+pub fn epoch_order(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    use tempfile::TempDir;
+
+    fn images_bytes(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [IMAGES_MAGIC, count, rows, cols] {
+            b.extend(v.to_be_bytes());
+        }
+        b.extend(pixels);
+        b
+    }
+
+    fn labels_bytes(labels: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(LABELS_MAGIC.to_be_bytes());
+        b.extend((labels.len() as u32).to_be_bytes());
+        b.extend(labels);
+        b
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// The error message of a call that must fail.
+    fn err_text<T>(result: Result<T, DataError>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// `n` varied pixel values (a stride-37 ramp mod 256, so neighbours differ).
+    fn ramp(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 37 % 256) as u8).collect()
+    }
+
+    /// A MNIST directory with `n_train` / `n_test` 28×28 examples; the test files are gzip.
+    fn tiny_mnist(n_train: usize, n_test: usize) -> TempDir {
+        let dir = TempDir::new().unwrap();
+        let side = MNIST_SIDE as u32;
+        let px = |n: usize| ramp(n * MNIST_SIDE * MNIST_SIDE);
+        let digits = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>();
+        write(
+            &dir,
+            TRAIN_IMAGES,
+            &images_bytes(n_train as u32, side, side, &px(n_train)),
+        );
+        write(&dir, TRAIN_LABELS, &labels_bytes(&digits(n_train)));
+        let test_images = images_bytes(n_test as u32, side, side, &px(n_test));
+        write(&dir, &format!("{TEST_IMAGES}.gz"), &gzip(&test_images));
+        write(
+            &dir,
+            &format!("{TEST_LABELS}.gz"),
+            &gzip(&labels_bytes(&digits(n_test))),
+        );
+        dir
+    }
+
+    #[test]
+    fn images_round_trip() {
+        let dir = TempDir::new().unwrap();
+        let pixels = ramp(3 * 2 * 4);
+        let path = write(&dir, "imgs", &images_bytes(3, 2, 4, &pixels));
+        let images = read_images(&path).unwrap();
+        assert_eq!((images.count, images.rows, images.cols), (3, 2, 4));
+        assert_eq!(images.pixels, pixels);
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let dir = TempDir::new().unwrap();
+        let labels = [0, 9, 3, 3, 7];
+        let path = write(&dir, "lbls", &labels_bytes(&labels));
+        assert_eq!(read_labels(&path).unwrap(), labels);
+    }
+
+    #[test]
+    fn gzip_is_read_by_name_or_by_magic() {
+        let dir = TempDir::new().unwrap();
+        let pixels = ramp(2 * 3 * 3);
+        let raw = images_bytes(2, 3, 3, &pixels);
+        for name in ["imgs.gz", "imgs-without-suffix"] {
+            let path = write(&dir, name, &gzip(&raw));
+            let images = read_images(&path).unwrap();
+            assert_eq!((images.count, images.rows, images.cols), (2, 3, 3));
+            assert_eq!(images.pixels, pixels);
+        }
+        let path = write(&dir, "lbls.gz", &gzip(&labels_bytes(&[4, 2])));
+        assert_eq!(read_labels(&path).unwrap(), [4, 2]);
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error() {
+        let dir = TempDir::new().unwrap();
+        let mut bytes = gzip(&labels_bytes(&[1, 2, 3]));
+        bytes.truncate(12);
+        let path = write(&dir, "lbls.gz", &bytes);
+        let msg = err_text(read_labels(&path));
+        assert!(
+            msg.contains("lbls.gz") && msg.contains("cannot read"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn truncated_images() {
+        let dir = TempDir::new().unwrap();
+        let mut bytes = images_bytes(3, 2, 4, &ramp(24));
+        bytes.truncate(30);
+        let path = write(&dir, "train-images-idx3-ubyte", &bytes);
+        let msg = err_text(read_images(&path));
+        assert!(msg.contains("train-images-idx3-ubyte: truncated"), "{msg}");
+        assert!(
+            msg.contains("header says 3 images of 2×4 (40 bytes)"),
+            "{msg}"
+        );
+        assert!(msg.contains("file has 30 bytes"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_gzip_labels_report_the_decompressed_length() {
+        let dir = TempDir::new().unwrap();
+        let mut bytes = labels_bytes(&[1, 2, 3, 4]);
+        bytes.truncate(10);
+        let path = write(&dir, "lbls.gz", &gzip(&bytes));
+        let msg = err_text(read_labels(&path));
+        assert!(msg.contains("lbls.gz: truncated"), "{msg}");
+        assert!(msg.contains("header says 4 labels (12 bytes)"), "{msg}");
+        assert!(msg.contains("decompressed file has 10 bytes"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_header() {
+        let dir = TempDir::new().unwrap();
+        let path = write(&dir, "imgs", &images_bytes(1, 2, 2, &[])[..10]);
+        let msg = err_text(read_images(&path));
+        assert!(msg.contains("imgs: truncated"), "{msg}");
+        assert!(msg.contains("16-byte header"), "{msg}");
+        assert!(msg.contains("file has 10 bytes"), "{msg}");
+    }
+
+    #[test]
+    fn trailing_bytes() {
+        let dir = TempDir::new().unwrap();
+        let mut bytes = images_bytes(1, 2, 2, &[1, 2, 3, 4]);
+        bytes.push(0);
+        let path = write(&dir, "imgs", &bytes);
+        let msg = err_text(read_images(&path));
+        assert!(msg.contains("imgs: trailing bytes"), "{msg}");
+        assert!(msg.contains("(20 bytes), file has 21 bytes"), "{msg}");
+
+        let mut bytes = labels_bytes(&[1, 2]);
+        bytes.extend([0, 0]);
+        let path = write(&dir, "lbls", &bytes);
+        let msg = err_text(read_labels(&path));
+        assert!(msg.contains("lbls: trailing bytes"), "{msg}");
+        assert!(
+            msg.contains("header says 2 labels (10 bytes), file has 12 bytes"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_magic() {
+        let dir = TempDir::new().unwrap();
+        let path = write(&dir, "t10k-labels-idx1-ubyte", &images_bytes(1, 1, 1, &[0]));
+        let msg = err_text(read_labels(&path));
+        assert!(
+            msg.ends_with(
+                "t10k-labels-idx1-ubyte: field \"magic\": expected 0x00000801, found 0x00000803"
+            ),
+            "{msg}"
+        );
+        let path = write(&dir, "imgs", &labels_bytes(&[1]));
+        let msg = err_text(read_images(&path));
+        assert!(
+            msg.contains("imgs: field \"magic\": expected 0x00000803, found 0x00000801"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn label_out_of_range() {
+        let dir = TempDir::new().unwrap();
+        let path = write(&dir, "lbls", &labels_bytes(&[1, 10, 2]));
+        let msg = err_text(read_labels(&path));
+        assert!(
+            msg.contains("lbls: field \"label[1]\": expected 0..=9, found 10"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn empty_file() {
+        let dir = TempDir::new().unwrap();
+        let path = write(&dir, "empty", &[]);
+        for msg in [err_text(read_images(&path)), err_text(read_labels(&path))] {
+            assert!(msg.contains("empty: truncated"), "{msg}");
+            assert!(msg.contains("file has 0 bytes"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn header_only_with_zero_items_is_valid_and_empty() {
+        let dir = TempDir::new().unwrap();
+        let images = read_images(&write(&dir, "imgs", &images_bytes(0, 28, 28, &[]))).unwrap();
+        assert_eq!((images.count, images.rows, images.cols), (0, 28, 28));
+        assert!(images.pixels.is_empty());
+        let labels = read_labels(&write(&dir, "lbls", &labels_bytes(&[]))).unwrap();
+        assert!(labels.is_empty());
+        let split = Split { images, labels };
+        assert!(split.is_empty());
+        assert_eq!(split.images_f32(&[]).shape(), [0, 1, 28, 28]);
+    }
+
+    #[test]
+    fn missing_file() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("no-such-file");
+        for msg in [err_text(read_images(&path)), err_text(read_labels(&path))] {
+            assert!(msg.contains("no-such-file: cannot read"), "{msg}");
+        }
+        // A MNIST directory missing a file names it and says how to get MNIST.
+        let mnist = tiny_mnist(2, 2);
+        std::fs::remove_file(mnist.path().join(TRAIN_LABELS)).unwrap();
+        let msg = err_text(Mnist::load(mnist.path()));
+        assert!(msg.contains(&mnist.path().display().to_string()), "{msg}");
+        assert!(msg.contains(&format!("missing {TRAIN_LABELS} ")), "{msg}");
+        assert!(msg.contains("./data-fetch.sh"), "{msg}");
+    }
+
+    #[test]
+    fn mnist_loads_plain_and_gzip_files() {
+        let mnist = tiny_mnist(5, 3);
+        let mnist = Mnist::load(mnist.path()).unwrap();
+        assert_eq!((mnist.train.len(), mnist.test.len()), (5, 3));
+        assert_eq!(mnist.train.labels, [0, 1, 2, 3, 4]);
+        assert_eq!(mnist.test.images.count, 3);
+
+        let batch = mnist.train.images_f32(&[4, 0]);
+        assert_eq!(batch.shape(), [2, 1, 28, 28]);
+        let size = 28 * 28;
+        let px = &mnist.train.images.pixels;
+        assert_eq!(batch[[0, 0, 0, 0]], f32::from(px[4 * size]) / 255.0);
+        assert_eq!(batch[[1, 0, 27, 27]], f32::from(px[size - 1]) / 255.0);
+        assert!(batch.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        assert_eq!(mnist.train.labels_of(&[4, 0, 2]), [4, 0, 2]);
+
+        let head = mnist.train.take(2);
+        assert_eq!(head.len(), 2);
+        assert_eq!(head.images.pixels, px[..2 * size]);
+        assert_eq!(mnist.train.take(100), mnist.train);
+    }
+
+    #[test]
+    fn wrong_image_label_count() {
+        let mnist = tiny_mnist(3, 2);
+        let labels = write(&mnist, TRAIN_LABELS, &labels_bytes(&[1, 2]));
+        let msg = err_text(Mnist::load(mnist.path()));
+        assert!(msg.starts_with(&labels.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("field \"count\": expected 3 (the image count of"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("found 2"), "{msg}");
+    }
+
+    #[test]
+    fn mnist_requires_28_by_28() {
+        let mnist = tiny_mnist(1, 1);
+        let path = write(
+            &mnist,
+            TRAIN_IMAGES,
+            &images_bytes(1, 27, 28, &ramp(27 * 28)),
+        );
+        let msg = err_text(Mnist::load(mnist.path()));
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.ends_with("field \"rows\": expected 28, found 27"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn resolve_dir_with_an_explicit_dir_lacking_files_is_an_error() {
+        let empty = TempDir::new().unwrap();
+        let msg = err_text(resolve_dir(Some(empty.path())));
+        assert!(msg.contains(&empty.path().display().to_string()), "{msg}");
+        assert!(msg.contains("from --data-dir"), "{msg}");
+        assert!(msg.contains("missing train-images-idx3-ubyte"), "{msg}");
+        assert!(msg.contains("run `./data-fetch.sh`"), "{msg}");
+
+        let msg = err_text(resolve_dir(Some(&empty.path().join("absent"))));
+        assert!(
+            msg.contains("absent: from --data-dir; does not exist"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn resolve_dir_picks_explicit_then_env_then_default_without_fallback() {
+        let good = tiny_mnist(1, 1);
+        let empty = TempDir::new().unwrap();
+        let env = |p: &Path| Some(p.as_os_str().to_owned());
+        // An explicit dir wins over MNIST_DIR and the default.
+        let dir = resolve_from(Some(good.path()), env(empty.path()), empty.path()).unwrap();
+        assert_eq!(dir, good.path());
+        // MNIST_DIR wins over the default.
+        let dir = resolve_from(None, env(good.path()), empty.path()).unwrap();
+        assert_eq!(dir, good.path());
+        // An empty MNIST_DIR counts as unset.
+        let dir = resolve_from(None, Some(OsString::new()), good.path()).unwrap();
+        assert_eq!(dir, good.path());
+        // A given dir lacking the files is an error, even when the default would do.
+        let msg = err_text(resolve_from(Some(empty.path()), None, good.path()));
+        assert!(msg.contains("from --data-dir"), "{msg}");
+        let msg = err_text(resolve_from(None, env(empty.path()), good.path()));
+        assert!(msg.contains(&empty.path().display().to_string()), "{msg}");
+        assert!(msg.contains("from MNIST_DIR"), "{msg}");
+        let msg = err_text(resolve_from(None, None, empty.path()));
+        assert!(msg.contains("the default"), "{msg}");
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let order = epoch_order(1000, 7);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_eq!(order, epoch_order(1000, 7));
+        assert_ne!(order, epoch_order(1000, 8));
+        assert_ne!(order, sorted);
+        assert!(epoch_order(0, 1).is_empty());
+    }
+
+    #[test]
+    fn real_mnist() {
+        let Some(dir) = find_for_tests() else {
+            eprintln!(
+                "skipping real_mnist: MNIST not found (run ./data-fetch.sh or set MNIST_DIR)"
+            );
+            return;
+        };
+        let mnist = Mnist::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        for (split, n) in [(&mnist.train, 60_000), (&mnist.test, 10_000)] {
+            assert_eq!(split.len(), n);
+            assert_eq!(split.images.count, n);
+            assert_eq!((split.images.rows, split.images.cols), (28, 28));
+            assert!(split.labels.iter().all(|&l| l <= 9));
+            // Every digit occurs, at least 8% of the time.
+            for digit in 0..10 {
+                let k = split.labels.iter().filter(|&&l| l == digit).count();
+                assert!(k * 100 > n * 8, "digit {digit}: {k} of {n}");
+            }
+            let indices: Vec<usize> = (0..n).step_by(97).collect();
+            let batch = split.images_f32(&indices);
+            assert_eq!(batch.shape(), [indices.len(), 1, 28, 28]);
+            assert!(batch.iter().all(|&v| (0.0..=1.0).contains(&v)));
+            assert!(batch.iter().any(|&v| v == 1.0) && batch.iter().any(|&v| v == 0.0));
+        }
+        // The well-known first labels of each split.
+        assert_eq!(mnist.train.labels[..5], [5, 0, 4, 1, 9]);
+        assert_eq!(mnist.test.labels[..5], [7, 2, 1, 0, 4]);
+    }
+}
