@@ -1,1 +1,33 @@
-//! placeholder
+//! Plain-slice compute kernels: GEMM, GEMM-based 2-D convolution and transposed
+//! convolution, and pooling.
+//!
+//! Every tensor is `f32`, row-major and contiguous, images in NCHW order. Kernels take
+//! their shape as a small `Copy` struct and their data as slices; output buffers are
+//! overwritten, never accumulated into. Each fast kernel has a scalar reference twin named
+//! `<name>_ref` beside it: the obvious nested loops, kept as the specification the fast
+//! version is tested against.
+//!
+//! Parallelism is one level deep: rayon over independent rows, images or planes, with
+//! single-threaded GEMM inside each task.
+
+pub mod conv;
+pub mod gemm;
+pub mod pool;
+mod unfold;
+
+#[cfg(test)]
+mod testutil;
+
+pub use conv::{
+    Conv2dShape, ConvTranspose2dShape, conv_transpose2d_backward_input,
+    conv_transpose2d_backward_input_ref, conv_transpose2d_backward_weight,
+    conv_transpose2d_backward_weight_ref, conv_transpose2d_forward, conv_transpose2d_forward_ref,
+    conv2d_backward_input, conv2d_backward_input_ref, conv2d_backward_weight,
+    conv2d_backward_weight_ref, conv2d_forward, conv2d_forward_ref,
+};
+pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
+pub use pool::{
+    Pool2dShape, avg_pool2d_backward, avg_pool2d_backward_ref, avg_pool2d_forward,
+    avg_pool2d_forward_ref, max_pool2d_backward, max_pool2d_backward_ref, max_pool2d_forward,
+    max_pool2d_forward_ref,
+};
