@@ -18,17 +18,29 @@ use crate::{Parameter, Tensor};
 #[derive(Debug)]
 pub enum IoError {
     /// The file could not be read or written.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not valid safetensors.
     Format { path: PathBuf, message: String },
     /// A tensor is stored with a dtype other than F32.
-    Dtype { path: PathBuf, name: String, found: String },
+    Dtype {
+        path: PathBuf,
+        name: String,
+        found: String,
+    },
     /// Parameters the model has but the file lacks.
     Missing { path: PathBuf, names: Vec<String> },
     /// Tensors the file has but the model does not.
     Unexpected { path: PathBuf, names: Vec<String> },
     /// A tensor whose shape differs from the parameter's.
-    Shape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
+    Shape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 }
 
 impl fmt::Display for IoError {
@@ -36,7 +48,11 @@ impl fmt::Display for IoError {
         match self {
             IoError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             IoError::Format { path, message } => {
-                write!(f, "{}: not a valid safetensors file: {message}", path.display())
+                write!(
+                    f,
+                    "{}: not a valid safetensors file: {message}",
+                    path.display()
+                )
             }
             IoError::Dtype { path, name, found } => write!(
                 f,
@@ -55,7 +71,12 @@ impl fmt::Display for IoError {
                 path.display(),
                 names.join(", ")
             ),
-            IoError::Shape { path, name, expected, found } => write!(
+            IoError::Shape {
+                path,
+                name,
+                expected,
+                found,
+            } => write!(
                 f,
                 "{}: tensor `{name}`: expected shape {expected:?}, found {found:?}",
                 path.display()
@@ -141,7 +162,8 @@ pub fn load_tensors(path: &Path) -> Result<TensorFile, IoError> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let t = Tensor::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| format_err(path, e))?;
+        let t =
+            Tensor::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| format_err(path, e))?;
         file.tensors.insert(name, t);
     }
     Ok(file)
@@ -153,8 +175,15 @@ pub fn save(
     params: &[Parameter],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), IoError> {
-    let values: Vec<_> = params.iter().map(|p| (p.name().to_string(), p.value())).collect();
-    save_tensors(path, values.iter().map(|(n, v)| (n.clone(), &**v)), metadata)
+    let values: Vec<_> = params
+        .iter()
+        .map(|p| (p.name().to_string(), p.value()))
+        .collect();
+    save_tensors(
+        path,
+        values.iter().map(|(n, v)| (n.clone(), &**v)),
+        metadata,
+    )
 }
 
 /// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
@@ -168,7 +197,10 @@ pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>
         .map(|p| p.name().to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(IoError::Missing { path: path.to_path_buf(), names: missing });
+        return Err(IoError::Missing {
+            path: path.to_path_buf(),
+            names: missing,
+        });
     }
     let extra: Vec<String> = file
         .tensors
@@ -177,7 +209,10 @@ pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>
         .cloned()
         .collect();
     if !extra.is_empty() {
-        return Err(IoError::Unexpected { path: path.to_path_buf(), names: extra });
+        return Err(IoError::Unexpected {
+            path: path.to_path_buf(),
+            names: extra,
+        });
     }
     for p in params {
         let found = file.tensors[p.name()].shape().to_vec();
@@ -197,14 +232,23 @@ pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>
 }
 
 fn format_err(path: &Path, e: impl fmt::Display) -> IoError {
-    IoError::Format { path: path.to_path_buf(), message: e.to_string() }
+    IoError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    let io = |source| IoError::Io { path: path.to_path_buf(), source };
+    let io = |source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let name = path.file_name().ok_or_else(|| {
-        io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file path",
+        ))
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
@@ -233,7 +277,10 @@ mod tests {
     }
 
     fn tmp_path(tag: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("autograd-io-{tag}-{}.safetensors", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "autograd-io-{tag}-{}.safetensors",
+            std::process::id()
+        ))
     }
 
     #[test]
@@ -258,17 +305,30 @@ mod tests {
         save(&path, &[param("w", &[2, 2]), param("extra", &[1])], None).unwrap();
 
         let err = load(&path, &[param("w", &[2, 2]), param("b", &[2])]).unwrap_err();
-        assert!(matches!(&err, IoError::Missing { names, .. } if names == &["b"]), "{err}");
-        assert!(err.to_string().contains("missing tensors the model needs: b"));
+        assert!(
+            matches!(&err, IoError::Missing { names, .. } if names == &["b"]),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("missing tensors the model needs: b")
+        );
 
         let err = load(&path, &[param("w", &[2, 2])]).unwrap_err();
-        assert!(err.to_string().contains("tensors the model does not have: extra"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("tensors the model does not have: extra"),
+            "{err}"
+        );
 
         let w = param("w", &[4]);
         let before = w.value();
         let err = load(&path, &[w.clone(), param("extra", &[1])]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("`w`") && msg.contains("[4]") && msg.contains("[2, 2]"), "{msg}");
+        assert!(
+            msg.contains("`w`") && msg.contains("[4]") && msg.contains("[2, 2]"),
+            "{msg}"
+        );
         assert_eq!(*w.value(), *before, "a failed load changes nothing");
         std::fs::remove_file(path).unwrap();
     }
@@ -281,6 +341,9 @@ mod tests {
         assert!(matches!(err, IoError::Format { .. }), "{err}");
         assert!(err.to_string().contains(&*path.to_string_lossy()));
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(load_tensors(&path).unwrap_err(), IoError::Io { .. }));
+        assert!(matches!(
+            load_tensors(&path).unwrap_err(),
+            IoError::Io { .. }
+        ));
     }
 }

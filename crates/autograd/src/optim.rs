@@ -40,7 +40,12 @@ pub trait Optimizer {
 }
 
 /// Per-parameter buffers saved under `<kind>.<parameter name>`.
-fn save_buffers(out: &mut BTreeMap<String, Tensor>, kind: &str, params: &[Parameter], bufs: &[Option<Tensor>]) {
+fn save_buffers(
+    out: &mut BTreeMap<String, Tensor>,
+    kind: &str,
+    params: &[Parameter],
+    bufs: &[Option<Tensor>],
+) {
     for (p, b) in params.iter().zip(bufs) {
         if let Some(b) = b {
             out.insert(format!("{kind}.{}", p.name()), b.clone());
@@ -94,7 +99,14 @@ impl Sgd {
     /// Plain SGD at learning rate `lr`; set the public fields for momentum and decay.
     pub fn new(params: Vec<Parameter>, lr: f32) -> Self {
         let velocity = vec![None; params.len()];
-        Sgd { params, lr, momentum: 0.0, weight_decay: 0.0, nesterov: false, velocity }
+        Sgd {
+            params,
+            lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            velocity,
+        }
     }
 
     /// With momentum `μ`.
@@ -112,7 +124,9 @@ impl Optimizer for Sgd {
     fn step(&mut self) {
         let (lr, mu, wd, nesterov) = (self.lr, self.momentum, self.weight_decay, self.nesterov);
         for (p, vel) in self.params.iter().zip(&mut self.velocity) {
-            let Some(grad) = p.grad().map(|g| g.clone()) else { continue };
+            let Some(grad) = p.grad().map(|g| g.clone()) else {
+                continue;
+            };
             let mut g = grad;
             if wd != 0.0 {
                 g.zip_mut_with(&*p.value(), |g, &w| *g += wd * w);
@@ -121,7 +135,9 @@ impl Optimizer for Sgd {
                 // PyTorch starts the buffer at the first gradient, then decays it.
                 let v = match vel {
                     Some(v) => {
-                        Zip::from(&mut *v).and(&g).for_each(|v, &g| *v = mu * *v + g);
+                        Zip::from(&mut *v)
+                            .and(&g)
+                            .for_each(|v, &g| *v = mu * *v + g);
                         v
                     }
                     None => vel.insert(g.clone()),
@@ -198,7 +214,11 @@ impl Adam {
 
     /// AdamW: Adam with decoupled weight decay (PyTorch's default decay is 0.01).
     pub fn adamw(params: Vec<Parameter>, lr: f32, weight_decay: f32) -> Self {
-        Adam { weight_decay, decoupled: true, ..Adam::new(params, lr) }
+        Adam {
+            weight_decay,
+            decoupled: true,
+            ..Adam::new(params, lr)
+        }
     }
 
     /// Steps taken so far.
@@ -268,7 +288,10 @@ impl Optimizer for Adam {
 pub fn grad_norm(params: &[Parameter]) -> f32 {
     let sq: f64 = params
         .iter()
-        .filter_map(|p| p.grad().map(|g| g.iter().map(|&x| (x as f64).powi(2)).sum::<f64>()))
+        .filter_map(|p| {
+            p.grad()
+                .map(|g| g.iter().map(|&x| (x as f64).powi(2)).sum::<f64>())
+        })
         .sum();
     sq.sqrt() as f32
 }
@@ -297,7 +320,10 @@ mod tests {
     use crate::Tape;
 
     fn quad_param() -> Parameter {
-        Parameter::new("w", Tensor::from_shape_vec(IxDyn(&[2]), vec![3.0, -2.0]).unwrap())
+        Parameter::new(
+            "w",
+            Tensor::from_shape_vec(IxDyn(&[2]), vec![3.0, -2.0]).unwrap(),
+        )
     }
 
     /// Minimizes ‖w‖² and returns the final norm.
@@ -308,13 +334,23 @@ mod tests {
             tape.param(&opt.params()[0]).square().sum().backward();
             opt.step();
         }
-        opt.params()[0].value().iter().map(|x| x * x).sum::<f32>().sqrt()
+        opt.params()[0]
+            .value()
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
     }
 
     #[test]
     fn all_optimizers_minimize_a_quadratic() {
         assert!(minimize(&mut Sgd::new(vec![quad_param()], 0.1), 100) < 1e-3);
-        assert!(minimize(&mut Sgd::new(vec![quad_param()], 0.05).with_momentum(0.9), 300) < 1e-3);
+        assert!(
+            minimize(
+                &mut Sgd::new(vec![quad_param()], 0.05).with_momentum(0.9),
+                300
+            ) < 1e-3
+        );
         let mut nesterov = Sgd::new(vec![quad_param()], 0.05).with_momentum(0.9);
         nesterov.nesterov = true;
         assert!(minimize(&mut nesterov, 300) < 1e-3);
@@ -330,7 +366,10 @@ mod tests {
         let mut adam = Adam::new(vec![p.clone()], 0.1);
         minimize(&mut adam, 1);
         let w = p.value();
-        assert!((w[0] - 2.9).abs() < 1e-6 && (w[1] + 1.9).abs() < 1e-6, "{w}");
+        assert!(
+            (w[0] - 2.9).abs() < 1e-6 && (w[1] + 1.9).abs() < 1e-6,
+            "{w}"
+        );
     }
 
     #[test]
@@ -355,19 +394,22 @@ mod tests {
         assert_eq!(b.steps(), 3);
         assert_eq!(a.state(), b.state());
         let wrong = Adam::new(vec![Parameter::new("w", Tensor::zeros(IxDyn(&[3])))], 0.1);
-        let err = { let mut w = wrong; w.load_state(&a.state()).unwrap_err() };
+        let err = {
+            let mut w = wrong;
+            w.load_state(&a.state()).unwrap_err()
+        };
         assert!(err.contains("adam.m.w") && err.contains("[3]"), "{err}");
     }
 
     #[test]
     fn clipping() {
-        let p = quad_param();
+        let params = [quad_param()];
         let tape = Tape::new();
-        tape.param(&p).square().sum().backward(); // g = [6, −4], ‖g‖ = √52
-        let before = clip_grad_norm(&[p.clone()], 1.0);
+        tape.param(&params[0]).square().sum().backward(); // g = [6, −4], ‖g‖ = √52
+        let before = clip_grad_norm(&params, 1.0);
         assert!((before - 52f32.sqrt()).abs() < 1e-5);
-        assert!((grad_norm(&[p.clone()]) - 1.0).abs() < 1e-4);
-        clip_grad_value(&[p.clone()], 0.1);
-        assert!(p.grad().unwrap().iter().all(|g| g.abs() <= 0.1));
+        assert!((grad_norm(&params) - 1.0).abs() < 1e-4);
+        clip_grad_value(&params, 0.1);
+        assert!(params[0].grad().unwrap().iter().all(|g| g.abs() <= 0.1));
     }
 }

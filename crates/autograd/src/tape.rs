@@ -210,15 +210,19 @@ impl Tape {
         let outputs = f.forward(&values, record);
         let name = f.name().to_string();
         let f = Box::new(f);
-        self.record(&name, inputs, outputs, Box::new(move |g, needs| f.backward(g, needs)))
+        self.record(
+            &name,
+            inputs,
+            outputs,
+            Box::new(move |g, needs| f.backward(g, needs)),
+        )
     }
 
-    fn backward_from(&self, root: &Var<'_>) -> Gradients {
-        let n = root.value.len();
-        assert!(
-            n == 1,
-            "backward needs a scalar (one element), got shape {:?}",
-            root.shape()
+    fn backward_from(&self, root: &Var<'_>, seed: Tensor) -> Gradients {
+        assert_eq!(
+            seed.shape(),
+            root.shape(),
+            "backward: the seed gradient's shape differs from the value's"
         );
         let (ops, leaves, next_id) = {
             let mut inner = self.inner.borrow_mut();
@@ -234,7 +238,7 @@ impl Tape {
         let Some(root_id) = root.id else {
             return Gradients::default();
         };
-        grads[root_id] = Some(Tensor::ones(root.shape()));
+        grads[root_id] = Some(seed);
         for op in ops.into_iter().rev() {
             let outs: Vec<Option<Tensor>> = op.outputs.iter().map(|&i| grads[i].take()).collect();
             if outs.iter().all(Option::is_none) {
@@ -359,7 +363,21 @@ impl<'t> Var<'t> {
     /// # Panics
     /// If this value is not a scalar, or backward already ran on the tape.
     pub fn backward(&self) -> Gradients {
-        self.tape.backward_from(self)
+        assert!(
+            self.value.len() == 1,
+            "backward needs a scalar (one element), got shape {:?}; use backward_with for others",
+            self.shape()
+        );
+        self.tape.backward_from(self, Tensor::ones(self.shape()))
+    }
+
+    /// Reverse-mode differentiation seeded with `grad` = ∂L/∂self for a value of any
+    /// shape (PyTorch's `y.backward(gradient)`), otherwise as [`Var::backward`].
+    ///
+    /// # Panics
+    /// If `grad`'s shape differs from this value's, or backward already ran on the tape.
+    pub fn backward_with(&self, grad: Tensor) -> Gradients {
+        self.tape.backward_from(self, grad)
     }
 
     /// Applies a single-output op: `forward` is the computed value, `backward` maps the
@@ -382,9 +400,8 @@ pub(crate) fn op1<'t>(
     out: Tensor,
     backward: impl FnOnce(Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static,
 ) -> Var<'t> {
-    let bw: BackwardFn = Box::new(move |mut g, needs| {
-        backward(g.pop().flatten().expect("output gradient"), needs)
-    });
+    let bw: BackwardFn =
+        Box::new(move |mut g, needs| backward(g.pop().flatten().expect("output gradient"), needs));
     tape.record(name, inputs, vec![out], bw)
         .pop()
         .expect("one output")
@@ -528,7 +545,10 @@ mod tests {
             if record {
                 self.x = Some(inputs[0].clone());
             }
-            vec![inputs[0].mapv(|v| v.max(0.0)), inputs[0].mapv(|v| v.min(0.0))]
+            vec![
+                inputs[0].mapv(|v| v.max(0.0)),
+                inputs[0].mapv(|v| v.min(0.0)),
+            ]
         }
 
         fn backward(self: Box<Self>, g: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
@@ -536,11 +556,14 @@ mod tests {
             let mut gx = Tensor::zeros(x.raw_dim());
             for (out, g) in g.iter().enumerate() {
                 let Some(g) = g else { continue };
-                ndarray::Zip::from(&mut gx).and(g).and(&*x).for_each(|gx, &g, &x| {
-                    if (x > 0.0) == (out == 0) {
-                        *gx += g;
-                    }
-                });
+                ndarray::Zip::from(&mut gx)
+                    .and(g)
+                    .and(&*x)
+                    .for_each(|gx, &g, &x| {
+                        if (x > 0.0) == (out == 0) {
+                            *gx += g;
+                        }
+                    });
             }
             vec![Some(gx)]
         }
@@ -553,12 +576,14 @@ mod tests {
     #[test]
     fn custom_function_with_two_outputs() {
         let x = away_from_zero(1);
-        assert_gradients(&[x.clone()], |v| {
+        assert_gradients(vec![x.clone()], |v| {
             let outs = v[0].tape().apply(SplitSigns { x: None }, &[&v[0]]);
             &outs[0] * 2.0 + &outs[1] * &outs[1]
         });
         // Only one output used: the other's gradient arrives as `None`.
-        assert_gradients(&[x], |v| v[0].tape().apply(SplitSigns { x: None }, &[&v[0]])[1].clone());
+        assert_gradients(vec![x], |v| {
+            v[0].tape().apply(SplitSigns { x: None }, &[&v[0]])[1].clone()
+        });
     }
 
     #[test]
@@ -620,6 +645,15 @@ mod tests {
     fn backward_needs_a_scalar() {
         let tape = Tape::new();
         tape.var(Tensor::zeros(IxDyn(&[2]))).exp().backward();
+    }
+
+    #[test]
+    fn backward_with_a_seed_gradient() {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::from_elem(IxDyn(&[3]), 2.0));
+        let seed = Tensor::from_shape_vec(IxDyn(&[3]), vec![1.0, 2.0, 3.0]).unwrap();
+        let g = x.square().backward_with(seed);
+        assert_eq!(g.get(&x).unwrap().as_slice().unwrap(), &[4.0, 8.0, 12.0]);
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use crate::tape::{Var, op1};
 use crate::tensor::{sum_to, zip_broadcast};
 
-
 impl<'t> Var<'t> {
     /// `self + other`, broadcasting.
     pub fn add(&self, other: &Var<'t>) -> Var<'t> {
@@ -67,18 +66,25 @@ impl<'t> Var<'t> {
             Some(std::cmp::Ordering::Less) => 0.0,
             _ => 0.5,
         });
-        op1(self.tape(), "maximum", &[self, other], out, move |g, needs| {
-            let gb = needs[1].then(|| {
-                sum_to(zip_broadcast(&g, &share_a, |g, s| g * (1.0 - s)), b.shape())
-            });
-            let ga = needs[0].then(|| sum_to(g * &share_a, a.shape()));
-            vec![ga, gb]
-        })
+        op1(
+            self.tape(),
+            "maximum",
+            &[self, other],
+            out,
+            move |g, needs| {
+                let gb = needs[1]
+                    .then(|| sum_to(zip_broadcast(&g, &share_a, |g, s| g * (1.0 - s)), b.shape()));
+                let ga = needs[0].then(|| sum_to(g * &share_a, a.shape()));
+                vec![ga, gb]
+            },
+        )
     }
 
     /// `self + c` for a scalar `c`.
     pub fn add_scalar(&self, c: f32) -> Var<'t> {
-        self.unary_op("add_scalar", self.value().mapv(|x| x + c), |g, _| vec![Some(g)])
+        self.unary_op("add_scalar", self.value().mapv(|x| x + c), |g, _| {
+            vec![Some(g)]
+        })
     }
 
     /// `self · c` for a scalar `c`.
@@ -158,7 +164,6 @@ impl<'t> Neg for Var<'t> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use crate::Tensor;
@@ -180,12 +185,12 @@ mod tests {
         for (i, (sa, sb)) in PAIRS.iter().enumerate() {
             let a = random(sa, -1.0, 1.0, i as u64);
             let b = random(sb, 0.5, 2.0, 100 + i as u64);
-            let inputs = [a, b];
-            assert_gradients(&inputs, |v| &v[0] + &v[1]);
-            assert_gradients(&inputs, |v| &v[0] - &v[1]);
-            assert_gradients(&inputs, |v| &v[0] * &v[1]);
-            assert_gradients(&inputs, |v| &v[0] / &v[1]);
-            assert_gradients(&inputs, |v| v[1].div(&v[0].add_scalar(3.0)));
+            let inputs = vec![a, b];
+            assert_gradients(inputs.clone(), |v| &v[0] + &v[1]);
+            assert_gradients(inputs.clone(), |v| &v[0] - &v[1]);
+            assert_gradients(inputs.clone(), |v| &v[0] * &v[1]);
+            assert_gradients(inputs.clone(), |v| &v[0] / &v[1]);
+            assert_gradients(inputs.clone(), |v| v[1].div(&v[0].add_scalar(3.0)));
         }
     }
 
@@ -195,7 +200,7 @@ mod tests {
             // Values kept apart so no pair sits within ε of a tie.
             let a = random(sa, -1.0, 1.0, i as u64).mapv(|x| (x * 10.0).round() / 5.0 + 0.1);
             let b = random(sb, -1.0, 1.0, 50 + i as u64).mapv(|x| (x * 10.0).round() / 5.0);
-            assert_gradients(&[a, b], |v| v[0].maximum(&v[1]));
+            assert_gradients(vec![a, b], |v| v[0].maximum(&v[1]));
         }
         let tape = crate::Tape::new();
         let a = tape.var(Tensor::from_elem(ndarray::IxDyn(&[2]), 1.0));
@@ -208,8 +213,8 @@ mod tests {
     #[test]
     fn scalar_ops_and_neg() {
         let x = random(&[4, 3], -2.0, 2.0, 7);
-        assert_gradients(&[x.clone()], |v| &v[0] * 2.5 + 1.0);
-        assert_gradients(&[x.clone()], |v| (&v[0] - 0.5) / 4.0);
-        assert_gradients(&[x], |v| -&v[0]);
+        assert_gradients(vec![x.clone()], |v| &v[0] * 2.5 + 1.0);
+        assert_gradients(vec![x.clone()], |v| (&v[0] - 0.5) / 4.0);
+        assert_gradients(vec![x], |v| -&v[0]);
     }
 }

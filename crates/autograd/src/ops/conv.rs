@@ -60,20 +60,40 @@ impl<'t> Var<'t> {
             self.shape(),
             weight.shape()
         );
-        let s = Conv2dShape { batch, c_in, h, w, c_out, kh, kw, stride, padding };
+        let s = Conv2dShape {
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride,
+            padding,
+        };
         let (x, wt) = (self.shared(), weight.shared());
         let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
             kernels::conv2d_forward(&s, slice(&x), slice(&wt), y)
         });
-        let y = op1(self.tape(), "conv2d", &[self, weight], y, move |g, needs| {
-            let gx = needs[0].then(|| {
-                fill(x.shape(), |gx| kernels::conv2d_backward_input(&s, slice(&g), slice(&wt), gx))
-            });
-            let gw = needs[1].then(|| {
-                fill(wt.shape(), |gw| kernels::conv2d_backward_weight(&s, slice(&x), slice(&g), gw))
-            });
-            vec![gx, gw]
-        });
+        let y = op1(
+            self.tape(),
+            "conv2d",
+            &[self, weight],
+            y,
+            move |g, needs| {
+                let gx = needs[0].then(|| {
+                    fill(x.shape(), |gx| {
+                        kernels::conv2d_backward_input(&s, slice(&g), slice(&wt), gx)
+                    })
+                });
+                let gw = needs[1].then(|| {
+                    fill(wt.shape(), |gw| {
+                        kernels::conv2d_backward_weight(&s, slice(&x), slice(&g), gw)
+                    })
+                });
+                vec![gx, gw]
+            },
+        );
         add_bias("conv2d", y, bias)
     }
 
@@ -105,25 +125,95 @@ impl<'t> Var<'t> {
             weight.shape()
         );
         let s = ConvTranspose2dShape {
-            batch, c_in, h, w, c_out, kh, kw, stride, padding, output_padding,
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride,
+            padding,
+            output_padding,
         };
         let (x, wt) = (self.shared(), weight.shared());
         let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
             kernels::conv_transpose2d_forward(&s, slice(&x), slice(&wt), y)
         });
-        let y = op1(self.tape(), "conv_transpose2d", &[self, weight], y, move |g, needs| {
-            let gx = needs[0].then(|| {
-                fill(x.shape(), |gx| {
-                    kernels::conv_transpose2d_backward_input(&s, slice(&g), slice(&wt), gx)
-                })
-            });
-            let gw = needs[1].then(|| {
-                fill(wt.shape(), |gw| {
-                    kernels::conv_transpose2d_backward_weight(&s, slice(&x), slice(&g), gw)
-                })
-            });
-            vec![gx, gw]
-        });
+        let y = op1(
+            self.tape(),
+            "conv_transpose2d",
+            &[self, weight],
+            y,
+            move |g, needs| {
+                let gx = needs[0].then(|| {
+                    fill(x.shape(), |gx| {
+                        kernels::conv_transpose2d_backward_input(&s, slice(&g), slice(&wt), gx)
+                    })
+                });
+                let gw = needs[1].then(|| {
+                    fill(wt.shape(), |gw| {
+                        kernels::conv_transpose2d_backward_weight(&s, slice(&x), slice(&g), gw)
+                    })
+                });
+                vec![gx, gw]
+            },
+        );
         add_bias("conv_transpose2d", y, bias)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gradcheck::{assert_gradients, random};
+
+    #[test]
+    fn conv2d_gradients() {
+        // (batch, c_in, h, w, c_out, k, stride, padding): odd sizes, 1×1, strides, padding.
+        let cases = [
+            (2, 3, 7, 6, 4, 3, 1, 0),
+            (1, 1, 5, 5, 1, 1, 1, 0),
+            (3, 2, 8, 7, 3, 3, 2, 1),
+            (1, 2, 6, 5, 2, 5, 3, 2),
+        ];
+        for (i, &(n, ci, h, w, co, k, s, p)) in cases.iter().enumerate() {
+            let x = random(&[n, ci, h, w], -1.0, 1.0, i as u64);
+            let wt = random(&[co, ci, k, k], -0.5, 0.5, 10 + i as u64);
+            let b = random(&[co], -0.5, 0.5, 20 + i as u64);
+            assert_gradients(vec![x.clone(), wt.clone(), b], |v| {
+                v[0].conv2d(&v[1], Some(&v[2]), s, p)
+            });
+            assert_gradients(vec![x, wt], |v| v[0].conv2d(&v[1], None, s, p));
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_gradients() {
+        // (batch, c_in, h, w, c_out, k, stride, padding, output_padding)
+        let cases = [
+            (2, 3, 4, 5, 2, 3, 1, 0, 0),
+            (1, 2, 3, 3, 3, 3, 2, 1, 1),
+            (2, 1, 4, 3, 1, 5, 1, 0, 0),
+            (1, 2, 3, 2, 2, 2, 3, 0, 2),
+        ];
+        for (i, &(n, ci, h, w, co, k, s, p, op)) in cases.iter().enumerate() {
+            let x = random(&[n, ci, h, w], -1.0, 1.0, i as u64);
+            let wt = random(&[ci, co, k, k], -0.5, 0.5, 10 + i as u64);
+            let b = random(&[co], -0.5, 0.5, 20 + i as u64);
+            assert_gradients(vec![x, wt, b], |v| {
+                v[0].conv_transpose2d(&v[1], Some(&v[2]), s, p, op)
+            });
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_output_shape() {
+        let tape = crate::Tape::eval();
+        let x = tape.constant(random(&[2, 32, 20, 20], -1.0, 1.0, 1));
+        let w = tape.constant(random(&[32, 16, 5, 5], -1.0, 1.0, 2));
+        assert_eq!(
+            x.conv_transpose2d(&w, None, 1, 0, 0).shape(),
+            &[2, 16, 24, 24]
+        );
     }
 }

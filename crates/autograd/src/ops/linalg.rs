@@ -20,11 +20,23 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, rs: cols as isize, cs: 1 }
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols as isize,
+            cs: 1,
+        }
     }
 
     fn t(self) -> Self {
-        Mat { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
     }
 }
 
@@ -61,13 +73,22 @@ impl<'t> Var<'t> {
             b.shape()
         );
         let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
-        let out = tensor(&[m, n], gemm(Mat::new(slice(&a), m, k), Mat::new(slice(&b), k, n)));
-        op1(self.tape(), "matmul", &[self, other], out, move |g, needs| {
-            let gm = Mat::new(slice(&g), m, n);
-            let ga = needs[0].then(|| tensor(&[m, k], gemm(gm, Mat::new(slice(&b), k, n).t())));
-            let gb = needs[1].then(|| tensor(&[k, n], gemm(Mat::new(slice(&a), m, k).t(), gm)));
-            vec![ga, gb]
-        })
+        let out = tensor(
+            &[m, n],
+            gemm(Mat::new(slice(&a), m, k), Mat::new(slice(&b), k, n)),
+        );
+        op1(
+            self.tape(),
+            "matmul",
+            &[self, other],
+            out,
+            move |g, needs| {
+                let gm = Mat::new(slice(&g), m, n);
+                let ga = needs[0].then(|| tensor(&[m, k], gemm(gm, Mat::new(slice(&b), k, n).t())));
+                let gb = needs[1].then(|| tensor(&[k, n], gemm(Mat::new(slice(&a), m, k).t(), gm)));
+                vec![ga, gb]
+            },
+        )
     }
 
     /// The affine map `y = x·Wᵀ + b` of PyTorch's `nn.Linear`: `x [.., in]`,
@@ -91,14 +112,20 @@ impl<'t> Var<'t> {
         let y = gemm(Mat::new(slice(&x), rows, fan_in), wm.t());
         let x_shape = x.shape().to_vec();
         let out = tensor(&out_shape, y);
-        let y = op1(self.tape(), "linear", &[self, weight], out, move |g, needs| {
-            let gm = Mat::new(slice(&g), rows, fan_out);
-            let wm = Mat::new(slice(&w), fan_out, fan_in);
-            let gx = needs[0].then(|| tensor(&x_shape, gemm(gm, wm)));
-            let xm = Mat::new(slice(&x), rows, fan_in);
-            let gw = needs[1].then(|| tensor(&[fan_out, fan_in], gemm(gm.t(), xm)));
-            vec![gx, gw]
-        });
+        let y = op1(
+            self.tape(),
+            "linear",
+            &[self, weight],
+            out,
+            move |g, needs| {
+                let gm = Mat::new(slice(&g), rows, fan_out);
+                let wm = Mat::new(slice(&w), fan_out, fan_in);
+                let gx = needs[0].then(|| tensor(&x_shape, gemm(gm, wm)));
+                let xm = Mat::new(slice(&x), rows, fan_in);
+                let gw = needs[1].then(|| tensor(&[fan_out, fan_in], gemm(gm.t(), xm)));
+                vec![gx, gw]
+            },
+        );
         match bias {
             Some(b) => {
                 assert_eq!(b.shape(), &[fan_out], "linear: bias must be [{fan_out}]");
@@ -115,10 +142,13 @@ mod tests {
 
     #[test]
     fn matmul_gradients() {
-        for (i, &(m, k, n)) in [(1, 1, 1), (3, 5, 2), (7, 1, 4), (2, 9, 1)].iter().enumerate() {
+        for (i, &(m, k, n)) in [(1, 1, 1), (3, 5, 2), (7, 1, 4), (2, 9, 1)]
+            .iter()
+            .enumerate()
+        {
             let a = random(&[m, k], -1.0, 1.0, i as u64);
             let b = random(&[k, n], -1.0, 1.0, 10 + i as u64);
-            assert_gradients(&[a, b], |v| v[0].matmul(&v[1]));
+            assert_gradients(vec![a, b], |v| v[0].matmul(&v[1]));
         }
     }
 
@@ -127,11 +157,13 @@ mod tests {
         let x = random(&[5, 3], -1.0, 1.0, 1);
         let w = random(&[4, 3], -1.0, 1.0, 2);
         let b = random(&[4], -1.0, 1.0, 3);
-        assert_gradients(&[x.clone(), w.clone(), b], |v| v[0].linear(&v[1], Some(&v[2])));
-        assert_gradients(&[x, w.clone()], |v| v[0].linear(&v[1], None));
+        assert_gradients(vec![x.clone(), w.clone(), b], |v| {
+            v[0].linear(&v[1], Some(&v[2]))
+        });
+        assert_gradients(vec![x, w.clone()], |v| v[0].linear(&v[1], None));
         // Inputs of higher rank map their last axis.
         let x3 = random(&[2, 3, 3], -1.0, 1.0, 4);
-        assert_gradients(&[x3, w], |v| v[0].linear(&v[1], None));
+        assert_gradients(vec![x3, w], |v| v[0].linear(&v[1], None));
     }
 
     #[test]
@@ -140,9 +172,17 @@ mod tests {
         let a = tape.constant(random(&[3, 4], -1.0, 1.0, 5));
         let b = tape.constant(random(&[4, 2], -1.0, 1.0, 6));
         let c = a.matmul(&b);
-        let naive = a.value().clone().into_dimensionality::<ndarray::Ix2>().unwrap().dot(
-            &b.value().clone().into_dimensionality::<ndarray::Ix2>().unwrap(),
-        );
+        let naive = a
+            .value()
+            .clone()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .dot(
+                &b.value()
+                    .clone()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .unwrap(),
+            );
         for (x, y) in c.value().iter().zip(naive.iter()) {
             assert!((x - y).abs() < 1e-5);
         }

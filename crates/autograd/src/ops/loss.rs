@@ -36,12 +36,18 @@ impl<'t> Var<'t> {
         let sum: f64 = Zip::from(&*p)
             .and(&*t)
             .fold(0.0, |acc, &a, &b| acc + ((a - b) as f64).powi(2));
-        op1(self.tape(), "mse_loss", &[self, target], scalar((sum / n as f64) as f32), move |g, needs| {
-            let k = 2.0 * g.sum() / n;
-            let d = Zip::from(&*p).and(&*t).map_collect(|&a, &b| k * (a - b));
-            let gt = needs[1].then(|| -&d);
-            vec![needs[0].then_some(d), gt]
-        })
+        op1(
+            self.tape(),
+            "mse_loss",
+            &[self, target],
+            scalar((sum / n as f64) as f32),
+            move |g, needs| {
+                let k = 2.0 * g.sum() / n;
+                let d = Zip::from(&*p).and(&*t).map_collect(|&a, &b| k * (a - b));
+                let gt = needs[1].then(|| -&d);
+                vec![needs[0].then_some(d), gt]
+            },
+        )
     }
 
     /// Binary cross-entropy `mean(−x·ln x̂ − (1−x)·ln(1−x̂))` for predictions `x̂ ∈ [0, 1]`,
@@ -53,19 +59,23 @@ impl<'t> Var<'t> {
         let sum: f64 = Zip::from(&*p).and(&*t).fold(0.0, |acc, &p, &t| {
             acc - (t * clamped_ln(p) + (1.0 - t) * clamped_ln(1.0 - p)) as f64
         });
-        op1(self.tape(), "bce_loss", &[self, target], scalar((sum / n as f64) as f32), move |g, needs| {
-            let k = g.sum() / n;
-            // PyTorch's form: (x̂ − x) / max(x̂(1 − x̂), 1e-12).
-            let gp = needs[0].then(|| {
-                Zip::from(&*p)
-                    .and(&*t)
-                    .map_collect(|&p, &t| k * (p - t) / (p * (1.0 - p)).max(1e-12))
-            });
-            let gt = needs[1].then(|| {
-                p.mapv(|p| k * (clamped_ln(1.0 - p) - clamped_ln(p)))
-            });
-            vec![gp, gt]
-        })
+        op1(
+            self.tape(),
+            "bce_loss",
+            &[self, target],
+            scalar((sum / n as f64) as f32),
+            move |g, needs| {
+                let k = g.sum() / n;
+                // PyTorch's form: (x̂ − x) / max(x̂(1 − x̂), 1e-12).
+                let gp = needs[0].then(|| {
+                    Zip::from(&*p)
+                        .and(&*t)
+                        .map_collect(|&p, &t| k * (p - t) / (p * (1.0 - p)).max(1e-12))
+                });
+                let gt = needs[1].then(|| p.mapv(|p| k * (clamped_ln(1.0 - p) - clamped_ln(p))));
+                vec![gp, gt]
+            },
+        )
     }
 
     /// `KL(N(μ, diag σ²) ‖ N(0, I))` with `self = μ` and `logvar = ln σ²`, both
@@ -77,12 +87,18 @@ impl<'t> Var<'t> {
         let sum: f64 = Zip::from(&*mu).and(&*lv).fold(0.0, |acc, &m, &l| {
             acc - 0.5 * (1.0 + l - m * m - l.exp()) as f64
         });
-        op1(self.tape(), "kl_normal", &[self, logvar], scalar((sum / batch as f64) as f32), move |g, needs| {
-            let k = g.sum() / batch;
-            let gm = needs[0].then(|| mu.mapv(|m| k * m));
-            let gl = needs[1].then(|| lv.mapv(|l| k * 0.5 * (l.exp() - 1.0)));
-            vec![gm, gl]
-        })
+        op1(
+            self.tape(),
+            "kl_normal",
+            &[self, logvar],
+            scalar((sum / batch as f64) as f32),
+            move |g, needs| {
+                let k = g.sum() / batch;
+                let gm = needs[0].then(|| mu.mapv(|m| k * m));
+                let gl = needs[1].then(|| lv.mapv(|l| k * 0.5 * (l.exp() - 1.0)));
+                vec![gm, gl]
+            },
+        )
     }
 
     /// Softmax cross-entropy of `self = logits [N, C]` against class indices, averaged
@@ -116,15 +132,19 @@ impl<'t> Var<'t> {
             row.mapv_inplace(|v| v / sum);
         }
         let labels = labels.to_vec();
-        self.unary_op("cross_entropy", scalar((loss / n as f64) as f32), move |g, _| {
-            let k = g.sum() / n;
-            let mut d = probs;
-            for (mut row, &label) in d.axis_iter_mut(Axis(0)).zip(&labels) {
-                row[label] -= 1.0;
-                row.mapv_inplace(|v| v * k);
-            }
-            vec![Some(d)]
-        })
+        self.unary_op(
+            "cross_entropy",
+            scalar((loss / n as f64) as f32),
+            move |g, _| {
+                let k = g.sum() / n;
+                let mut d = probs;
+                for (mut row, &label) in d.axis_iter_mut(Axis(0)).zip(&labels) {
+                    row[label] -= 1.0;
+                    row.mapv_inplace(|v| v * k);
+                }
+                vec![Some(d)]
+            },
+        )
     }
 }
 
@@ -136,9 +156,12 @@ mod tests {
     fn mse_and_bce_gradients() {
         let p = random(&[4, 13], 0.1, 0.9, 1);
         let t = random(&[4, 13], 0.0, 1.0, 2);
-        assert_gradients(&[p.clone(), t.clone()], |v| v[0].mse_loss(&v[1]));
-        let fine = GradCheck { eps: 1e-3, ..GradCheck::default() };
-        let report = fine.run(&[p, t], |v| v[0].bce_loss(&v[1]));
+        assert_gradients(vec![p.clone(), t.clone()], |v| v[0].mse_loss(&v[1]));
+        let fine = GradCheck {
+            eps: 1e-3,
+            ..GradCheck::default()
+        };
+        let report = fine.run(vec![p, t], |v| v[0].bce_loss(&v[1]));
         assert!(report.passed, "{report}");
     }
 
@@ -146,13 +169,13 @@ mod tests {
     fn kl_gradients() {
         let mu = random(&[3, 5], -1.0, 1.0, 3);
         let lv = random(&[3, 5], -1.0, 1.0, 4);
-        assert_gradients(&[mu, lv], |v| v[0].kl_normal(&v[1]));
+        assert_gradients(vec![mu, lv], |v| v[0].kl_normal(&v[1]));
     }
 
     #[test]
     fn cross_entropy_gradients_and_stability() {
         let logits = random(&[4, 3], -2.0, 2.0, 5);
-        assert_gradients(&[logits], |v| v[0].cross_entropy(&[0, 2, 1, 2]));
+        assert_gradients(vec![logits], |v| v[0].cross_entropy(&[0, 2, 1, 2]));
         let tape = crate::Tape::eval();
         let big = tape.constant(ndarray::arr2(&[[1000.0f32, 0.0]]).into_dyn());
         assert_eq!(big.cross_entropy(&[0]).item(), 0.0);

@@ -2,10 +2,10 @@
 //! All are methods on [`Var`](crate::Var), recorded through [`Tape::record`](crate::Tape::record).
 
 pub mod arith;
-//pub mod conv;
+pub mod conv;
 pub mod linalg;
 pub mod loss;
-//pub mod pool;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod unary;

@@ -15,7 +15,13 @@ fn pool_shape(op: &str, x: &[usize], kernel: usize, stride: usize) -> Pool2dShap
         kernel > 0 && stride > 0 && kernel <= h && kernel <= w,
         "{op}: kernel {kernel}, stride {stride} do not fit input {x:?}"
     );
-    Pool2dShape { planes: n * c, h, w, kernel, stride }
+    Pool2dShape {
+        planes: n * c,
+        h,
+        w,
+        kernel,
+        stride,
+    }
 }
 
 fn out_shape(x: &[usize], s: &Pool2dShape) -> [usize; 4] {
@@ -58,5 +64,31 @@ impl<'t> Var<'t> {
             kernels::max_pool2d_backward(&s, slice(&g), &argmax, gx.as_slice_mut().expect("fresh"));
             vec![Some(gx)]
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gradcheck::{assert_gradients, random};
+
+    #[test]
+    fn pooling_gradients() {
+        for (i, &(h, w, k, s)) in [(6, 6, 2, 2), (7, 5, 3, 2), (5, 4, 2, 1), (3, 3, 3, 3)]
+            .iter()
+            .enumerate()
+        {
+            let x = random(&[2, 3, h, w], -1.0, 1.0, i as u64);
+            assert_gradients(vec![x.clone()], |v| v[0].avg_pool2d(k, s));
+            // Distinct values spaced well above ε, so each window's maximum is clear.
+            let n = x.len();
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&j| (j * 7919) % n);
+            let distinct = crate::Tensor::from_shape_vec(
+                x.raw_dim(),
+                order.iter().map(|&j| j as f32 * 0.1).collect(),
+            )
+            .unwrap();
+            assert_gradients(vec![distinct], |v| v[0].max_pool2d(k, s));
+        }
     }
 }

@@ -64,7 +64,8 @@ impl<'t> Var<'t> {
     pub fn mean_axes(&self, axes: &[usize], keep_dims: bool) -> Var<'t> {
         let axes = normalize_axes("mean_axes", axes, self.ndim());
         let count: usize = axes.iter().map(|&a| self.shape()[a]).product();
-        self.sum_axes(&axes, keep_dims).mul_scalar(1.0 / count.max(1) as f32)
+        self.sum_axes(&axes, keep_dims)
+            .mul_scalar(1.0 / count.max(1) as f32)
     }
 
     /// Maximum over `axis`; the gradient goes to the first position of the maximum.
@@ -81,10 +82,12 @@ impl<'t> Var<'t> {
             .and(&mut out)
             .and(&mut idx)
             .for_each(|lane, m, i| {
-                let (best, value) = lane.iter().enumerate().fold(
-                    (0, f32::NEG_INFINITY),
-                    |(bi, bv), (j, &v)| if v > bv || (j == 0) { (j, v) } else { (bi, bv) },
-                );
+                let (best, value) =
+                    lane.iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |(bi, bv), (j, &v)| {
+                            if v > bv || (j == 0) { (j, v) } else { (bi, bv) }
+                        });
                 *m = value;
                 *i = best;
             });
@@ -93,7 +96,11 @@ impl<'t> Var<'t> {
         }
         let in_dim = x.raw_dim();
         self.unary_op("max_axis", out, move |g, _| {
-            let g = if keep_dims { g.remove_axis(Axis(axis)) } else { g };
+            let g = if keep_dims {
+                g.remove_axis(Axis(axis))
+            } else {
+                g
+            };
             let mut gx = Tensor::zeros(in_dim);
             Zip::from(gx.lanes_mut(Axis(axis)))
                 .and(&g)
@@ -116,12 +123,12 @@ mod tests {
     #[test]
     fn sums_and_means() {
         let x = random(&[3, 1, 4, 5], -1.0, 1.0, 1);
-        assert_gradients(&[x.clone()], |v| v[0].sum());
-        assert_gradients(&[x.clone()], |v| v[0].mean());
+        assert_gradients(vec![x.clone()], |v| v[0].sum());
+        assert_gradients(vec![x.clone()], |v| v[0].mean());
         for keep in [false, true] {
-            assert_gradients(&[x.clone()], |v| v[0].sum_axes(&[0, 2], keep));
-            assert_gradients(&[x.clone()], |v| v[0].mean_axes(&[3], keep));
-            assert_gradients(&[x.clone()], |v| v[0].mean_axes(&[1], keep));
+            assert_gradients(vec![x.clone()], |v| v[0].sum_axes(&[0, 2], keep));
+            assert_gradients(vec![x.clone()], |v| v[0].mean_axes(&[3], keep));
+            assert_gradients(vec![x.clone()], |v| v[0].mean_axes(&[1], keep));
         }
         let tape = crate::Tape::new();
         let y = tape.var(x).sum_axes(&[1, 3], true);
@@ -133,11 +140,13 @@ mod tests {
         // Distinct values, so the argmax is unambiguous under ±ε.
         let n = 3 * 4 * 5;
         let mut vals: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
-        vals.iter_mut().enumerate().for_each(|(i, v)| *v += i as f32 * 1e-1);
+        vals.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += i as f32 * 1e-1);
         let x = crate::Tensor::from_shape_vec(ndarray::IxDyn(&[3, 4, 5]), vals).unwrap();
         for axis in 0..3 {
             for keep in [false, true] {
-                assert_gradients(&[x.clone()], |v| v[0].max_axis(axis, keep));
+                assert_gradients(vec![x.clone()], |v| v[0].max_axis(axis, keep));
             }
         }
     }

@@ -31,7 +31,9 @@ impl<'t> Var<'t> {
         );
         let in_shape = self.shape().to_vec();
         let out = reshaped(self.value().clone(), shape);
-        self.unary_op("reshape", out, move |g, _| vec![Some(reshaped(g, &in_shape))])
+        self.unary_op("reshape", out, move |g, _| {
+            vec![Some(reshaped(g, &in_shape))]
+        })
     }
 
     /// Flattens all axes after the first: `[N, ...] → [N, ∏...]`.
@@ -64,7 +66,10 @@ impl<'t> Var<'t> {
             inverse[a] = i;
         }
         self.unary_op("permute", out, move |g, _| {
-            let g = g.permuted_axes(IxDyn(&inverse)).as_standard_layout().into_owned();
+            let g = g
+                .permuted_axes(IxDyn(&inverse))
+                .as_standard_layout()
+                .into_owned();
             vec![Some(g)]
         })
     }
@@ -154,10 +159,18 @@ mod tests {
         let x = random(&[2, 3, 4], -1.0, 1.0, 1);
         // A non-uniform weighting after each op makes a wrong element order visible.
         let w = random(&[24], 0.5, 1.5, 2);
-        assert_gradients(&[x.clone(), w.clone()], |v| v[0].reshape(&[6, 4]).reshape(&[24]).mul(&v[1]));
-        assert_gradients(&[x.clone(), w.clone()], |v| v[0].flatten().reshape(&[24]).mul(&v[1]));
-        assert_gradients(&[x.clone(), w.clone()], |v| v[0].permute(&[2, 0, 1]).reshape(&[24]).mul(&v[1]));
-        assert_gradients(&[x, w], |v| v[0].transpose(0, 2).reshape(&[24]).mul(&v[1]));
+        assert_gradients(vec![x.clone(), w.clone()], |v| {
+            v[0].reshape(&[6, 4]).reshape(&[24]).mul(&v[1])
+        });
+        assert_gradients(vec![x.clone(), w.clone()], |v| {
+            v[0].flatten().reshape(&[24]).mul(&v[1])
+        });
+        assert_gradients(vec![x.clone(), w.clone()], |v| {
+            v[0].permute(&[2, 0, 1]).reshape(&[24]).mul(&v[1])
+        });
+        assert_gradients(vec![x, w], |v| {
+            v[0].transpose(0, 2).reshape(&[24]).mul(&v[1])
+        });
     }
 
     #[test]
@@ -165,13 +178,17 @@ mod tests {
         let a = random(&[2, 3], -1.0, 1.0, 1);
         let b = random(&[2, 1], -1.0, 1.0, 2);
         let c = random(&[2, 5], -1.0, 1.0, 3);
-        assert_gradients(&[a.clone(), b, c.clone()], |v| Var::concat(&[&v[0], &v[1], &v[2]], 1));
+        assert_gradients(vec![a.clone(), b, c.clone()], |v| {
+            Var::concat(&[&v[0], &v[1], &v[2]], 1)
+        });
         let a2 = random(&[2, 3], -1.0, 1.0, 4);
         for axis in 0..3 {
-            assert_gradients(&[a.clone(), a2.clone()], |v| Var::stack(&[&v[0], &v[1]], axis));
+            assert_gradients(vec![a.clone(), a2.clone()], |v| {
+                Var::stack(&[&v[0], &v[1]], axis)
+            });
         }
-        assert_gradients(&[c.clone()], |v| v[0].slice_axis(1, 1..4));
-        assert_gradients(&[c], |v| v[0].slice_axis(0, 1..2));
+        assert_gradients(vec![c.clone()], |v| v[0].slice_axis(1, 1..4));
+        assert_gradients(vec![c], |v| v[0].slice_axis(0, 1..2));
     }
 
     #[test]

@@ -110,14 +110,14 @@ mod tests {
         for (i, shape) in [&[3usize, 4][..], &[1], &[2, 1, 5], &[]].iter().enumerate() {
             let x = random(shape, -2.0, 2.0, i as u64);
             let pos = random(shape, 0.5, 3.0, 10 + i as u64);
-            assert_gradients(&[x.clone()], |v| v[0].exp());
-            assert_gradients(&[pos.clone()], |v| v[0].log());
-            assert_gradients(&[pos.clone()], |v| v[0].sqrt());
-            assert_gradients(&[x.clone()], |v| v[0].powi(3));
-            assert_gradients(&[pos], |v| v[0].powi(-2));
-            assert_gradients(&[x.clone()], |v| v[0].square());
-            assert_gradients(&[x.clone()], |v| v[0].sigmoid());
-            assert_gradients(&[x], |v| v[0].tanh());
+            assert_gradients(vec![x.clone()], |v| v[0].exp());
+            assert_gradients(vec![pos.clone()], |v| v[0].log());
+            assert_gradients(vec![pos.clone()], |v| v[0].sqrt());
+            assert_gradients(vec![x.clone()], |v| v[0].powi(3));
+            assert_gradients(vec![pos], |v| v[0].powi(-2));
+            assert_gradients(vec![x.clone()], |v| v[0].square());
+            assert_gradients(vec![x.clone()], |v| v[0].sigmoid());
+            assert_gradients(vec![x], |v| v[0].tanh());
         }
     }
 
@@ -125,10 +125,16 @@ mod tests {
     fn kinked_functions_away_from_kinks() {
         // |x| ≥ 0.1 keeps every element further than ε from the kink at 0 (or at ±1).
         let x = random(&[5, 7], -2.0, 2.0, 3).mapv(|x| if x.abs() < 0.1 { x + 0.3 } else { x });
-        assert_gradients(&[x.clone()], |v| v[0].abs());
-        assert_gradients(&[x.clone()], |v| v[0].relu());
-        let y = x.mapv(|x| if (x.abs() - 1.0).abs() < 0.1 { x * 1.3 } else { x });
-        assert_gradients(&[y], |v| v[0].clamp(-1.0, 1.0));
+        assert_gradients(vec![x.clone()], |v| v[0].abs());
+        assert_gradients(vec![x.clone()], |v| v[0].relu());
+        let y = x.mapv(|x| {
+            if (x.abs() - 1.0).abs() < 0.1 {
+                x * 1.3
+            } else {
+                x
+            }
+        });
+        assert_gradients(vec![y], |v| v[0].clamp(-1.0, 1.0));
     }
 
     #[test]
