@@ -19,26 +19,50 @@ use crate::{Parameter, Tensor};
 pub enum IoError {
     /// The file could not be read or written.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// The file is not valid safetensors.
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What the parser found wrong.
+        message: String,
+    },
     /// A tensor is stored with a dtype other than F32.
     Dtype {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         name: String,
+        /// The dtype found.
         found: String,
     },
     /// Parameters the model has but the file lacks.
-    Missing { path: PathBuf, names: Vec<String> },
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The missing names.
+        names: Vec<String>,
+    },
     /// Tensors the file has but the model does not.
-    Unexpected { path: PathBuf, names: Vec<String> },
+    Unexpected {
+        /// The file.
+        path: PathBuf,
+        /// The names the model lacks.
+        names: Vec<String>,
+    },
     /// A tensor whose shape differs from the parameter's.
     Shape {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         name: String,
+        /// The parameter's shape.
         expected: Vec<usize>,
+        /// The file's shape.
         found: Vec<usize>,
     },
 }

@@ -20,6 +20,8 @@
 //! - [`optim`] holds SGD, Adam and AdamW and gradient clipping; [`io`] saves and loads
 //!   named parameters as safetensors.
 
+#![warn(missing_docs)]
+
 pub mod gradcheck;
 pub mod init;
 pub mod io;

@@ -12,6 +12,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::Tensor;
+use crate::tensor::contiguous;
 
 /// A recorded op's backward: gradients of its outputs (`None` where no gradient reached
 /// an output) and which inputs need a gradient, to gradients of its inputs (`None` where
@@ -132,12 +133,12 @@ impl Tape {
 
     /// A constant: a value that never receives a gradient (data, targets).
     pub fn constant(&self, value: Tensor) -> Var<'_> {
-        Var::untracked(self, Rc::new(value.as_standard_layout().into_owned()))
+        Var::untracked(self, Rc::new(contiguous(value)))
     }
 
     /// A leaf that receives a gradient, read back with [`Gradients::get`].
     pub fn var(&self, value: Tensor) -> Var<'_> {
-        self.leaf(Rc::new(value.as_standard_layout().into_owned()), None)
+        self.leaf(Rc::new(contiguous(value)), None)
     }
 
     /// A parameter as a leaf: after [`Var::backward`] its gradient is added to
@@ -445,7 +446,7 @@ impl Parameter {
     pub fn new(name: impl Into<String>, value: Tensor) -> Self {
         Parameter(Rc::new(ParamCell {
             name: name.into(),
-            value: RefCell::new(Rc::new(value.as_standard_layout().into_owned())),
+            value: RefCell::new(Rc::new(contiguous(value))),
             grad: RefCell::new(None),
         }))
     }
@@ -490,7 +491,7 @@ impl Parameter {
             "parameter `{}`: new value has another shape",
             self.name()
         );
-        *self.0.value.borrow_mut() = Rc::new(value.as_standard_layout().into_owned());
+        *self.0.value.borrow_mut() = Rc::new(contiguous(value));
     }
 
     /// Updates the value in place (copying it first only if a tape still holds it).

@@ -5,6 +5,16 @@ use ndarray::{ArrayD, Axis, IxDyn, Zip};
 /// The value type: a dynamic-rank, row-major `f32` array.
 pub type Tensor = ArrayD<f32>;
 
+/// `t` in row-major layout: moved as is when it already is, copied otherwise. Every
+/// value on a tape is contiguous, so kernels can take it as a slice.
+pub fn contiguous(t: Tensor) -> Tensor {
+    if t.is_standard_layout() {
+        t
+    } else {
+        t.as_standard_layout().into_owned()
+    }
+}
+
 /// The shape NumPy broadcasting gives two shapes: align on the right; each pair of
 /// dimensions must be equal or contain a 1.
 ///

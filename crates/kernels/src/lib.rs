@@ -10,6 +10,8 @@
 //! Parallelism is one level deep: rayon over independent rows, images or planes, with
 //! single-threaded GEMM inside each task.
 
+#![warn(missing_docs)]
+
 pub mod conv;
 pub mod gemm;
 pub mod pool;

@@ -42,25 +42,41 @@ const NUM_CLASSES: u8 = 10;
 #[derive(Debug)]
 pub enum DataError {
     /// The file could not be opened, read or decompressed.
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's (or decompressor's) error.
+        source: io::Error,
+    },
     /// A header field or a stored value is not what it must be.
     Field {
+        /// The file.
         path: PathBuf,
+        /// The field, e.g. `magic` or `label[12]`.
         field: String,
+        /// What it must be.
         expected: String,
+        /// What the file holds.
         found: String,
     },
     /// The file's length differs from what its header implies (truncated or trailing bytes).
-    /// `implied` says where `expected` comes from; `gzip` marks a decompressed length.
     Length {
+        /// The file.
         path: PathBuf,
+        /// Where `expected` comes from, e.g. "60000 images of 28×28".
         implied: String,
+        /// Bytes the header implies.
         expected: u64,
+        /// Bytes the file has.
         found: u64,
+        /// Whether the lengths are of the decompressed data.
         gzip: bool,
     },
-    /// No directory holding the four MNIST files: each place searched, with why it failed.
-    NotFound { searched: Vec<(PathBuf, String)> },
+    /// No directory holding the four MNIST files.
+    NotFound {
+        /// Each place searched, with why it failed.
+        searched: Vec<(PathBuf, String)>,
+    },
 }
 
 impl fmt::Display for DataError {

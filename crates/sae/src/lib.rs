@@ -1,3 +1,5 @@
 //! The regularized spiking convolutional auto-encoder: MNIST data, model, training, metrics.
 
+#![warn(missing_docs)]
+
 pub mod data;

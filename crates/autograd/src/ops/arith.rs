@@ -166,6 +166,8 @@ impl<'t> Neg for Var<'t> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use crate::Tensor;
     use crate::gradcheck::{assert_gradients, random};
 
@@ -208,6 +210,39 @@ mod tests {
         let g = a.maximum(&b).sum().backward();
         assert_eq!(g.get(&a).unwrap()[0], 0.5);
         assert_eq!(g.get(&b).unwrap()[1], 0.5);
+    }
+
+    /// A random shape and a random shape that broadcasts with it: trailing axes of the
+    /// first, each kept or set to 1, and either one may be the longer.
+    fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+        (
+            prop::collection::vec(1usize..5, 0..4),
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(|(full, bits, swap)| {
+                let drop = (bits as usize) % (full.len() + 1);
+                let other: Vec<usize> = full[drop..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if bits >> (8 + i) & 1 == 1 { 1 } else { d })
+                    .collect();
+                if swap { (other, full) } else { (full, other) }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn arithmetic_on_random_broadcast_shapes((sa, sb) in broadcast_pair(), seed in any::<u64>()) {
+            let a = random(&sa, -1.0, 1.0, seed);
+            let b = random(&sb, 0.5, 2.0, seed ^ 1);
+            let inputs = vec![a, b];
+            assert_gradients(inputs.clone(), |v| &v[0] + &v[1]);
+            assert_gradients(inputs.clone(), |v| &v[0] - &v[1]);
+            assert_gradients(inputs.clone(), |v| &v[0] * &v[1]);
+            assert_gradients(inputs, |v| &v[0] / &v[1]);
+        }
     }
 
     #[test]
