@@ -10,7 +10,7 @@ use std::hint::black_box;
 use autograd::gradcheck::random;
 use autograd::{Parameter, Tape};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kernels::Conv2dShape;
+use kernels::{Conv2dShape, ConvTranspose2dShape};
 
 const SHAPE: Conv2dShape = Conv2dShape {
     batch: 64,
@@ -88,6 +88,99 @@ fn conv2d_forward_backward(c: &mut Criterion) {
     g.finish();
 }
 
+/// One layer's forward, input gradient and weight gradient: `(x, w, gy, y, gx, gw)`.
+type Pass = dyn Fn(&[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+
+/// Benches `pass` on random data of the given (input, weight, output) lengths.
+fn bench_pass(
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    name: &str,
+    (nx, nw, ny): (usize, usize, usize),
+    flops: f64,
+    pass: &Pass,
+) {
+    let x = random(&[nx], 0.0, 1.0, 6);
+    let w = random(&[nw], -0.1, 0.1, 7);
+    let gy = random(&[ny], -1.0, 1.0, 8);
+    let (xs, ws, gys) = (
+        x.as_slice().unwrap(),
+        w.as_slice().unwrap(),
+        gy.as_slice().unwrap(),
+    );
+    let (mut y, mut gx, mut gw) = (vec![0.0; ny], vec![0.0; nx], vec![0.0; nw]);
+    g.throughput(Throughput::Elements((3.0 * flops) as u64));
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            pass(xs, ws, gys, &mut y, &mut gx, &mut gw);
+            black_box((&y, &gx, &gw));
+        })
+    });
+}
+
+/// The paper's four conv layers on `T·B = 25·32` frames, dense kernels: forward, input
+/// gradient and weight gradient per iteration.
+fn paper_shapes(c: &mut Criterion) {
+    let frames = 25 * 32;
+    let mut g = c.benchmark_group("paper_conv_fwd_bwd_800_frames");
+    g.sample_size(10);
+    for (name, c_in, h, c_out) in [
+        ("conv1_1to16_28", 1, 28, 16),
+        ("conv2_16to32_24", 16, 24, 32),
+    ] {
+        let s = Conv2dShape {
+            batch: frames,
+            c_in,
+            h,
+            w: h,
+            c_out,
+            kh: 5,
+            kw: 5,
+            stride: 1,
+            padding: 0,
+        };
+        bench_pass(
+            &mut g,
+            name,
+            (s.input_len(), s.weight_len(), s.output_len()),
+            s.flops(),
+            &|x, w, gy, y, gx, gw| {
+                kernels::conv2d_forward(&s, x, w, y);
+                kernels::conv2d_backward_input(&s, gy, w, gx);
+                kernels::conv2d_backward_weight(&s, x, gy, gw);
+            },
+        );
+    }
+    for (name, c_in, h, c_out) in [
+        ("convt1_32to16_20", 32, 20, 16),
+        ("convt2_16to1_24", 16, 24, 1),
+    ] {
+        let s = ConvTranspose2dShape {
+            batch: frames,
+            c_in,
+            h,
+            w: h,
+            c_out,
+            kh: 5,
+            kw: 5,
+            stride: 1,
+            padding: 0,
+            output_padding: 0,
+        };
+        bench_pass(
+            &mut g,
+            name,
+            (s.input_len(), s.weight_len(), s.output_len()),
+            s.flops(),
+            &|x, w, gy, y, gx, gw| {
+                kernels::conv_transpose2d_forward(&s, x, w, y);
+                kernels::conv_transpose2d_backward_input(&s, gy, w, gx);
+                kernels::conv_transpose2d_backward_weight(&s, x, gy, gw);
+            },
+        );
+    }
+    g.finish();
+}
+
 fn sgemm_peak(c: &mut Criterion) {
     let n = 1024;
     let a = random(&[n, n], -1.0, 1.0, 4);
@@ -121,5 +214,5 @@ fn sgemm_peak(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conv2d_forward_backward, sgemm_peak);
+criterion_group!(benches, conv2d_forward_backward, paper_shapes, sgemm_peak);
 criterion_main!(benches);

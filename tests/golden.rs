@@ -2,7 +2,8 @@
 //!
 //! Reads every `*.safetensors` file in `GOLDEN_DIR` (default `../shared/golden` beside
 //! the workspace), checks each op it knows, and prints one line per file with the worst
-//! relative error (`max|ours − torch| / max|torch|` over each compared tensor). The files
+//! relative error (`max|ours − torch| / max|torch|` over each compared tensor; spikes must
+//! match exactly). The files
 //! were made by PyTorch in float64 and rounded to float32; their layout is described in
 //! the folder's README.
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use autograd::io::{TensorFile, load_tensors};
 use autograd::{Tape, Tensor, Var};
+use sae::lif::{LifParams, lif, parse_floor, parse_reset, parse_surrogate};
 
 /// Relative tolerance for every compared tensor.
 const TOLERANCE: f32 = 1e-4;
@@ -57,10 +59,22 @@ impl Case<'_> {
         self.file.tensors.contains_key(name)
     }
 
-    fn meta(&self, key: &str) -> usize {
-        let v = &self.file.metadata[key];
+    fn meta<T: std::str::FromStr>(&self, key: &str) -> T {
+        let v = self.meta_str(key);
         v.parse()
             .unwrap_or_else(|_| panic!("{}: metadata {key}={v}", self.path.display()))
+    }
+
+    fn meta_str(&self, key: &str) -> &str {
+        self.file
+            .metadata
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: no metadata `{key}`", self.path.display()))
+    }
+
+    /// The value, or a panic naming the file.
+    fn ok<T>(&self, r: Result<T, String>) -> T {
+        r.unwrap_or_else(|e| panic!("{}: {e}", self.path.display()))
     }
 }
 
@@ -136,7 +150,7 @@ fn check(case: &Case) -> Option<Errors> {
     let bias = case.has("b");
     Some(match op {
         "conv2d" => {
-            let (s, p) = (case.meta("stride"), case.meta("padding"));
+            let (s, p): (usize, usize) = (case.meta("stride"), case.meta("padding"));
             let (names, grads): (&[&str], &[(usize, &str)]) = if bias {
                 (&["x", "w", "b"], &[(0, "gx"), (1, "gw"), (2, "gb")])
             } else {
@@ -166,7 +180,7 @@ fn check(case: &Case) -> Option<Errors> {
             |v| v[0].linear(&v[1], Some(&v[2])),
         ),
         "avg_pool2d" | "max_pool2d" => {
-            let (k, s) = (case.meta("kernel"), case.meta("stride"));
+            let (k, s): (usize, usize) = (case.meta("kernel"), case.meta("stride"));
             let max = op == "max_pool2d";
             check_op(case, &["x"], &[(0, "gx")], |v| {
                 if max {
@@ -220,6 +234,40 @@ fn check(case: &Case) -> Option<Errors> {
             }
             errs
         }
+        "lif" => {
+            let params = LifParams {
+                leak: case.meta("leak"),
+                threshold: case.meta("threshold"),
+                reset: case.ok(parse_reset(case.meta_str("reset"))),
+                floor: case.ok(parse_floor(case.meta_str("floor"))),
+                surrogate: case.ok(parse_surrogate(
+                    case.meta_str("surrogate"),
+                    case.meta("slope"),
+                )),
+            };
+            let tape = Tape::new();
+            let current = tape.var(case.t("I"));
+            let (s, c) = lif(&current, current.shape()[0], &params);
+            // Spikes must match exactly: any flipped spike counts as a relative error of 1.
+            let flipped = s
+                .value()
+                .iter()
+                .zip(&case.t("s"))
+                .filter(|(a, b)| a != b)
+                .count();
+            let mut errs = vec![
+                ("s".to_string(), if flipped == 0 { 0.0 } else { 1.0 }),
+                ("c".to_string(), rel_err(c.value(), &case.t("c"))),
+            ];
+            let loss = (&s * &tape.constant(case.t("gs"))).sum()
+                + (&c * &tape.constant(case.t("gc"))).sum();
+            let g = loss.backward();
+            errs.push((
+                "gI".to_string(),
+                rel_err(g.get(&current).expect("gradient"), &case.t("gI")),
+            ));
+            errs
+        }
         _ => return None,
     })
 }
@@ -246,7 +294,7 @@ fn golden_vectors_match_pytorch() {
         match check(&case) {
             None => {
                 let op = file.metadata.get("op").cloned().unwrap_or_default();
-                println!("golden {name:<40} not checked yet (op `{op}`)");
+                println!("golden {name:<46} not checked yet (op `{op}`)");
             }
             Some(errs) => {
                 checked += 1;
@@ -256,7 +304,7 @@ fn golden_vectors_match_pytorch() {
                     .reduce(|w, e| if e.1 > w.1 { e } else { w })
                     .expect("at least one comparison");
                 let verdict = if worst <= TOLERANCE { "ok" } else { "FAIL" };
-                println!("golden {name:<40} worst rel err {worst:.2e} ({worst_name}) {verdict}");
+                println!("golden {name:<46} worst rel err {worst:.2e} ({worst_name}) {verdict}");
                 if worst > TOLERANCE {
                     failures.insert(name, (worst_name, worst));
                 }

@@ -3,3 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod layers;
+pub mod lif;

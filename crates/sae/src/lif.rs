@@ -1,0 +1,298 @@
+//! The leaky integrate-and-fire neuron over all `T` steps as one autograd op.
+//!
+//! [`lif`] maps currents `I [T·B, …]` (time folded into the batch, `T` outer) to spikes
+//! `s` and the leaky cumulative potential `c` of the same shape, with the dynamics and
+//! the surrogate backward of `model-spec.md`. Forward keeps only the kernel's
+//! [`LifTrace`] (spike bits, and the potentials only where the surrogate needs them);
+//! backward walks `t = T−1 … 0` once per neuron in `kernels::lif`.
+
+use std::rc::Rc;
+
+use autograd::{Function, Tensor, Var};
+pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
+
+/// The multi-step LIF op: one input (currents), two outputs (spikes, `c`).
+struct LifOp {
+    params: LifParams,
+    steps: usize,
+    trace: Option<LifTrace>,
+}
+
+fn slice(t: &Tensor) -> &[f32] {
+    t.as_slice().expect("tensors on the tape are contiguous")
+}
+
+impl Function for LifOp {
+    fn name(&self) -> &str {
+        "lif"
+    }
+
+    fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
+        let current = &inputs[0];
+        let neurons = current.len() / self.steps;
+        let mut c = Tensor::zeros(current.raw_dim());
+        let c_out = c.as_slice_mut().expect("fresh tensor");
+        let trace =
+            kernels::lif::lif_forward(&self.params, self.steps, neurons, slice(current), c_out);
+        let mut s = Tensor::zeros(current.raw_dim());
+        trace.spikes_into(s.as_slice_mut().expect("fresh tensor"));
+        if record {
+            self.trace = Some(trace);
+        }
+        vec![s, c]
+    }
+
+    fn backward(self: Box<Self>, grads: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
+        let trace = self.trace.expect("forward recorded its trace");
+        let shape = grads
+            .iter()
+            .flatten()
+            .next()
+            .expect("backward runs only with a gradient")
+            .raw_dim();
+        let mut gi = Tensor::zeros(shape);
+        kernels::lif::lif_backward(
+            &self.params,
+            &trace,
+            grads[0].as_ref().map(slice),
+            grads[1].as_ref().map(slice),
+            gi.as_slice_mut().expect("fresh tensor"),
+        );
+        vec![Some(gi)]
+    }
+}
+
+/// Spikes and leaky cumulative potential `(s, c)` of LIF neurons driven by `current`
+/// `[T·B, …]` (time-major: the first `B` rows are step 0).
+///
+/// # Panics
+/// If `steps` is 0 or does not divide the leading dimension.
+pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
+    let rows = current.shape().first().copied().unwrap_or(0);
+    assert!(
+        steps > 0 && rows % steps == 0,
+        "lif: {steps} steps do not divide the leading dimension of {:?}",
+        current.shape()
+    );
+    let op = LifOp {
+        params: *params,
+        steps,
+        trace: None,
+    };
+    let mut out = current.tape().apply(op, &[current]);
+    let c = out.pop().expect("two outputs");
+    (out.pop().expect("two outputs"), c)
+}
+
+/// Parses a reset mode: `zero` or `subtract`.
+pub fn parse_reset(name: &str) -> Result<Reset, String> {
+    match name {
+        "zero" => Ok(Reset::Zero),
+        "subtract" => Ok(Reset::Subtract),
+        _ => Err(format!(
+            "unknown reset `{name}`: expected `zero` or `subtract`"
+        )),
+    }
+}
+
+/// Parses a floor: `none`, `clamp` or `authors`.
+pub fn parse_floor(name: &str) -> Result<Floor, String> {
+    match name {
+        "none" => Ok(Floor::None),
+        "clamp" => Ok(Floor::Clamp),
+        "authors" => Ok(Floor::Authors),
+        _ => Err(format!(
+            "unknown floor `{name}`: expected `none`, `clamp` or `authors`"
+        )),
+    }
+}
+
+/// Parses a surrogate (`membrane`, `fast-sigmoid`, `arctan`, `triangle`) with its slope
+/// `k` (ignored by `membrane`).
+pub fn parse_surrogate(name: &str, slope: f32) -> Result<Surrogate, String> {
+    match name {
+        "membrane" => Ok(Surrogate::Membrane),
+        "fast-sigmoid" => Ok(Surrogate::FastSigmoid { slope }),
+        "arctan" => Ok(Surrogate::Arctan { slope }),
+        "triangle" => Ok(Surrogate::Triangle { slope }),
+        _ => Err(format!(
+            "unknown surrogate `{name}`: expected `membrane`, `fast-sigmoid`, `arctan` or `triangle`"
+        )),
+    }
+}
+
+/// The LIF layer composed step by step from plain autograd ops: the oracle that the
+/// fused op (and the layers built on it) are tested against.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+    use autograd::Tensor;
+
+    /// The spike's surrogate derivative `g(v)` of `model-spec.md`, elementwise.
+    fn surrogate(p: &LifParams, v: f32, spiked: bool) -> f32 {
+        let z = v - p.threshold;
+        match p.surrogate {
+            Surrogate::Membrane => f32::from(u8::from(spiked)) / p.threshold,
+            Surrogate::FastSigmoid { slope: k } => 1.0 / (k * z.abs() + 1.0).powi(2),
+            Surrogate::Arctan { slope: k } => {
+                (k / 2.0) / (1.0 + (std::f32::consts::PI * k * z / 2.0).powi(2))
+            }
+            Surrogate::Triangle { slope: k } => k * (1.0 - k * z.abs()).max(0.0),
+        }
+    }
+
+    /// `value` in the forward pass with gradient `grad_scale ⊙ ∂` in the backward pass:
+    /// `a·x + stop(value − a·x)` for a constant `a`.
+    fn with_gradient<'t>(x: &Var<'t>, value: Tensor, grad_scale: Tensor) -> Var<'t> {
+        let tape = x.tape();
+        let scaled = x * &tape.constant(grad_scale);
+        let rest = (&tape.constant(value) - &scaled).detach();
+        &scaled + &rest
+    }
+
+    /// The LIF layer built step by step from plain autograd ops: the oracle for the fused
+    /// op. Straight-through leaks (membrane mode) and the detached reset are written with
+    /// [`with_gradient`] and `detach`.
+    pub(crate) fn composed<'t>(
+        current: &Var<'t>,
+        steps: usize,
+        p: &LifParams,
+    ) -> (Var<'t>, Var<'t>) {
+        let tape = current.tape();
+        let rows = current.shape()[0] / steps;
+        let shape = current.shape().to_vec();
+        let straight = matches!(p.surrogate, Surrogate::Membrane);
+        // λ·x, whose gradient is 1 in membrane mode and λ otherwise.
+        let leak = |x: &Var<'t>| {
+            if straight {
+                with_gradient(x, x.value() * p.leak, Tensor::ones(x.shape()))
+            } else {
+                x * p.leak
+            }
+        };
+        let mut step_shape = shape.clone();
+        step_shape[0] = rows;
+        let zeros = Tensor::zeros(ndarray::IxDyn(&step_shape));
+        let (mut vhat, mut c) = (tape.constant(zeros.clone()), tape.constant(zeros));
+        let (mut spikes, mut cs) = (vec![], vec![]);
+        for t in 0..steps {
+            let i = current.slice_axis(0, t * rows..(t + 1) * rows);
+            let u = &leak(&vhat) + &i;
+            let theta = p.threshold;
+            let v = match p.floor {
+                Floor::None => u,
+                Floor::Clamp | Floor::Authors => {
+                    let floored = u.value().mapv(|x| f32::from(u8::from(x < -theta)));
+                    let to = if p.floor == Floor::Clamp {
+                        -theta
+                    } else {
+                        theta
+                    };
+                    let keep = tape.constant(floored.mapv(|f| 1.0 - f));
+                    &u * &keep + &tape.constant(floored * to)
+                }
+            };
+            let fired = v.value().mapv(|x| f32::from(u8::from(x > theta)));
+            let g = ndarray::Zip::from(v.value())
+                .and(&fired)
+                .map_collect(|&v, &s| surrogate(p, v, s > 0.0));
+            let s = with_gradient(&v, fired.clone(), g);
+            // The reset is detached from the spike's path: s enters as a constant.
+            vhat = match p.reset {
+                Reset::Zero => &v * &(tape.constant(fired.mapv(|s| 1.0 - s))),
+                Reset::Subtract => &v - &tape.constant(fired * theta),
+            };
+            c = leak(&(&c + &i));
+            spikes.push(s);
+            cs.push(c.clone());
+        }
+        let s_refs: Vec<&Var> = spikes.iter().collect();
+        let c_refs: Vec<&Var> = cs.iter().collect();
+        (Var::concat(&s_refs, 0), Var::concat(&c_refs, 0))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::reference::composed;
+    use super::*;
+    use autograd::Tape;
+    use autograd::gradcheck::random;
+
+    pub(crate) fn all_params() -> Vec<LifParams> {
+        let mut out = vec![];
+        for reset in [Reset::Zero, Reset::Subtract] {
+            for floor in [Floor::None, Floor::Clamp, Floor::Authors] {
+                for surrogate in [
+                    Surrogate::Membrane,
+                    Surrogate::FastSigmoid { slope: 5.0 },
+                    Surrogate::Arctan { slope: 2.0 },
+                    Surrogate::Triangle { slope: 1.0 },
+                ] {
+                    out.push(LifParams {
+                        leak: 0.9,
+                        threshold: 1.0,
+                        reset,
+                        floor,
+                        surrogate,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fused_op_matches_the_composition_of_plain_ops() {
+        let (steps, rows) = (6, 3);
+        for (k, p) in all_params().iter().enumerate() {
+            let current = random(&[steps * rows, 2, 5], -1.5, 2.0, k as u64);
+            let gs = random(current.shape(), -1.0, 1.0, 100 + k as u64);
+            let gc = random(current.shape(), -1.0, 1.0, 200 + k as u64);
+            let run = |fused: bool| {
+                let tape = Tape::new();
+                let i = tape.var(current.clone());
+                let (s, c) = if fused {
+                    lif(&i, steps, p)
+                } else {
+                    composed(&i, steps, p)
+                };
+                let loss = (&s * &tape.constant(gs.clone())).sum()
+                    + (&c * &tape.constant(gc.clone())).sum();
+                let g = loss.backward();
+                (
+                    s.value().clone(),
+                    c.value().clone(),
+                    g.get(&i).unwrap().clone(),
+                )
+            };
+            let (s1, c1, g1) = run(true);
+            let (s2, c2, g2) = run(false);
+            assert_eq!(s1, s2, "spikes differ for {p:?}");
+            let close = |a: &Tensor, b: &Tensor| {
+                let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= 1e-5 * scale.max(1.0))
+            };
+            assert!(close(&c1, &c2), "c differs for {p:?}");
+            assert!(close(&g1, &g2), "gradient differs for {p:?}:\n{g1}\n{g2}");
+        }
+    }
+
+    #[test]
+    fn parsing_names_and_errors() {
+        assert_eq!(parse_reset("subtract"), Ok(Reset::Subtract));
+        assert_eq!(parse_floor("authors"), Ok(Floor::Authors));
+        assert_eq!(
+            parse_surrogate("arctan", 2.0),
+            Ok(Surrogate::Arctan { slope: 2.0 })
+        );
+        assert!(
+            parse_surrogate("sigmoid", 1.0)
+                .unwrap_err()
+                .contains("fast-sigmoid")
+        );
+        assert!(parse_floor("x").unwrap_err().contains("`x`"));
+    }
+}
