@@ -13,9 +13,16 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+pub mod encode;
 pub mod gemm;
+pub mod lif;
 pub mod pool;
 mod unfold;
+
+/// The rayon the kernels run on, re-exported so callers can size the pool they run in
+/// (`kernels::rayon::ThreadPoolBuilder`, then `install`) without a version mismatch.
+#[doc(no_inline)]
+pub use rayon;
 
 #[cfg(test)]
 mod testutil;
@@ -27,7 +34,15 @@ pub use conv::{
     conv2d_backward_input, conv2d_backward_input_ref, conv2d_backward_weight,
     conv2d_backward_weight_ref, conv2d_forward, conv2d_forward_ref,
 };
+pub use encode::{
+    add_noise, add_noise_ref, latency_encode, latency_encode_ref, poisson_encode,
+    poisson_encode_ref, uniform_at,
+};
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
+pub use lif::{
+    Floor, LifParams, LifTrace, Reset, Surrogate, lif_backward, lif_backward_ref, lif_forward,
+    lif_forward_into, lif_forward_ref,
+};
 pub use pool::{
     Pool2dShape, avg_pool2d_backward, avg_pool2d_backward_ref, avg_pool2d_forward,
     avg_pool2d_forward_ref, max_pool2d_backward, max_pool2d_backward_ref, max_pool2d_forward,
