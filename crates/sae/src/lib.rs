@@ -2,6 +2,8 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod data;
 pub mod layers;
 pub mod lif;
+pub mod model;

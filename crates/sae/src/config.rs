@@ -1,0 +1,296 @@
+//! Every hyper-parameter of a run, with the `quick` and `paper` presets, and validation
+//! that names the bad field, its value and what it must be.
+
+/// Which network to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// The spiking convolutional auto-encoder.
+    Sae,
+    /// The non-spiking conv auto-encoder baseline.
+    Ae,
+    /// The conv variational auto-encoder baseline.
+    Vae,
+}
+
+/// How pixels become the first layer's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoder {
+    /// `s₀[t] = 1[u < x·scale]`, `u` fresh every step.
+    Poisson,
+    /// The analog frame `x·scale` at every step.
+    Current,
+    /// One spike at the first step the integrated input `c[t] = λc[t−1] + x·scale` crosses θ.
+    Latency,
+}
+
+/// How the output layer's activity becomes the reconstruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readout {
+    /// `x̂ = max_t c_out[t] / (T·scale)` (the authors' default).
+    MaxPotential,
+    /// `x̂ = mean_t c_out[t]`.
+    MeanPotential,
+    /// `x̂ = Σ_t s_out[t] / T`.
+    SpikeRate,
+}
+
+/// The regularizer coefficients of `model-spec.md`; all zero is the unregularized model.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Coefficients {
+    /// `λ1 · Σ|S/T| / (B·N)` per layer.
+    pub burst_l1: f32,
+    /// `λ2 · Σ(S/T)² / (B·N)` per layer.
+    pub burst_l2: f32,
+    /// `β1 · Σ|C/T| / (B·N)` per layer, `C = c[T−1]`.
+    pub potential_l1: f32,
+    /// `β2 · Σ(C/T)² / (B·N)` per layer.
+    pub potential_l2: f32,
+    /// `e2 · Σ_b(Σ_n S_bn/T)² / (B·N)`, latent layer only.
+    pub example_l2: f32,
+    /// `n2 · Σ_n(Σ_b S_bn/T)² / (B·N)`, latent layer only.
+    pub neuron_l2: f32,
+    /// `n1 · Σ S/T / (B·N)`, latent layer only.
+    pub neuron_l1: f32,
+    /// `w1 · Σ|W|` over all weights.
+    pub weight_l1: f32,
+    /// `w2 · Σ W²` over all weights.
+    pub weight_l2: f32,
+}
+
+impl Coefficients {
+    /// `(name, value)` of every coefficient, in a fixed order.
+    pub fn named(&self) -> [(&'static str, f32); 9] {
+        [
+            ("burst_l1", self.burst_l1),
+            ("burst_l2", self.burst_l2),
+            ("potential_l1", self.potential_l1),
+            ("potential_l2", self.potential_l2),
+            ("example_l2", self.example_l2),
+            ("neuron_l2", self.neuron_l2),
+            ("neuron_l1", self.neuron_l1),
+            ("weight_l1", self.weight_l1),
+            ("weight_l2", self.weight_l2),
+        ]
+    }
+
+    /// Whether any coefficient is nonzero.
+    pub fn any(&self) -> bool {
+        self.named().iter().any(|(_, v)| *v != 0.0)
+    }
+}
+
+/// A run's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The network.
+    pub model: ModelKind,
+    /// Time steps per image `T`.
+    pub steps: usize,
+    /// Images per mini-batch.
+    pub batch: usize,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Adam learning rate.
+    pub lr: f32,
+    /// Gradient clipping by value (0: off).
+    pub clip_value: f32,
+    /// Seed of initialization, shuffling and encoding.
+    pub seed: u64,
+    /// Training images used (0: all 60 000).
+    pub train_images: usize,
+    /// Test images evaluated (0: all 10 000).
+    pub test_images: usize,
+    /// Input encoder.
+    pub encoder: Encoder,
+    /// Input scale: rate (poisson) or current amplitude.
+    pub input_scale: f32,
+    /// Input noise `x ← (1−noise)·x + noise·u`.
+    pub input_noise: f32,
+    /// Membrane leak `λ`.
+    pub leak: f32,
+    /// Threshold `θ`.
+    pub threshold: f32,
+    /// Reset mode: `zero` or `subtract`.
+    pub reset: String,
+    /// Floor: `none`, `clamp` or `authors`.
+    pub floor: String,
+    /// Surrogate: `membrane`, `fast-sigmoid`, `arctan` or `triangle`.
+    pub surrogate: String,
+    /// Surrogate slope `k`.
+    pub slope: f32,
+    /// Output read-out.
+    pub readout: Readout,
+    /// Channels of the encoder's conv layers (the decoder mirrors them).
+    pub channels: Vec<usize>,
+    /// Square kernel size of every conv.
+    pub kernel: usize,
+    /// Conv stride.
+    pub stride: usize,
+    /// Conv padding.
+    pub padding: usize,
+    /// Latent neurons.
+    pub latent: usize,
+    /// Regularizer coefficients.
+    pub coefficients: Coefficients,
+    /// Mean firing rate (spikes per step) above which a neuron counts as bursting.
+    pub burst_threshold: f32,
+    /// VAE: weight of the KL term per image (β).
+    pub beta: f32,
+    /// AE: weight decay (AdamW-style L2 on the weights).
+    pub weight_decay: f32,
+}
+
+impl Default for Config {
+    /// The `quick` preset.
+    fn default() -> Self {
+        Config::quick()
+    }
+}
+
+impl Config {
+    /// The paper's configuration (`model-spec.md`): T = 100, batch 40, Adam 5e-4, clip 50,
+    /// 10 epochs, Poisson input at 0.2, max-potential read-out, membrane surrogate, reset
+    /// to zero, the authors' floor, λ = 0.99, θ = 1.
+    pub fn paper() -> Self {
+        Config {
+            model: ModelKind::Sae,
+            steps: 100,
+            batch: 40,
+            epochs: 10,
+            lr: 5e-4,
+            clip_value: 50.0,
+            seed: 0,
+            train_images: 0,
+            test_images: 0,
+            encoder: Encoder::Poisson,
+            input_scale: 0.2,
+            input_noise: 0.0,
+            leak: 0.99,
+            threshold: 1.0,
+            reset: "zero".into(),
+            floor: "authors".into(),
+            surrogate: "membrane".into(),
+            slope: 5.0,
+            readout: Readout::MaxPotential,
+            channels: vec![16, 32],
+            kernel: 5,
+            stride: 1,
+            padding: 0,
+            latent: 100,
+            coefficients: Coefficients::default(),
+            burst_threshold: 0.5,
+            beta: 1.0,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// A run that gives a meaningful reconstruction in minutes on 2 cores: the paper's
+    /// network at T = 16 on 10 000 training images for 1 epoch.
+    pub fn quick() -> Self {
+        Config {
+            steps: 16,
+            batch: 32,
+            epochs: 1,
+            lr: 1e-3,
+            train_images: 10_000,
+            test_images: 2_000,
+            floor: "none".into(),
+            ..Config::paper()
+        }
+    }
+
+    /// Checks every field; the error names the field, the value and what it must be.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("steps", self.steps),
+            ("batch", self.batch),
+            ("epochs", self.epochs),
+            ("kernel", self.kernel),
+            ("stride", self.stride),
+            ("latent", self.latent),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} = 0: must be at least 1"));
+            }
+        }
+        let non_negative = [
+            ("lr", self.lr),
+            ("clip_value", self.clip_value),
+            ("input_scale", self.input_scale),
+            ("threshold", self.threshold),
+            ("slope", self.slope),
+            ("beta", self.beta),
+            ("weight_decay", self.weight_decay),
+        ];
+        for (name, v) in non_negative.into_iter().chain(self.coefficients.named()) {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("{name} = {v}: must be a finite number ≥ 0"));
+            }
+        }
+        if !(self.lr > 0.0) {
+            return Err(format!("lr = {}: must be > 0", self.lr));
+        }
+        if !(self.threshold > 0.0) {
+            return Err(format!("threshold = {}: must be > 0", self.threshold));
+        }
+        for (name, v) in [
+            ("leak", self.leak),
+            ("input_noise", self.input_noise),
+            ("burst_threshold", self.burst_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} = {v}: must be in [0, 1]"));
+            }
+        }
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return Err(format!(
+                "channels = {:?}: need at least one layer, each ≥ 1 channel",
+                self.channels
+            ));
+        }
+        crate::lif::parse_reset(&self.reset)?;
+        crate::lif::parse_floor(&self.floor)?;
+        crate::lif::parse_surrogate(&self.surrogate, self.slope)?;
+        let mut side = 28usize;
+        for _ in &self.channels {
+            let padded = side + 2 * self.padding;
+            if padded < self.kernel {
+                return Err(format!(
+                    "kernel = {}: larger than the {side}×{side} feature map (padding {})",
+                    self.kernel, self.padding
+                ));
+            }
+            side = (padded - self.kernel) / self.stride + 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        Config::paper().validate().unwrap();
+        Config::quick().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let bad = |f: fn(&mut Config), field: &str| {
+            let mut c = Config::quick();
+            f(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.starts_with(field), "{err}");
+        };
+        bad(|c| c.steps = 0, "steps = 0");
+        bad(|c| c.batch = 0, "batch = 0");
+        bad(|c| c.coefficients.burst_l2 = -1.0, "burst_l2 = -1");
+        bad(|c| c.lr = f32::NAN, "lr = NaN");
+        bad(|c| c.leak = 1.5, "leak = 1.5");
+        bad(|c| c.kernel = 40, "kernel = 40");
+        bad(|c| c.surrogate = "sigmoid".into(), "unknown surrogate");
+    }
+}

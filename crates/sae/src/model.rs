@@ -1,0 +1,412 @@
+//! The regularized spiking convolutional auto-encoder of `model-spec.md`.
+//!
+//! Every layer is a [`LifLayer`]; the whole window of `T` steps runs one layer at a time
+//! over the time-folded batch `[T·B, …]`. The loss is the reconstruction MSE plus the
+//! regularizers, each with its own coefficient.
+
+use autograd::{Parameter, Tape, Tensor, Var};
+use ndarray::IxDyn;
+use rand::Rng;
+
+use crate::config::{Coefficients, Config, Encoder, Readout};
+use crate::layers::{LifLayer, Synapse};
+use crate::lif::{LifParams, parse_floor, parse_reset, parse_surrogate};
+
+/// MNIST's image side.
+pub const SIDE: usize = 28;
+
+/// The spiking auto-encoder: encoder convs, a linear latent layer, and the mirrored
+/// decoder, all LIF.
+#[derive(Clone, Debug)]
+pub struct Sae {
+    /// Layers in order; the output layer is the last.
+    pub layers: Vec<LifLayer>,
+    /// Index of the latent layer in `layers`.
+    pub latent: usize,
+    /// `[C, H, W]` of the last encoder conv's output (the decoder reshapes to it).
+    pub feature_shape: [usize; 3],
+    /// Time steps `T`.
+    pub steps: usize,
+    /// Input encoder.
+    pub encoder: Encoder,
+    /// Input scale.
+    pub input_scale: f32,
+    /// Input noise.
+    pub input_noise: f32,
+    /// Read-out.
+    pub readout: Readout,
+    /// Regularizer coefficients.
+    pub coefficients: Coefficients,
+    /// Neuron parameters (the input encoder's latency code uses leak and threshold).
+    pub neuron: LifParams,
+}
+
+/// One layer's activity in a forward pass.
+#[derive(Clone, Debug)]
+pub struct LayerActivity<'t> {
+    /// The layer's name.
+    pub name: String,
+    /// Spikes `[T·B, …]`.
+    pub spikes: Var<'t>,
+    /// Leaky cumulative potential `[T·B, …]`.
+    pub c: Var<'t>,
+}
+
+/// What a forward pass gives.
+#[derive(Clone, Debug)]
+pub struct SaeOutput<'t> {
+    /// Reconstruction `[B, 1, 28, 28]`.
+    pub recon: Var<'t>,
+    /// Reconstruction MSE.
+    pub mse: Var<'t>,
+    /// `mse` plus the regularizers.
+    pub loss: Var<'t>,
+    /// Per layer, in order, the input's first (the encoded input, with `c` unused).
+    pub layers: Vec<LayerActivity<'t>>,
+}
+
+/// Samples of `N(0, sd²)` of a shape.
+fn normal(shape: &[usize], sd: f32, rng: &mut impl Rng) -> Tensor {
+    autograd::init::normal(shape, 0.0, sd, rng)
+}
+
+impl Sae {
+    /// Builds the network of `cfg` with the paper's initialization: conv and transposed
+    /// conv weights `N(0, √(2/(k²·C_in)))`, linear weights `N(0, 2·√(2/fan_in))`, no biases.
+    ///
+    /// # Panics
+    /// If `cfg` does not validate (call [`Config::validate`] first).
+    pub fn new(cfg: &Config, rng: &mut impl Rng) -> Self {
+        cfg.validate().expect("valid configuration");
+        let neuron = LifParams {
+            leak: cfg.leak,
+            threshold: cfg.threshold,
+            reset: parse_reset(&cfg.reset).expect("validated"),
+            floor: parse_floor(&cfg.floor).expect("validated"),
+            surrogate: parse_surrogate(&cfg.surrogate, cfg.slope).expect("validated"),
+        };
+        let (k, stride, padding) = (cfg.kernel, cfg.stride, cfg.padding);
+        let layer = |name: String, synapse, w: Tensor| LifLayer {
+            weight: Parameter::new(format!("{name}.weight"), w),
+            name,
+            bias: None,
+            synapse,
+            neuron,
+        };
+        let conv_sd = |c_in: usize| (2.0 / (k * k * c_in) as f32).sqrt();
+        let mut layers = vec![];
+        let mut sides = vec![SIDE];
+        let mut c_in = 1;
+        for (i, &c_out) in cfg.channels.iter().enumerate() {
+            let w = normal(&[c_out, c_in, k, k], conv_sd(c_in), rng);
+            layers.push(layer(
+                format!("conv{}", i + 1),
+                Synapse::Conv2d { stride, padding },
+                w,
+            ));
+            let side = *sides.last().expect("input side");
+            sides.push((side + 2 * padding - k) / stride + 1);
+            c_in = c_out;
+        }
+        let side = *sides.last().expect("feature side");
+        let flat = c_in * side * side;
+        let linear_sd = |fan_in: usize| 2.0 * (2.0 / fan_in as f32).sqrt();
+        let latent = layers.len();
+        layers.push(layer(
+            "latent".into(),
+            Synapse::Linear,
+            normal(&[cfg.latent, flat], linear_sd(flat), rng),
+        ));
+        layers.push(layer(
+            "decoder_fc".into(),
+            Synapse::Linear,
+            normal(&[flat, cfg.latent], linear_sd(cfg.latent), rng),
+        ));
+        let outs: Vec<usize> = cfg
+            .channels
+            .iter()
+            .rev()
+            .skip(1)
+            .copied()
+            .chain([1])
+            .collect();
+        for (i, &c_out) in outs.iter().enumerate() {
+            // Restore the encoder's side exactly: output padding takes up what the
+            // encoder's floor division dropped.
+            let (from, to) = (sides[sides.len() - 1 - i], sides[sides.len() - 2 - i]);
+            let output_padding = to + 2 * padding - ((from - 1) * stride + k);
+            let w = normal(&[c_in, c_out, k, k], conv_sd(c_in), rng);
+            let synapse = Synapse::ConvTranspose2d {
+                stride,
+                padding,
+                output_padding,
+            };
+            let name = if i + 1 == outs.len() {
+                "output".into()
+            } else {
+                format!("deconv{}", i + 1)
+            };
+            layers.push(layer(name, synapse, w));
+            c_in = c_out;
+        }
+        Sae {
+            layers,
+            latent,
+            feature_shape: [*cfg.channels.last().expect("validated"), side, side],
+            steps: cfg.steps,
+            encoder: cfg.encoder,
+            input_scale: cfg.input_scale,
+            input_noise: cfg.input_noise,
+            readout: cfg.readout,
+            coefficients: cfg.coefficients,
+            neuron,
+        }
+    }
+
+    /// Every parameter, in layer order.
+    pub fn params(&self) -> Vec<Parameter> {
+        self.layers.iter().flat_map(LifLayer::params).collect()
+    }
+
+    /// The first layer's input for images `x [B, 1, 28, 28]`: `[T·B, 1, 28, 28]`,
+    /// time-major. `seed` drives the input noise and the Poisson draws.
+    pub fn encode(&self, x: &Tensor, seed: u64) -> Tensor {
+        let mut pixels = x.as_standard_layout().into_owned();
+        let flat = pixels.as_slice_mut().expect("contiguous");
+        if self.input_noise > 0.0 {
+            kernels::encode::add_noise(flat, self.input_noise, seed ^ 0x9E37_79B9);
+        }
+        let (t, n) = (self.steps, flat.len());
+        let mut out = vec![0.0; t * n];
+        match self.encoder {
+            Encoder::Poisson => {
+                kernels::encode::poisson_encode(flat, t, self.input_scale, seed, &mut out)
+            }
+            Encoder::Current => out.chunks_mut(n.max(1)).for_each(|frame| {
+                frame
+                    .iter_mut()
+                    .zip(flat.iter())
+                    .for_each(|(o, x)| *o = x * self.input_scale)
+            }),
+            Encoder::Latency => kernels::encode::latency_encode(
+                flat,
+                t,
+                self.neuron.leak,
+                self.neuron.threshold,
+                self.input_scale,
+                &mut out,
+            ),
+        }
+        let mut shape = x.shape().to_vec();
+        shape[0] *= t;
+        Tensor::from_shape_vec(IxDyn(&shape), out).expect("T·B frames")
+    }
+
+    /// Runs the network on images `x [B, 1, 28, 28]`.
+    pub fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> SaeOutput<'t> {
+        let (t, b) = (self.steps, x.shape()[0]);
+        let input = tape.constant(self.encode(x, seed));
+        let mut layers = vec![LayerActivity {
+            name: "input".into(),
+            spikes: input.clone(),
+            c: input.clone(),
+        }];
+        let mut h = input;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i == self.latent {
+                h = h.flatten();
+            }
+            if i == self.latent + 1 {
+                let [c, hh, ww] = self.feature_shape;
+                let (s, c2) = layer.forward(tape, &h, t);
+                let s = s.reshape(&[t * b, c, hh, ww]);
+                let c2 = c2.reshape(&[t * b, c, hh, ww]);
+                layers.push(LayerActivity {
+                    name: layer.name.clone(),
+                    spikes: s.clone(),
+                    c: c2,
+                });
+                h = s;
+                continue;
+            }
+            let (s, c) = layer.forward(tape, &h, t);
+            layers.push(LayerActivity {
+                name: layer.name.clone(),
+                spikes: s.clone(),
+                c,
+            });
+            h = s;
+        }
+        let out = layers.last().expect("output layer");
+        let pixels = SIDE * SIDE;
+        let recon = match self.readout {
+            Readout::MaxPotential => {
+                out.c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
+            }
+            Readout::MeanPotential => out.c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
+            Readout::SpikeRate => {
+                out.spikes.reshape(&[t, b, pixels]).sum_axes(&[0], false) / t as f32
+            }
+        }
+        .reshape(&[b, 1, SIDE, SIDE]);
+        let mse = recon.mse_loss(&tape.constant(x.clone()));
+        let loss = &mse + &self.regularizers(tape, &layers[1..], b);
+        SaeOutput {
+            recon,
+            mse,
+            loss,
+            layers,
+        }
+    }
+
+    /// The regularizers of `model-spec.md` over the LIF layers' activity.
+    fn regularizers<'t>(&self, tape: &'t Tape, layers: &[LayerActivity<'t>], b: usize) -> Var<'t> {
+        let k = self.coefficients;
+        let t = self.steps;
+        let mut total = tape.constant(Tensor::zeros(IxDyn(&[])));
+        let mut add = |term: Var<'t>, coef: f32| {
+            if coef != 0.0 {
+                total = &total + &(term * coef);
+            }
+        };
+        for (i, layer) in layers.iter().enumerate() {
+            let n = layer.spikes.value().len() / (t * b);
+            let norm = 1.0 / (b * n) as f32;
+            let rate = layer.spikes.reshape(&[t, b, n]).sum_axes(&[0], false) / t as f32; // S/T
+            let last = layer
+                .c
+                .reshape(&[t, b, n])
+                .slice_axis(0, t - 1..t)
+                .reshape(&[b, n])
+                / t as f32; // C/T
+            if k.burst_l1 != 0.0 {
+                add(rate.abs().sum() * norm, k.burst_l1);
+            }
+            if k.burst_l2 != 0.0 {
+                add(rate.square().sum() * norm, k.burst_l2);
+            }
+            if k.potential_l1 != 0.0 {
+                add(last.abs().sum() * norm, k.potential_l1);
+            }
+            if k.potential_l2 != 0.0 {
+                add(last.square().sum() * norm, k.potential_l2);
+            }
+            if i == self.latent {
+                if k.example_l2 != 0.0 {
+                    add(
+                        rate.sum_axes(&[1], false).square().sum() * norm,
+                        k.example_l2,
+                    );
+                }
+                if k.neuron_l2 != 0.0 {
+                    add(
+                        rate.sum_axes(&[0], false).square().sum() * norm,
+                        k.neuron_l2,
+                    );
+                }
+                if k.neuron_l1 != 0.0 {
+                    add(rate.sum() * norm, k.neuron_l1);
+                }
+            }
+        }
+        for layer in &self.layers {
+            if k.weight_l1 != 0.0 || k.weight_l2 != 0.0 {
+                let w = tape.param(&layer.weight);
+                add(w.abs().sum(), k.weight_l1);
+                add(w.square().sum(), k.weight_l2);
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn small() -> Config {
+        Config {
+            steps: 4,
+            channels: vec![2, 3],
+            latent: 5,
+            ..Config::quick()
+        }
+    }
+
+    #[test]
+    fn shapes_of_the_paper_network() {
+        let net = Sae::new(&Config::paper(), &mut StdRng::seed_from_u64(0));
+        let shapes: Vec<Vec<usize>> = net.layers.iter().map(|l| l.weight.shape()).collect();
+        assert_eq!(
+            shapes,
+            vec![
+                vec![16, 1, 5, 5],
+                vec![32, 16, 5, 5],
+                vec![100, 12800],
+                vec![12800, 100],
+                vec![32, 16, 5, 5],
+                vec![16, 1, 5, 5]
+            ]
+        );
+        assert_eq!(net.feature_shape, [32, 20, 20]);
+    }
+
+    #[test]
+    fn forward_gives_a_reconstruction_and_gradients() {
+        let cfg = Config {
+            coefficients: Coefficients {
+                burst_l2: 0.1,
+                potential_l2: 0.1,
+                example_l2: 0.1,
+                neuron_l2: 0.1,
+                neuron_l1: 0.1,
+                weight_l2: 1e-4,
+                ..Default::default()
+            },
+            input_scale: 1.0,
+            ..small()
+        };
+        let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(1));
+        let x = autograd::gradcheck::random(&[3, 1, 28, 28], 0.0, 1.0, 2);
+        let tape = Tape::new();
+        let out = net.forward(&tape, &x, 7);
+        assert_eq!(out.recon.shape(), &[3, 1, 28, 28]);
+        assert_eq!(out.layers.len(), net.layers.len() + 1);
+        assert!(out.loss.item() >= out.mse.item());
+        out.loss.backward();
+        assert!(net.params().iter().all(|p| p.grad().is_some()));
+    }
+
+    #[test]
+    fn stride_two_restores_the_image_size() {
+        let cfg = Config {
+            stride: 2,
+            padding: 1,
+            kernel: 3,
+            ..small()
+        };
+        let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+        let tape = Tape::eval();
+        let x = autograd::gradcheck::random(&[2, 1, 28, 28], 0.0, 1.0, 3);
+        assert_eq!(net.forward(&tape, &x, 0).recon.shape(), &[2, 1, 28, 28]);
+    }
+
+    #[test]
+    fn encoders_have_the_right_rates() {
+        let x = Tensor::from_elem(IxDyn(&[1, 1, 28, 28]), 0.5);
+        for (encoder, expected) in [(Encoder::Poisson, 0.1), (Encoder::Current, 0.1)] {
+            let cfg = Config {
+                encoder,
+                steps: 50,
+                input_scale: 0.2,
+                ..small()
+            };
+            let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+            let e = net.encode(&x, 3);
+            assert_eq!(e.shape(), &[50, 1, 28, 28]);
+            assert!((e.mean().unwrap() - expected).abs() < 0.01, "{encoder:?}");
+        }
+    }
+}
