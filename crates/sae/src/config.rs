@@ -138,6 +138,9 @@ pub struct Config {
     pub beta: f32,
     /// AE: weight decay (AdamW-style L2 on the weights).
     pub weight_decay: f32,
+    /// AE/VAE: the authors' variant, a ReLU output trained on MSE (default: sigmoid
+    /// output trained on BCE).
+    pub authors_ae: bool,
 }
 
 impl Default for Config {
@@ -181,6 +184,7 @@ impl Config {
             burst_threshold: 0.5,
             beta: 1.0,
             weight_decay: 0.0,
+            authors_ae: false,
         }
     }
 

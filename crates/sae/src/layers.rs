@@ -31,6 +31,21 @@ pub enum Synapse {
     Linear,
 }
 
+impl Synapse {
+    /// `W ⊛ x (+ b)`: the synaptic op on `x` with weight `w` and optional bias `b`.
+    pub fn apply<'t>(&self, x: &Var<'t>, w: &Var<'t>, b: Option<&Var<'t>>) -> Var<'t> {
+        match *self {
+            Synapse::Conv2d { stride, padding } => x.conv2d(w, b, stride, padding),
+            Synapse::ConvTranspose2d {
+                stride,
+                padding,
+                output_padding,
+            } => x.conv_transpose2d(w, b, stride, padding, output_padding),
+            Synapse::Linear => x.linear(w, b),
+        }
+    }
+}
+
 /// A layer of LIF neurons behind a synaptic op. State (potentials) never lives here: it
 /// exists only inside one call of [`LifLayer::forward`].
 #[derive(Clone, Debug)]
@@ -52,15 +67,7 @@ impl LifLayer {
     pub fn current<'t>(&self, tape: &'t Tape, x: &Var<'t>) -> Var<'t> {
         let w = tape.param(&self.weight);
         let b = self.bias.as_ref().map(|b| tape.param(b));
-        match self.synapse {
-            Synapse::Conv2d { stride, padding } => x.conv2d(&w, b.as_ref(), stride, padding),
-            Synapse::ConvTranspose2d {
-                stride,
-                padding,
-                output_padding,
-            } => x.conv_transpose2d(&w, b.as_ref(), stride, padding, output_padding),
-            Synapse::Linear => x.linear(&w, b.as_ref()),
-        }
+        self.synapse.apply(x, &w, b.as_ref())
     }
 
     /// Spikes and leaky cumulative potential `(s, c)` of the layer for inputs

@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod baselines;
 pub mod config;
 pub mod data;
 pub mod layers;

@@ -52,17 +52,104 @@ pub struct LayerActivity<'t> {
     pub c: Var<'t>,
 }
 
-/// What a forward pass gives.
+/// What a forward pass of any of the auto-encoders gives.
 #[derive(Clone, Debug)]
-pub struct SaeOutput<'t> {
-    /// Reconstruction `[B, 1, 28, 28]`.
+pub struct Output<'t> {
+    /// Reconstruction `[B, 1, 28, 28]`, pixels in `[0, 1]`-ish.
     pub recon: Var<'t>,
-    /// Reconstruction MSE.
+    /// Reconstruction MSE against the input images.
     pub mse: Var<'t>,
-    /// `mse` plus the regularizers.
+    /// The training loss: `mse` plus regularizers for the spiking model; the baselines'
+    /// own objectives (BCE, BCE + β·KL) for them.
     pub loss: Var<'t>,
-    /// Per layer, in order, the input's first (the encoded input, with `c` unused).
+    /// The latent code `[B, latent]`: spike rates `S/T` for the spiking model,
+    /// activations for the AE, `μ` for the VAE.
+    pub latent: Var<'t>,
+    /// Spiking models only: per layer, in order, the encoded input first (its `c` is
+    /// the input itself).
     pub layers: Vec<LayerActivity<'t>>,
+}
+
+/// The interface the training loop, evaluation and benchmarks use for every model.
+pub trait AutoEncoder {
+    /// Every trainable parameter, with unique names.
+    fn params(&self) -> Vec<Parameter>;
+    /// Runs the model on images `x [B, 1, 28, 28]`; `seed` drives any randomness
+    /// (input encoding, noise, the VAE's sampling).
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t>;
+    /// Time steps per image (1 for the non-spiking baselines).
+    fn steps(&self) -> usize {
+        1
+    }
+}
+
+/// The model `cfg.model` names, initialized from `rng`.
+pub fn build(cfg: &Config, rng: &mut impl Rng) -> Box<dyn AutoEncoder> {
+    match cfg.model {
+        crate::config::ModelKind::Sae => Box::new(Sae::new(cfg, rng)),
+        crate::config::ModelKind::Ae => Box::new(crate::baselines::Ae::new(cfg, rng)),
+        crate::config::ModelKind::Vae => Box::new(crate::baselines::Vae::new(cfg, rng)),
+    }
+}
+
+/// Layer sizes shared by the spiking model and the baselines: the encoder convs shrink
+/// 28×28 step by step, the decoder's transposed convs restore each size exactly.
+pub(crate) struct Geometry {
+    /// Feature-map side after each encoder conv, the input's first.
+    sides: Vec<usize>,
+    channels: Vec<usize>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Geometry {
+    pub(crate) fn of(cfg: &Config) -> Self {
+        let mut sides = vec![SIDE];
+        for _ in &cfg.channels {
+            let side = *sides.last().expect("input side");
+            sides.push((side + 2 * cfg.padding - cfg.kernel) / cfg.stride + 1);
+        }
+        Geometry {
+            sides,
+            channels: cfg.channels.clone(),
+            kernel: cfg.kernel,
+            stride: cfg.stride,
+            padding: cfg.padding,
+        }
+    }
+
+    /// `[C, H, W]` after the last encoder conv.
+    pub(crate) fn feature_shape(&self) -> [usize; 3] {
+        let side = *self.sides.last().expect("feature side");
+        [*self.channels.last().expect("validated"), side, side]
+    }
+
+    /// Elements of the flattened feature map.
+    pub(crate) fn flat(&self) -> usize {
+        self.feature_shape().iter().product()
+    }
+
+    /// Output channels and synapse of each decoder transposed conv, the last giving one
+    /// channel. Output padding takes up what the encoder's floor division dropped.
+    pub(crate) fn decoder(&self) -> Vec<(usize, Synapse)> {
+        let outs = self.channels.iter().rev().skip(1).copied().chain([1]);
+        let (n, k, stride, padding) = (self.sides.len(), self.kernel, self.stride, self.padding);
+        outs.enumerate()
+            .map(|(i, c_out)| {
+                let (from, to) = (self.sides[n - 1 - i], self.sides[n - 2 - i]);
+                let output_padding = to + 2 * padding - ((from - 1) * stride + k);
+                (
+                    c_out,
+                    Synapse::ConvTranspose2d {
+                        stride,
+                        padding,
+                        output_padding,
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 /// Samples of `N(0, sd²)` of a shape.
@@ -94,54 +181,27 @@ impl Sae {
             neuron,
         };
         let conv_sd = |c_in: usize| (2.0 / (k * k * c_in) as f32).sqrt();
+        let linear_sd = |fan_in: usize| 2.0 * (2.0 / fan_in as f32).sqrt();
+        let geometry = Geometry::of(cfg);
         let mut layers = vec![];
-        let mut sides = vec![SIDE];
         let mut c_in = 1;
         for (i, &c_out) in cfg.channels.iter().enumerate() {
             let w = normal(&[c_out, c_in, k, k], conv_sd(c_in), rng);
-            layers.push(layer(
-                format!("conv{}", i + 1),
-                Synapse::Conv2d { stride, padding },
-                w,
-            ));
-            let side = *sides.last().expect("input side");
-            sides.push((side + 2 * padding - k) / stride + 1);
+            let synapse = Synapse::Conv2d { stride, padding };
+            layers.push(layer(format!("conv{}", i + 1), synapse, w));
             c_in = c_out;
         }
-        let side = *sides.last().expect("feature side");
-        let flat = c_in * side * side;
-        let linear_sd = |fan_in: usize| 2.0 * (2.0 / fan_in as f32).sqrt();
+        let flat = geometry.flat();
         let latent = layers.len();
-        layers.push(layer(
-            "latent".into(),
-            Synapse::Linear,
-            normal(&[cfg.latent, flat], linear_sd(flat), rng),
-        ));
-        layers.push(layer(
-            "decoder_fc".into(),
-            Synapse::Linear,
-            normal(&[flat, cfg.latent], linear_sd(cfg.latent), rng),
-        ));
-        let outs: Vec<usize> = cfg
-            .channels
-            .iter()
-            .rev()
-            .skip(1)
-            .copied()
-            .chain([1])
-            .collect();
-        for (i, &c_out) in outs.iter().enumerate() {
-            // Restore the encoder's side exactly: output padding takes up what the
-            // encoder's floor division dropped.
-            let (from, to) = (sides[sides.len() - 1 - i], sides[sides.len() - 2 - i]);
-            let output_padding = to + 2 * padding - ((from - 1) * stride + k);
+        let w = normal(&[cfg.latent, flat], linear_sd(flat), rng);
+        layers.push(layer("latent".into(), Synapse::Linear, w));
+        let w = normal(&[flat, cfg.latent], linear_sd(cfg.latent), rng);
+        layers.push(layer("decoder_fc".into(), Synapse::Linear, w));
+        let decoder = geometry.decoder();
+        for (i, &(c_out, synapse)) in decoder.iter().enumerate() {
             let w = normal(&[c_in, c_out, k, k], conv_sd(c_in), rng);
-            let synapse = Synapse::ConvTranspose2d {
-                stride,
-                padding,
-                output_padding,
-            };
-            let name = if i + 1 == outs.len() {
+            let last = i + 1 == decoder.len();
+            let name = if last {
                 "output".into()
             } else {
                 format!("deconv{}", i + 1)
@@ -152,7 +212,7 @@ impl Sae {
         Sae {
             layers,
             latent,
-            feature_shape: [*cfg.channels.last().expect("validated"), side, side],
+            feature_shape: geometry.feature_shape(),
             steps: cfg.steps,
             encoder: cfg.encoder,
             input_scale: cfg.input_scale,
@@ -161,11 +221,6 @@ impl Sae {
             coefficients: cfg.coefficients,
             neuron,
         }
-    }
-
-    /// Every parameter, in layer order.
-    pub fn params(&self) -> Vec<Parameter> {
-        self.layers.iter().flat_map(LifLayer::params).collect()
     }
 
     /// The first layer's input for images `x [B, 1, 28, 28]`: `[T·B, 1, 28, 28]`,
@@ -203,7 +258,7 @@ impl Sae {
     }
 
     /// Runs the network on images `x [B, 1, 28, 28]`.
-    pub fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> SaeOutput<'t> {
+    pub fn run<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
         let (t, b) = (self.steps, x.shape()[0]);
         let input = tape.constant(self.encode(x, seed));
         let mut layers = vec![LayerActivity {
@@ -251,14 +306,37 @@ impl Sae {
         .reshape(&[b, 1, SIDE, SIDE]);
         let mse = recon.mse_loss(&tape.constant(x.clone()));
         let loss = &mse + &self.regularizers(tape, &layers[1..], b);
-        SaeOutput {
+        let n = self.layers[self.latent].weight.shape()[0];
+        let latent = layers[self.latent + 1]
+            .spikes
+            .reshape(&[t, b, n])
+            .sum_axes(&[0], false)
+            / t as f32;
+        Output {
             recon,
             mse,
             loss,
+            latent,
             layers,
         }
     }
+}
 
+impl AutoEncoder for Sae {
+    fn params(&self) -> Vec<Parameter> {
+        self.layers.iter().flat_map(LifLayer::params).collect()
+    }
+
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
+        self.run(tape, x, seed)
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+}
+
+impl Sae {
     /// The regularizers of `model-spec.md` over the LIF layers' activity.
     fn regularizers<'t>(&self, tape: &'t Tape, layers: &[LayerActivity<'t>], b: usize) -> Var<'t> {
         let k = self.coefficients;
