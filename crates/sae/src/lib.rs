@@ -7,4 +7,6 @@ pub mod config;
 pub mod data;
 pub mod layers;
 pub mod lif;
+pub mod metrics;
 pub mod model;
+pub mod plots;
