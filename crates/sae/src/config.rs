@@ -228,14 +228,14 @@ impl Config {
             ("weight_decay", self.weight_decay),
         ];
         for (name, v) in non_negative.into_iter().chain(self.coefficients.named()) {
-            if !(v >= 0.0 && v.is_finite()) {
+            if !v.is_finite() || v < 0.0 {
                 return Err(format!("{name} = {v}: must be a finite number ≥ 0"));
             }
         }
-        if !(self.lr > 0.0) {
+        if self.lr == 0.0 {
             return Err(format!("lr = {}: must be > 0", self.lr));
         }
-        if !(self.threshold > 0.0) {
+        if self.threshold == 0.0 {
             return Err(format!("threshold = {}: must be > 0", self.threshold));
         }
         for (name, v) in [
