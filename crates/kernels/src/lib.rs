@@ -14,6 +14,7 @@
 
 pub mod conv;
 pub mod encode;
+pub mod event;
 pub mod gemm;
 pub mod lif;
 pub mod pool;
@@ -37,6 +38,16 @@ pub use conv::{
 pub use encode::{
     add_noise, add_noise_ref, latency_encode, latency_encode_ref, poisson_encode,
     poisson_encode_ref, uniform_at,
+};
+pub use event::{
+    conv_transpose2d_backward_weight_auto, conv_transpose2d_backward_weight_event,
+    conv_transpose2d_backward_weight_event_ref, conv_transpose2d_forward_auto,
+    conv_transpose2d_forward_event, conv_transpose2d_forward_event_ref,
+    conv2d_backward_weight_auto, conv2d_backward_weight_event, conv2d_backward_weight_event_ref,
+    conv2d_forward_auto, conv2d_forward_event, conv2d_forward_event_ref, density,
+    linear_backward_weight_auto, linear_backward_weight_dense, linear_backward_weight_event,
+    linear_backward_weight_event_ref, linear_forward_auto, linear_forward_dense,
+    linear_forward_event, linear_forward_event_ref,
 };
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{

@@ -1,0 +1,1864 @@
+//! Spike-driven (event) kernels: linear layers, convolutions and transposed convolutions
+//! that visit only the nonzero inputs.
+//!
+//! In a spiking network most layers see binary spikes of low density, so a dense GEMM
+//! spends most of its multiply-adds on zeros. An event kernel does work in proportion to
+//! the nonzero inputs: each one adds its weights, scaled by its value, into the outputs
+//! it reaches (a scatter), and the weight gradient gathers the output gradient at those
+//! same outputs. The value is multiplied in, so the kernels are exact for any input,
+//! analog ones included; they are fast for sparse ones.
+//!
+//! Layouts and semantics are those of the dense kernels in [`crate::conv`] and of
+//! PyTorch's `nn.Linear` (`w[fan_out, fan_in]`), outputs are overwritten, and each kernel
+//! has a scalar `_ref` twin. Results match the dense kernels' up to rounding (the sums run
+//! in another order), except that a zero input contributes nothing even where the weight
+//! it would meet is infinite or NaN, where the dense kernels produce NaN. The `_auto`
+//! dispatchers call whichever of the two is faster at the input's density.
+//!
+//! # Dispatch
+//!
+//! Each `_auto` dispatcher takes the event path when the input's density is below its
+//! crossover constant, the density where the two kernels ran equally fast on this machine
+//! (2 Zen 3 cores, shared; `EVENT_CROSSOVER=1 cargo bench --bench event` times them
+//! alternately at densities from 1 % to 50 % and interpolates the crossing), rounded down;
+//! near it the two are within a few per cent of each other. The constants hold for
+//! layers whose outputs fill whole 8-lane vectors (8, 16, 32 … channels). An event
+//! kernel's cost per spike grows with the vectors an output run takes, `⌈n/8⌉`, a dense
+//! kernel's with `n`, so for `n` outputs the dispatcher scales its constant by
+//! `n / (8·⌈n/8⌉)`: a layer with one output channel (the decoder's last) crosses over at an
+//! eighth of the density (measured on conv_transpose2d 16→1, 5×5, 24×24: between 2 % and
+//! 10 %, against 20 % with 16 outputs). Deciding reads only as much of the input as it
+//! takes: a dense one is rejected after a fraction of it has been counted.
+//!
+//! # Layout
+//!
+//! Internally, weights and output-sized scratch are kept channels-last (`[…][c_out]`),
+//! so every spike adds whole contiguous runs of `c_out` (or `fan_out`) floats, 8-wide
+//! FMAs. Spikes are found eight inputs at a time and packed into index lists without
+//! branches. Each image's (or row block's) spikes are gathered once, then replayed in the
+//! order that keeps the data being updated in cache.
+
+use crate::conv::{
+    Conv2dShape, ConvTranspose2dShape, conv_transpose2d_backward_weight, conv_transpose2d_forward,
+    conv2d_backward_weight, conv2d_forward,
+};
+use crate::gemm::sgemm;
+use rayon::prelude::*;
+use std::cell::Cell;
+use wide::bytemuck::cast;
+use wide::{f32x8, u32x8};
+
+/// Input density below which [`linear_forward_auto`] takes the event path, for a layer whose
+/// outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
+/// `EVENT_CROSSOVER=1 cargo bench --bench event` on linear 100→12800, batch 1600: crossovers 0.30
+/// and 0.35 in two runs.
+pub const LINEAR_FORWARD_CROSSOVER: f32 = 0.3;
+
+/// Input density below which [`linear_backward_weight_auto`] takes the event path, for a layer
+/// whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
+/// `EVENT_CROSSOVER=1 cargo bench --bench event` on linear 100→12800, batch 1600: crossovers 0.49
+/// and 0.46 in two runs.
+pub const LINEAR_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.45;
+
+/// Input density below which [`conv2d_forward_auto`] takes the event path, for a layer whose
+/// outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
+/// `EVENT_CROSSOVER=1 cargo bench --bench event` on conv2d 16→32, 5×5, 24×24, batch 64: crossovers
+/// 0.20 and 0.26 in two runs.
+pub const CONV2D_FORWARD_CROSSOVER: f32 = 0.2;
+
+/// Input density below which [`conv2d_backward_weight_auto`] takes the event path, for a layer
+/// whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
+/// `EVENT_CROSSOVER=1 cargo bench --bench event` on conv2d 16→32, 5×5, 24×24, batch 64: crossovers
+/// 0.45 and 0.39 in two runs.
+pub const CONV2D_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.4;
+
+/// Input density below which [`conv_transpose2d_forward_auto`] takes the event path, for a layer
+/// whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
+/// `EVENT_CROSSOVER=1 cargo bench --bench event` on conv_transpose2d 32→16, 5×5, 20×20, batch 64:
+/// crossovers 0.32 and 0.20 in two runs.
+pub const CONV_TRANSPOSE2D_FORWARD_CROSSOVER: f32 = 0.2;
+
+/// Input density below which [`conv_transpose2d_backward_weight_auto`] takes the event path, for a
+/// layer whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured
+/// by `EVENT_CROSSOVER=1 cargo bench --bench event` on conv_transpose2d 32→16, 5×5, 20×20, batch
+/// 64: crossovers 0.38 and 0.37 in two runs.
+pub const CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.35;
+
+/// The fraction of its 8-lane vectors that a run of `n` floats fills, `n / (8·⌈n/8⌉)`: the
+/// factor a dispatcher scales its crossover by (see [the module docs](self#dispatch)).
+fn lane_use(n: usize) -> f32 {
+    n as f32 / n.div_ceil(8).max(1) as f32 / 8.0
+}
+
+/// Most rayon tasks a weight gradient splits its batch into; as in [`crate::conv`], the
+/// split depends on the shape only, so the reduction order, and the result's bits, are
+/// the same on any number of threads.
+const MAX_TASKS: usize = 64;
+
+/// Fewest images one weight-gradient task sums, so that small batches do not pay for a
+/// partial gradient (allocated, zeroed and added up) per image.
+const MIN_TASK_IMAGES: usize = 4;
+
+/// Most `f32`s the per-task partial weight gradients may hold together (16 MiB).
+const PARTIAL_BUDGET: usize = 1 << 22;
+
+/// Most `f32`s of `wᵀ` [`linear_forward_event`] reads in one pass over a run of rows
+/// (16 MiB, half of this machine's L3).
+const WT_BUDGET: usize = 1 << 22;
+
+/// Sizes the forward pass's runs of rows: about this many `f32`s of input per run.
+const ROW_RUN_BUDGET: usize = 1 << 14;
+
+/// Fraction of the elements of `x` that are nonzero (NaN counts as nonzero); 0 for an
+/// empty slice.
+pub fn density(x: &[f32]) -> f32 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    count_nonzero(x) as f32 / x.len() as f32
+}
+
+fn count_nonzero(x: &[f32]) -> usize {
+    x.iter().map(|v| usize::from(*v != 0.0)).sum()
+}
+
+/// Whether the density of `x` is below `threshold`, reading only as much of `x` as it
+/// takes to know: a dense input is rejected after a fraction of it has been counted.
+fn sparser_than(x: &[f32], threshold: f32) -> bool {
+    let limit = threshold as f64 * x.len() as f64;
+    let mut seen = 0;
+    for block in x.chunks(1 << 14) {
+        seen += count_nonzero(block);
+        if seen as f64 >= limit {
+            return false;
+        }
+    }
+    true
+}
+
+/// For each 8-bit mask, the positions of its set bits, in order, then zeros: the
+/// permutation that packs the selected lanes of a vector to its front.
+const COMPRESS: [[u32; 8]; 256] = {
+    let mut table = [[0; 8]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut bit, mut k) = (0, 0);
+        while bit < 8 {
+            if mask & (1 << bit) != 0 {
+                table[mask][k] = bit as u32;
+                k += 1;
+            }
+            bit += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// Writes the positions and values of the nonzero elements of `x` (NaN included), in
+/// order, to the front of `idx` and `val`, and returns their number. Branch-free: each
+/// block of eight is packed with one permutation and stored whole, so `idx` and `val` need
+/// room for `x.len()` rounded up to a multiple of 8; what lies past the count is garbage.
+fn compact(x: &[f32], idx: &mut [u32], val: &mut [f32]) -> usize {
+    let iota = u32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
+    let mut n = 0;
+    let mut block = |at: usize, v: f32x8| {
+        let mask = v.simd_ne(f32x8::ZERO).to_bitmask() as usize;
+        let perm = u32x8::new(COMPRESS[mask]);
+        let packed = cast::<u32x8, f32x8>(cast::<f32x8, u32x8>(v).shuffle(perm));
+        idx[n..n + 8].copy_from_slice((iota + u32x8::splat(at as u32)).shuffle(perm).as_array());
+        val[n..n + 8].copy_from_slice(packed.as_array());
+        n += mask.count_ones() as usize;
+    };
+    let mut chunks = x.chunks_exact(8);
+    for (k, chunk) in (&mut chunks).enumerate() {
+        block(8 * k, f32x8::new(chunk.try_into().expect("chunk of 8")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut padded = [0.0; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        block(x.len() - rest.len(), f32x8::new(padded));
+    }
+    n
+}
+
+/// `y ← a·x + y` over two equally long slices (fused multiply-adds), eight lanes at a time
+/// with a scalar tail: the runs here are a few dozen floats, too short for a wider unroll
+/// to pay for its own tail.
+#[inline(always)]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    debug_assert_eq!(y.len(), x.len());
+    let av = f32x8::splat(a);
+    let mut ys = y.chunks_exact_mut(8);
+    let mut xs = x.chunks_exact(8);
+    for (y, x) in (&mut ys).zip(&mut xs) {
+        let xv = f32x8::new(x.try_into().expect("8 floats"));
+        let yv = f32x8::new((&*y).try_into().expect("8 floats"));
+        y.copy_from_slice(xv.mul_add(av, yv).as_array());
+    }
+    for (y, x) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
+        *y = x.mul_add(a, *y);
+    }
+}
+
+/// Writes the transpose of the row-major `rows×cols` matrix `src` into `dst`
+/// (`dst[c·rows + r] = src[r·cols + c]`), writing `dst` as a few sequential streams (for
+/// a `dst` bound for memory).
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), rows * cols);
+    debug_assert_eq!(dst.len(), rows * cols);
+    transpose_into::<false>(src, rows, cols, 0..cols, dst, rows);
+}
+
+/// [`transpose`], reading `src` as a few sequential streams (for a `src` coming from
+/// memory).
+fn transpose_streaming_src(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), rows * cols);
+    debug_assert_eq!(dst.len(), rows * cols);
+    transpose_into::<true>(src, rows, cols, 0..cols, dst, rows);
+}
+
+/// Columns `cs` of the row-major `rows×cols` matrix `src`, transposed into the rows of
+/// `dst` (leading dimension `ld`): `dst[(c − cs.start)·ld + r] = src[r·cols + c]`. Whole 8×8
+/// blocks move through registers (eight loads, a shuffle network, eight stores), walking
+/// eight rows of `src` at a time front to back (`BY_SRC_ROWS`) or eight rows of `dst`;
+/// the ragged edges go one float at a time.
+fn transpose_into<const BY_SRC_ROWS: bool>(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    cs: std::ops::Range<usize>,
+    dst: &mut [f32],
+    ld: usize,
+) {
+    let (c0, n) = (cs.start, cs.len());
+    let (r8, n8) = (rows / 8 * 8, n / 8 * 8);
+    let load = |at: usize| f32x8::new(src[at..at + 8].try_into().expect("8 floats"));
+    let mut block = |r: usize, c: usize| {
+        let block = std::array::from_fn(|k| load((r + k) * cols + c0 + c));
+        for (k, v) in f32x8::transpose(block).iter().enumerate() {
+            dst[(c + k) * ld + r..][..8].copy_from_slice(v.as_array());
+        }
+    };
+    if BY_SRC_ROWS {
+        for r in (0..r8).step_by(8) {
+            for c in (0..n8).step_by(8) {
+                block(r, c);
+            }
+        }
+    } else {
+        for c in (0..n8).step_by(8) {
+            for r in (0..r8).step_by(8) {
+                block(r, c);
+            }
+        }
+    }
+    for c in 0..n {
+        let from = if c < n8 { r8 } else { 0 };
+        for r in from..rows {
+            dst[c * ld + r] = src[r * cols + c0 + c];
+        }
+    }
+}
+
+/// [`transpose`] on the rayon pool, one block of `dst` rows per task, for matrices large
+/// enough to pay for it.
+fn transpose_par(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const BLOCK: usize = 64;
+    if rows * cols < 1 << 16 || cols <= BLOCK {
+        return transpose(src, rows, cols, dst);
+    }
+    dst.par_chunks_mut(BLOCK * rows)
+        .enumerate()
+        .for_each(|(k, dst)| {
+            let c0 = k * BLOCK;
+            transpose_into::<false>(src, rows, cols, c0..c0 + dst.len() / rows, dst, rows);
+        });
+}
+
+/// Events of one image, compacted: the nonzero pixels of input row `ih` of channel `c`
+/// have columns `iw[k]` and values `v[k]` for `k` in `seg[c·h + ih]..seg[c·h + ih + 1]`.
+/// Rows that reach no output have no events.
+#[derive(Default)]
+struct ImageEvents {
+    iw: Vec<u32>,
+    v: Vec<f32>,
+    seg: Vec<usize>,
+}
+
+/// A thread's scratch for the convolution kernels, kept between calls so that a warm
+/// thread allocates nothing per image: one image's channels-last output (forward) or
+/// output gradient (weight gradient), 32-byte aligned so that no vector access splits a
+/// cache line, and the image's events.
+#[derive(Default)]
+struct Scratch {
+    floats: Vec<f32x8>,
+    events: ImageEvents,
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// Runs `f` on this thread's scratch.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    // Taken out of the cell, not borrowed, so a nested call allocates rather than panics.
+    let mut scratch = SCRATCH.take();
+    let out = f(&mut scratch);
+    SCRATCH.set(scratch);
+    out
+}
+
+/// The first `len` floats of `buf`, grown as needed; 32-byte aligned, contents
+/// unspecified.
+fn aligned(buf: &mut Vec<f32x8>, len: usize) -> &mut [f32] {
+    if buf.len() < len.div_ceil(8) {
+        buf.resize(len.div_ceil(8), f32x8::ZERO);
+    }
+    &mut wide::bytemuck::cast_slice_mut(buf)[..len]
+}
+
+// ---------------------------------------------------------------------------------------
+// Linear layers
+// ---------------------------------------------------------------------------------------
+
+/// Panics with a clear message unless the slices fit a linear layer `fan_in → fan_out`
+/// over `batch` rows: `x` (or the input) `batch·fan_in`, `w` `fan_out·fan_in`, `y`
+/// `batch·fan_out`.
+fn check_linear(kernel: &str, dims: [usize; 3], got: [usize; 3]) {
+    let [batch, fan_in, fan_out] = dims;
+    let want = [batch * fan_in, fan_out * fan_in, batch * fan_out];
+    assert!(
+        got == want,
+        "{kernel}: slice lengths (x, w, y) = {got:?}, but batch {batch}, fan_in {fan_in}, \
+         fan_out {fan_out} needs {want:?}"
+    );
+}
+
+/// Nonzero inputs of a run of rows, compressed: row `r`'s events are
+/// `(idx[k], val[k])` for `k` in `start[r]..start[r + 1]`, in increasing index. Its buffers
+/// are reused from fill to fill.
+#[derive(Default)]
+struct RowEvents {
+    idx: Vec<u32>,
+    val: Vec<f32>,
+    start: Vec<usize>,
+}
+
+impl RowEvents {
+    /// The events of columns `cols` of each `row_len`-long row of `x`, indices relative to
+    /// `cols.start`.
+    fn fill(&mut self, x: &[f32], row_len: usize, cols: std::ops::Range<usize>) {
+        let room = x.len() / row_len * cols.len() + 8;
+        self.idx.resize(room, 0);
+        self.val.resize(room, 0.0);
+        self.start.clear();
+        self.start.push(0);
+        let mut n = 0;
+        for row in x.chunks_exact(row_len) {
+            n += compact(&row[cols.clone()], &mut self.idx[n..], &mut self.val[n..]);
+            self.start.push(n);
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let range = self.start[r]..self.start[r + 1];
+        (&self.idx[range.clone()], &self.val[range])
+    }
+}
+
+/// `out[k] = Σ_e val[e]·m[idx[e]·ld + off + k]`, or `out[k] += …` when `ADD`: a weighted
+/// sum of rows of `m`, each 64-float block of `out` accumulated in eight registers over
+/// all events, so `out` is read and written once whatever the number of events.
+#[inline]
+fn sum_rows<const ADD: bool>(
+    idx: &[u32],
+    val: &[f32],
+    m: &[f32],
+    ld: usize,
+    off: usize,
+    out: &mut [f32],
+) {
+    const W: usize = 64;
+    let n = out.len();
+    let mut k = 0;
+    let load = |s: &[f32]| f32x8::new(s[..8].try_into().expect("8 floats"));
+    while k + W <= n {
+        let mut acc = [f32x8::ZERO; W / 8];
+        if ADD {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = load(&out[k + 8 * j..]);
+            }
+        }
+        for (&i, &v) in idx.iter().zip(val) {
+            let row = &m[i as usize * ld + off + k..][..W];
+            let v = f32x8::splat(v);
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = load(&row[8 * j..]).mul_add(v, *a);
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            out[k + 8 * j..][..8].copy_from_slice(a.as_array());
+        }
+        k += W;
+    }
+    while k + 8 <= n {
+        let mut acc = if ADD { load(&out[k..]) } else { f32x8::ZERO };
+        for (&i, &v) in idx.iter().zip(val) {
+            acc = load(&m[i as usize * ld + off + k..]).mul_add(f32x8::splat(v), acc);
+        }
+        out[k..k + 8].copy_from_slice(acc.as_array());
+        k += 8;
+    }
+    for (j, o) in out[k..].iter_mut().enumerate() {
+        let init = if ADD { *o } else { 0.0 };
+        *o = idx.iter().zip(val).fold(init, |a, (&i, &v)| {
+            m[i as usize * ld + off + k + j].mul_add(v, a)
+        });
+    }
+}
+
+/// Linear forward pass over the nonzero inputs only: `y[b, o] = Σ_i x[b, i]·w[o, i]`,
+/// summing over the `i` with `x[b, i] ≠ 0`, for `x[batch, fan_in]`, `w[fan_out, fan_in]`
+/// (`nn.Linear`'s layout) and `y[batch, fan_out]`.
+///
+/// `w` is transposed once per call into a `[fan_in, fan_out]` temporary; each input spike
+/// then adds one contiguous row of it. Runs of rows of the batch go to rayon tasks; a row
+/// of `y` is summed 64 columns at a time in registers over all of its row's spikes, so it
+/// is written once, front to back (at low density, writing `y` is most of the cost).
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_forward_event(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear("linear_forward_event", dims, [x.len(), w.len(), y.len()]);
+    if fan_in == 0 || y.is_empty() {
+        return y.fill(0.0);
+    }
+    let mut wt = vec![0.0; w.len()];
+    transpose_par(w, fan_out, fan_in, &mut wt);
+    // Whole rows of y at a time (long sequential writes, which is what the kernel's speed
+    // hinges on at low density) unless wᵀ is too large to sit in L3, then tiles of it.
+    let tile = if w.len() <= WT_BUDGET {
+        fan_out
+    } else {
+        (WT_BUDGET / fan_in)
+            .max(64)
+            .next_multiple_of(64)
+            .min(fan_out)
+    };
+    // Runs of rows, one task each: enough runs to share out, rows enough per run to
+    // amortize a task's setup.
+    let rows = (ROW_RUN_BUDGET / fan_in)
+        .clamp(1, 64)
+        .min(batch.div_ceil(16).max(1));
+    y.par_chunks_mut(rows * fan_out)
+        .zip(x.par_chunks(rows * fan_in))
+        .for_each(|(y, x)| {
+            let mut events = RowEvents::default();
+            events.fill(x, fan_in, 0..fan_in);
+            for o0 in (0..fan_out).step_by(tile) {
+                let o1 = (o0 + tile).min(fan_out);
+                for r in 0..events.rows() {
+                    let (idx, val) = events.row(r);
+                    let y = &mut y[r * fan_out..][o0..o1];
+                    sum_rows::<false>(idx, val, &wt, fan_out, o0, y);
+                }
+            }
+        });
+}
+
+/// Linear weight gradient over the nonzero inputs only: `gw[o, i] = Σ_b gy[b, o]·x[b, i]`,
+/// summing over the `b` with `x[b, i] ≠ 0`.
+///
+/// The outputs are cut into runs, one rayon task each, which own whole rows of `gw`. A
+/// task computes its rows transposed, `gwᵀ[i, outputs]`, a block of inputs at a time in a
+/// tile held in cache, walking the batch in blocks of rows: it copies the block's rows of
+/// `gy` that meet a spike (its columns only) into a packed buffer, sorts the block's
+/// spikes by input, and adds into each row `i` of the tile `Σ x[b, i]·gy[b, outputs]` over
+/// the block's spikes on input `i`, the row held in registers meanwhile; the finished tile
+/// is transposed into `gw`. Every element is summed over `b` in order by one task, so the
+/// result is bit-for-bit the same on any number of threads.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_weight_event(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    let got = [x.len(), gw.len(), gy.len()];
+    check_linear("linear_backward_weight_event", dims, got);
+    if batch == 0 || gw.is_empty() {
+        return gw.fill(0.0);
+    }
+    // Runs of outputs: enough to share out, long enough that the copies out of each row of
+    // gy are long sequential reads. Every task reads all of x, so not too many.
+    let t_o = fan_out
+        .div_ceil(LINEAR_TASKS)
+        .next_multiple_of(64)
+        .min(1024)
+        .min(fan_out);
+    let t_i = (GRAD_TILE_BUDGET / t_o).clamp(8, fan_in.max(8));
+    gw.par_chunks_mut(t_o * fan_in)
+        .enumerate()
+        .for_each(|(ob, gw)| {
+            let (o0, width) = (ob * t_o, gw.len() / fan_in);
+            let outputs = o0..o0 + width;
+            let mut tile = vec![0.0; t_i.min(fan_in) * width];
+            let mut packed = vec![0.0; LINEAR_BLOCK_ROWS * width];
+            let (mut events, mut by_input) = (RowEvents::default(), ColumnEvents::default());
+            for i0 in (0..fan_in).step_by(t_i) {
+                let inputs = i0..(i0 + t_i).min(fan_in);
+                let tile = &mut tile[..inputs.len() * width];
+                tile.fill(0.0);
+                let blocks = x
+                    .chunks(LINEAR_BLOCK_ROWS * fan_in)
+                    .zip(gy.chunks(LINEAR_BLOCK_ROWS * fan_out));
+                for (x, gy) in blocks {
+                    events.fill(x, fan_in, inputs.clone());
+                    // Pack the rows that meet a spike.
+                    let live: Vec<usize> = (0..events.rows())
+                        .filter(|&r| !events.row(r).0.is_empty())
+                        .collect();
+                    for (slot, &r) in live.iter().enumerate() {
+                        let src = &gy[r * fan_out..][outputs.clone()];
+                        packed[slot * width..][..width].copy_from_slice(src);
+                    }
+                    by_input.sort(&events, &live, inputs.len());
+                    for i in 0..inputs.len() {
+                        let (slots, val) = by_input.column(i);
+                        if !slots.is_empty() {
+                            let row = &mut tile[i * width..][..width];
+                            sum_rows::<true>(slots, val, &packed, width, 0, row);
+                        }
+                    }
+                }
+                let rows = inputs.len();
+                transpose_into::<false>(tile, rows, width, 0..width, &mut gw[i0..], fan_in);
+            }
+        });
+}
+
+/// Most tasks [`linear_backward_weight_event`] splits its outputs into.
+const LINEAR_TASKS: usize = 16;
+
+/// Most `f32`s of one tile of the linear weight gradient (512 KiB, this machine's L2): a
+/// tile is read and written once per block of rows.
+const GRAD_TILE_BUDGET: usize = 1 << 17;
+
+/// Rows of the batch one block of [`linear_backward_weight_event`] packs: 64 rows of a
+/// 1024-wide tile are 256 KiB, which stay in L2 while the block is summed.
+const LINEAR_BLOCK_ROWS: usize = 64;
+
+/// A block's events sorted by input (column): input `i` has events in packed rows
+/// `slot[k]` with values `val[k]` for `k` in `start[i]..start[i + 1]`, in row order.
+#[derive(Default)]
+struct ColumnEvents {
+    slot: Vec<u32>,
+    val: Vec<f32>,
+    start: Vec<usize>,
+}
+
+impl ColumnEvents {
+    /// Counting sort of the events of rows `live` (packed row `k` is `live[k]`) over
+    /// `cols` inputs.
+    fn sort(&mut self, events: &RowEvents, live: &[usize], cols: usize) {
+        self.start.clear();
+        self.start.resize(cols + 1, 0);
+        for &b in live {
+            for &i in events.row(b).0 {
+                self.start[i as usize + 1] += 1;
+            }
+        }
+        for i in 0..cols {
+            self.start[i + 1] += self.start[i];
+        }
+        let n = self.start[cols];
+        self.slot.resize(n, 0);
+        self.val.resize(n, 0.0);
+        for (slot, &b) in live.iter().enumerate() {
+            let (idx, val) = events.row(b);
+            for (&i, &v) in idx.iter().zip(val) {
+                let at = &mut self.start[i as usize];
+                self.slot[*at] = slot as u32;
+                self.val[*at] = v;
+                *at += 1;
+            }
+        }
+        // Each start now holds the next column's start: shift back.
+        for i in (1..=cols).rev() {
+            self.start[i] = self.start[i - 1];
+        }
+        self.start[0] = 0;
+    }
+
+    fn column(&self, i: usize) -> (&[u32], &[f32]) {
+        let range = self.start[i]..self.start[i + 1];
+        (&self.slot[range.clone()], &self.val[range])
+    }
+}
+
+/// Dense linear forward pass, `y = x·wᵀ`: one [`sgemm`] with `w` transposed through its
+/// strides. The path [`linear_forward_auto`] takes for dense inputs.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_forward_dense(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear("linear_forward_dense", dims, [x.len(), w.len(), y.len()]);
+    let (k, n) = (fan_in as isize, fan_out as isize);
+    sgemm(batch, fan_in, fan_out, 1.0, x, k, 1, w, 1, k, 0.0, y, n, 1);
+}
+
+/// Dense linear weight gradient, `gw = gyᵀ·x`: one [`sgemm`] with `gy` transposed through
+/// its strides. The path [`linear_backward_weight_auto`] takes for dense inputs.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_weight_dense(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    let got = [x.len(), gw.len(), gy.len()];
+    check_linear("linear_backward_weight_dense", dims, got);
+    let (k, n) = (fan_in as isize, fan_out as isize);
+    sgemm(
+        fan_out, batch, fan_in, 1.0, gy, 1, n, x, k, 1, 0.0, gw, k, 1,
+    );
+}
+
+/// [`linear_forward_event`] when `x` is sparser than [`LINEAR_FORWARD_CROSSOVER`] (scaled
+/// for fewer than 8 outputs, see [the module docs](self#dispatch)), [`linear_forward_dense`]
+/// otherwise.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_forward_auto(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    if sparser_than(x, LINEAR_FORWARD_CROSSOVER * lane_use(fan_out)) {
+        linear_forward_event(batch, fan_in, fan_out, x, w, y);
+    } else {
+        linear_forward_dense(batch, fan_in, fan_out, x, w, y);
+    }
+}
+
+/// [`linear_backward_weight_event`] when `x` is sparser than
+/// [`LINEAR_BACKWARD_WEIGHT_CROSSOVER`] (scaled for fewer than 8 outputs, see [the module
+/// docs](self#dispatch)), [`linear_backward_weight_dense`] otherwise.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_weight_auto(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    if sparser_than(x, LINEAR_BACKWARD_WEIGHT_CROSSOVER * lane_use(fan_out)) {
+        linear_backward_weight_event(batch, fan_in, fan_out, x, gy, gw);
+    } else {
+        linear_backward_weight_dense(batch, fan_in, fan_out, x, gy, gw);
+    }
+}
+
+/// Reference for [`linear_forward_event`]: for each nonzero `x[b, i]`, add
+/// `x[b, i]·w[o, i]` into every `y[b, o]`; `f64` sums.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_forward_event_ref(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear(
+        "linear_forward_event_ref",
+        dims,
+        [x.len(), w.len(), y.len()],
+    );
+    accumulate(y, |y| {
+        for b in 0..batch {
+            for i in 0..fan_in {
+                let v = x[b * fan_in + i];
+                if v != 0.0 {
+                    for o in 0..fan_out {
+                        y[b * fan_out + o] += product(v, w[o * fan_in + i]);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Reference for [`linear_backward_weight_event`]: for each nonzero `x[b, i]`, add
+/// `x[b, i]·gy[b, o]` into every `gw[o, i]`; `f64` sums.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_weight_event_ref(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    let got = [x.len(), gw.len(), gy.len()];
+    check_linear("linear_backward_weight_event_ref", dims, got);
+    accumulate(gw, |gw| {
+        for b in 0..batch {
+            for i in 0..fan_in {
+                let v = x[b * fan_in + i];
+                if v != 0.0 {
+                    for o in 0..fan_out {
+                        gw[o * fan_in + i] += product(v, gy[b * fan_out + o]);
+                    }
+                }
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Convolutions
+// ---------------------------------------------------------------------------------------
+
+/// Where the contributions of each input pixel land, for a convolution or a transposed
+/// convolution, in the channels-last layouts the event kernels work in:
+///
+/// - the packed weight `wp[c_in][kh][kw][c_out]`, tap `t = (c·kh + p)·kw + q'`;
+/// - an image's output (or output gradient) `[out_h][out_w][c_out]`, position
+///   `pos = oy·out_w + ox`.
+///
+/// Input pixel `(c, ih, iw)` with value `v` adds, for every `(p, oy)` in its row's list and
+/// its column's run `(q0, ox0, n)`, `v·wp[t + k·tap_step]` into position `pos + k` for
+/// `k < n`, with `t = (c·kh + p)·kw + q0` and `pos = oy·out_w + ox0`. For a convolution,
+/// `q' = kw − 1 − q` (the kernel flipped left to right), so that along a run both the
+/// taps and the output columns increase; for a transposed convolution `q' = q`.
+#[derive(Debug)]
+struct Scatter {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    out_h: usize,
+    out_w: usize,
+    /// `(p, oy)` pairs of input row `ih`: `row_taps[row_start[ih]..row_start[ih + 1]]`.
+    row_taps: Vec<(usize, usize)>,
+    row_start: Vec<usize>,
+    /// `(q0, ox0, n)` for each input column.
+    col_runs: Vec<(usize, usize, usize)>,
+    /// Packed taps between consecutive outputs of a column run.
+    tap_step: usize,
+}
+
+impl Scatter {
+    /// The geometry of convolution `s`: pixel `ih` feeds output row `oy` through tap
+    /// `p = ih + padding − oy·stride`.
+    fn conv2d(s: &Conv2dShape) -> Self {
+        let (out_h, out_w) = (s.out_h(), s.out_w());
+        // The output index a pixel reaches through a tap, if it reaches one.
+        let reach = |i: usize, k: usize, out: usize| {
+            let t = (i + s.padding).checked_sub(k)?;
+            (t % s.stride == 0 && t / s.stride < out).then_some(t / s.stride)
+        };
+        let rows =
+            (0..s.h).map(|ih| (0..s.kh).filter_map(move |p| Some((p, reach(ih, p, out_h)?))));
+        let cols = (0..s.w)
+            .map(|iw| (0..s.kw).filter_map(move |qf| Some((qf, reach(iw, s.kw - 1 - qf, out_w)?))));
+        Self::build(
+            [s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, out_h, out_w],
+            rows,
+            cols,
+            s.stride,
+        )
+    }
+
+    /// The geometry of transposed convolution `s`: pixel `ih` stamps tap `p` onto output
+    /// row `ih·stride + p − padding`.
+    fn conv_transpose2d(s: &ConvTranspose2dShape) -> Self {
+        let (out_h, out_w) = (s.out_h(), s.out_w());
+        let reach = |i: usize, k: usize, out: usize| {
+            let o = (i * s.stride + k).checked_sub(s.padding)?;
+            (o < out).then_some(o)
+        };
+        let rows =
+            (0..s.h).map(|ih| (0..s.kh).filter_map(move |p| Some((p, reach(ih, p, out_h)?))));
+        let cols =
+            (0..s.w).map(|iw| (0..s.kw).filter_map(move |q| Some((q, reach(iw, q, out_w)?))));
+        Self::build(
+            [s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, out_h, out_w],
+            rows,
+            cols,
+            1,
+        )
+    }
+
+    /// Tables from each row's `(p, oy)` pairs and each column's `(q', ox)` pairs (in
+    /// increasing `q'`, with `ox` rising by one as `q'` rises by `tap_step`).
+    fn build<R, C>(
+        dims: [usize; 8],
+        rows: impl Iterator<Item = R>,
+        cols: impl Iterator<Item = C>,
+        tap_step: usize,
+    ) -> Self
+    where
+        R: Iterator<Item = (usize, usize)>,
+        C: Iterator<Item = (usize, usize)>,
+    {
+        let [c_in, h, w, c_out, kh, kw, out_h, out_w] = dims;
+        let (mut row_taps, mut row_start) = (Vec::new(), vec![0]);
+        for row in rows {
+            row_taps.extend(row);
+            row_start.push(row_taps.len());
+        }
+        let col_runs = cols
+            .map(|mut col| {
+                let Some((q0, ox0)) = col.next() else {
+                    return (0, 0, 0);
+                };
+                let n = 1 + col.count();
+                (q0, ox0, n)
+            })
+            .collect();
+        Scatter {
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            out_h,
+            out_w,
+            row_taps,
+            row_start,
+            col_runs,
+            tap_step,
+        }
+    }
+
+    fn image_len(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    fn out_len(&self) -> usize {
+        self.c_out * self.out_h * self.out_w
+    }
+
+    fn packed_len(&self) -> usize {
+        self.c_in * self.kh * self.kw * self.c_out
+    }
+
+    /// The nonzero pixels of image `x` into `ev`, row by row in the order `x` is stored
+    /// in, so that it streams from memory.
+    fn gather(&self, x: &[f32], ev: &mut ImageEvents) {
+        // Room for every pixel, plus the slack `compact` writes past its last event.
+        ev.iw.resize(x.len() + 8, 0);
+        ev.v.resize(x.len() + 8, 0.0);
+        ev.seg.clear();
+        ev.seg.push(0);
+        let mut n = 0;
+        for plane in x.chunks_exact(self.h * self.w) {
+            for (ih, row) in plane.chunks_exact(self.w).enumerate() {
+                // Rows that reach no output (skipped by a strided window, past the last
+                // window, or cropped away by a transposed convolution's padding) keep no
+                // events.
+                if self.row_start[ih] < self.row_start[ih + 1] {
+                    n += compact(row, &mut ev.iw[n..], &mut ev.v[n..]);
+                }
+                ev.seg.push(n);
+            }
+        }
+    }
+
+    /// Adds the contributions of the events of input row `ih` of channel `c`: with
+    /// `FORWARD`, `v·wp[taps]` into the channels-last output `dst` (`src` the packed
+    /// weight); otherwise `v·g[positions]` into the packed gradient `dst` (`src` the
+    /// channels-last output gradient). See [`Scatter`] for the runs.
+    #[inline(always)]
+    fn add_row<const FORWARD: bool>(
+        &self,
+        ev: &ImageEvents,
+        c: usize,
+        ih: usize,
+        dst: &mut [f32],
+        src: &[f32],
+    ) {
+        let k = c * self.h + ih;
+        let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
+        if lo == hi {
+            return;
+        }
+        let co = self.c_out;
+        let taps = &self.row_taps[self.row_start[ih]..self.row_start[ih + 1]];
+        let (tap_row, out_row) = (self.kw * co, self.out_w * co);
+        let channel = c * self.kh * tap_row;
+        for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
+            let (q0, ox0, n) = self.col_runs[iw as usize];
+            let (w0, y0) = (channel + q0 * co, ox0 * co);
+            if self.tap_step == 1 || n == 1 {
+                // The whole run is contiguous on both sides: one axpy per tap row.
+                let len = n * co;
+                for &(p, oy) in taps {
+                    let (w, y) = (w0 + p * tap_row, y0 + oy * out_row);
+                    if FORWARD {
+                        axpy(&mut dst[y..y + len], v, &src[w..w + len]);
+                    } else {
+                        axpy(&mut dst[w..w + len], v, &src[y..y + len]);
+                    }
+                }
+            } else {
+                for &(p, oy) in taps {
+                    for k in 0..n {
+                        let w = w0 + p * tap_row + k * self.tap_step * co;
+                        let y = y0 + oy * out_row + k * co;
+                        if FORWARD {
+                            axpy(&mut dst[y..y + co], v, &src[w..w + co]);
+                        } else {
+                            axpy(&mut dst[w..w + co], v, &src[y..y + co]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forward pass of every image in `x` into `y`, images in parallel: the spikes of an
+    /// image are scattered into a channels-last scratch, transposed into `y` at the end.
+    ///
+    /// The spikes are taken input row by input row (across channels), so the output rows
+    /// being updated move down the image once and stay in L1 meanwhile.
+    fn forward(&self, x: &[f32], wp: &[f32], y: &mut [f32]) {
+        let positions = self.out_h * self.out_w;
+        y.par_chunks_mut(self.out_len())
+            .zip(x.par_chunks(self.image_len()))
+            .for_each(|(y, x)| {
+                with_scratch(|sc| {
+                    self.gather(x, &mut sc.events);
+                    let acc = aligned(&mut sc.floats, y.len());
+                    acc.fill(0.0);
+                    for ih in 0..self.h {
+                        for c in 0..self.c_in {
+                            self.add_row::<true>(&sc.events, c, ih, acc, wp);
+                        }
+                    }
+                    transpose(acc, positions, self.c_out, y);
+                });
+            });
+    }
+
+    /// The packed weight gradient `Σ_images` of `v·gy` at every position each spike
+    /// reached. Each task sums a run of images into its own partial, whose boundaries
+    /// depend on the shape only; the partials are then added in task order.
+    ///
+    /// The spikes are taken channel by channel, so the gradient rows being updated (one
+    /// channel's taps) stay in L1.
+    fn backward_weight(&self, batch: usize, x: &[f32], gy: &[f32]) -> Vec<f32x8> {
+        let len = self.packed_len();
+        let positions = self.out_h * self.out_w;
+        let per_task = batch
+            .div_ceil(MAX_TASKS.min(PARTIAL_BUDGET / len).max(1))
+            .max(MIN_TASK_IMAGES);
+        let partials: Vec<Vec<f32x8>> = x
+            .par_chunks(per_task * self.image_len())
+            .zip(gy.par_chunks(per_task * self.out_len()))
+            .map(|(x, gy)| {
+                let mut partial = vec![f32x8::ZERO; len.div_ceil(8)];
+                let sum = aligned(&mut partial, len);
+                with_scratch(|sc| {
+                    let images = x.chunks_exact(self.image_len());
+                    for (x, gy) in images.zip(gy.chunks_exact(self.out_len())) {
+                        self.gather(x, &mut sc.events);
+                        let g = aligned(&mut sc.floats, gy.len());
+                        transpose_streaming_src(gy, self.c_out, positions, g);
+                        for c in 0..self.c_in {
+                            for ih in 0..self.h {
+                                self.add_row::<false>(&sc.events, c, ih, sum, g);
+                            }
+                        }
+                    }
+                });
+                partial
+            })
+            .collect();
+        sum_in_order(partials)
+    }
+
+    /// Iterates `(packed tap t, index of (c, p, q) in a [c_in][kh][kw] order)` pairs for
+    /// a convolution's flipped packing.
+    fn conv_taps(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.c_in * self.kh).flat_map(move |cp| {
+            (0..self.kw).map(move |q| (cp * self.kw + self.kw - 1 - q, cp * self.kw + q))
+        })
+    }
+}
+
+/// Adds the partials elementwise in their order, blocks of the result in parallel, so the
+/// order of every sum is fixed whatever thread ran what.
+fn sum_in_order(partials: Vec<Vec<f32x8>>) -> Vec<f32x8> {
+    const BLOCK: usize = 1 << 9;
+    let mut partials = partials.into_iter();
+    let mut sum = partials.next().expect("at least one partial");
+    let rest: Vec<Vec<f32x8>> = partials.collect();
+    sum.par_chunks_mut(BLOCK).enumerate().for_each(|(i, sum)| {
+        let range = i * BLOCK..i * BLOCK + sum.len();
+        for partial in &rest {
+            sum.iter_mut()
+                .zip(&partial[range.clone()])
+                .for_each(|(s, p)| *s += *p);
+        }
+    });
+    sum
+}
+
+/// Panics with a clear message unless the lengths of a kernel's `(x, w, y)` slices are
+/// `want`.
+fn check_lens(kernel: &str, shape: &impl std::fmt::Debug, got: [usize; 3], want: [usize; 3]) {
+    assert!(
+        got == want,
+        "{kernel}: slice lengths (x, w, y) = {got:?}, but {shape:?} needs {want:?}"
+    );
+}
+
+fn conv2d_lens(s: &Conv2dShape) -> [usize; 3] {
+    [s.input_len(), s.weight_len(), s.output_len()]
+}
+
+fn conv_transpose2d_lens(s: &ConvTranspose2dShape) -> [usize; 3] {
+    [s.input_len(), s.weight_len(), s.output_len()]
+}
+
+/// Convolution forward pass over the nonzero inputs only: `y ← conv2d(x, w)` (see
+/// [`Conv2dShape`]), where each nonzero `x[b, c, ih, iw]` adds `x·w[:, c, p, q]` into every
+/// output position `(oh, ow)` with `oh·stride + p − padding = ih` and likewise for `ow`.
+///
+/// The weight is repacked once per call as `[c_in][kh][kw][c_out]`, so each spike adds
+/// runs of contiguous floats into a channels-last scratch image (one per thread, reused
+/// across calls); images run in parallel.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_forward_event(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
+    let got = [x.len(), w.len(), y.len()];
+    check_lens("conv2d_forward_event", s, got, conv2d_lens(s));
+    if x.is_empty() || w.is_empty() || y.is_empty() {
+        return y.fill(0.0);
+    }
+    let g = Scatter::conv2d(s);
+    let mut wp = Vec::new();
+    let wp = aligned(&mut wp, w.len());
+    // w[o][c][p][q] → wp[c][p][kw − 1 − q][o].
+    let mut flat = vec![0.0; w.len()];
+    transpose(w, s.c_out, g.packed_len() / s.c_out, &mut flat);
+    for (t, src) in g.conv_taps() {
+        wp[t * s.c_out..][..s.c_out].copy_from_slice(&flat[src * s.c_out..][..s.c_out]);
+    }
+    g.forward(x, wp, y);
+}
+
+/// Convolution weight gradient over the nonzero inputs only: `gw[o, c, p, q] = Σ x·gy[b, o,
+/// oh, ow]` over every nonzero `x[b, c, ih, iw]` and the output positions it reached
+/// through tap `(p, q)`.
+///
+/// Each task sums a run of images (fixed by the shape) into a private partial; the partials
+/// are added in task order, so the result is bit-for-bit the same on any number of
+/// threads.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_weight_event(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
+    let got = [x.len(), gw.len(), gy.len()];
+    check_lens("conv2d_backward_weight_event", s, got, conv2d_lens(s));
+    if x.is_empty() || gy.is_empty() || gw.is_empty() {
+        return gw.fill(0.0);
+    }
+    let g = Scatter::conv2d(s);
+    let mut packed = g.backward_weight(s.batch, x, gy);
+    let packed = aligned(&mut packed, gw.len());
+    let mut flat = vec![0.0; gw.len()];
+    for (t, dst) in g.conv_taps() {
+        flat[dst * s.c_out..][..s.c_out].copy_from_slice(&packed[t * s.c_out..][..s.c_out]);
+    }
+    transpose(&flat, g.packed_len() / s.c_out, s.c_out, gw);
+}
+
+/// Transposed convolution forward pass over the nonzero inputs only: `y ←
+/// conv_transpose2d(x, w)` (see [`ConvTranspose2dShape`]): each nonzero `x[b, c, i, j]`
+/// stamps `x·w[c, :, :, :]` onto the output window at `(i·stride − padding, j·stride −
+/// padding)`.
+///
+/// Same scheme as [`conv2d_forward_event`], with the weight repacked as
+/// `[c_in][kh][kw][c_out]`.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_forward_event(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    let got = [x.len(), w.len(), y.len()];
+    check_lens(
+        "conv_transpose2d_forward_event",
+        s,
+        got,
+        conv_transpose2d_lens(s),
+    );
+    if x.is_empty() || w.is_empty() || y.is_empty() {
+        return y.fill(0.0);
+    }
+    let g = Scatter::conv_transpose2d(s);
+    // w[c][o][p][q] → wp[c][p][q][o], one transpose per input channel.
+    let taps = s.kh * s.kw;
+    let mut wp = Vec::new();
+    let wp = aligned(&mut wp, w.len());
+    for (src, dst) in w
+        .chunks_exact(s.c_out * taps)
+        .zip(wp.chunks_exact_mut(s.c_out * taps))
+    {
+        transpose(src, s.c_out, taps, dst);
+    }
+    g.forward(x, wp, y);
+}
+
+/// Transposed convolution weight gradient over the nonzero inputs only: `gw[c, o, p, q] =
+/// Σ x[b, c, i, j]·gy[b, o, i·stride + p − padding, j·stride + q − padding]` over the
+/// nonzero `x` (and the output positions inside the output).
+///
+/// Deterministic across thread counts, as [`conv2d_backward_weight_event`].
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_weight_event(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    let got = [x.len(), gw.len(), gy.len()];
+    let want = conv_transpose2d_lens(s);
+    check_lens("conv_transpose2d_backward_weight_event", s, got, want);
+    if x.is_empty() || gy.is_empty() || gw.is_empty() {
+        return gw.fill(0.0);
+    }
+    let g = Scatter::conv_transpose2d(s);
+    let mut packed = g.backward_weight(s.batch, x, gy);
+    let packed = aligned(&mut packed, gw.len());
+    let taps = s.kh * s.kw;
+    for (src, dst) in packed
+        .chunks_exact(s.c_out * taps)
+        .zip(gw.chunks_exact_mut(s.c_out * taps))
+    {
+        transpose(src, taps, s.c_out, dst);
+    }
+}
+
+/// [`conv2d_forward_event`] when `x` is sparser than [`CONV2D_FORWARD_CROSSOVER`] (scaled
+/// for fewer than 8 output channels, see [the module docs](self#dispatch)),
+/// [`conv2d_forward`] otherwise.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_forward_auto(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
+    if sparser_than(x, CONV2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv2d_forward_event(s, x, w, y);
+    } else {
+        conv2d_forward(s, x, w, y);
+    }
+}
+
+/// [`conv2d_backward_weight_event`] when `x` is sparser than
+/// [`CONV2D_BACKWARD_WEIGHT_CROSSOVER`] (scaled for fewer than 8 output channels, see [the
+/// module docs](self#dispatch)), [`conv2d_backward_weight`] otherwise.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_weight_auto(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
+    if sparser_than(x, CONV2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out)) {
+        conv2d_backward_weight_event(s, x, gy, gw);
+    } else {
+        conv2d_backward_weight(s, x, gy, gw);
+    }
+}
+
+/// [`conv_transpose2d_forward_event`] when `x` is sparser than
+/// [`CONV_TRANSPOSE2D_FORWARD_CROSSOVER`] (scaled for fewer than 8 output channels, see
+/// [the module docs](self#dispatch)), [`conv_transpose2d_forward`] otherwise.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_forward_auto(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    if sparser_than(x, CONV_TRANSPOSE2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv_transpose2d_forward_event(s, x, w, y);
+    } else {
+        conv_transpose2d_forward(s, x, w, y);
+    }
+}
+
+/// [`conv_transpose2d_backward_weight_event`] when `x` is sparser than
+/// [`CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER`] (scaled for fewer than 8 output channels,
+/// see [the module docs](self#dispatch)), [`conv_transpose2d_backward_weight`] otherwise.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_weight_auto(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    if sparser_than(
+        x,
+        CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out),
+    ) {
+        conv_transpose2d_backward_weight_event(s, x, gy, gw);
+    } else {
+        conv_transpose2d_backward_weight(s, x, gy, gw);
+    }
+}
+
+/// Calls `tap(xi, wi, yi)` for every nonzero `x[xi]` and every product `x[xi]·w[wi]` the
+/// convolution `s` adds into `y[yi]`, scattering from the input side: output `(oh, ow)`
+/// is reached through tap `(p, q)` when `oh·stride + p − padding = ih` and likewise for
+/// `ow`.
+fn conv2d_events(s: &Conv2dShape, x: &[f32], mut tap: impl FnMut(usize, usize, usize)) {
+    let (oh, ow) = (s.out_h(), s.out_w());
+    let reach = |i: usize, k: usize, out: usize| {
+        let t = (i + s.padding).checked_sub(k)?;
+        (t % s.stride == 0 && t / s.stride < out).then_some(t / s.stride)
+    };
+    for b in 0..s.batch {
+        for c in 0..s.c_in {
+            for ih in 0..s.h {
+                for iw in 0..s.w {
+                    let xi = ((b * s.c_in + c) * s.h + ih) * s.w + iw;
+                    if x[xi] == 0.0 {
+                        continue;
+                    }
+                    for o in 0..s.c_out {
+                        for p in 0..s.kh {
+                            for q in 0..s.kw {
+                                if let (Some(i), Some(j)) = (reach(ih, p, oh), reach(iw, q, ow)) {
+                                    let yi = ((b * s.c_out + o) * oh + i) * ow + j;
+                                    let wi = ((o * s.c_in + c) * s.kh + p) * s.kw + q;
+                                    tap(xi, wi, yi);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Calls `tap(xi, wi, yi)` for every nonzero `x[xi]` and every product `x[xi]·w[wi]` the
+/// transposed convolution `s` stamps into `y[yi]`.
+fn conv_transpose2d_events(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    mut tap: impl FnMut(usize, usize, usize),
+) {
+    let (oh, ow) = (s.out_h(), s.out_w());
+    let reach = |i: usize, k: usize, out: usize| {
+        let o = (i * s.stride + k).checked_sub(s.padding)?;
+        (o < out).then_some(o)
+    };
+    for b in 0..s.batch {
+        for c in 0..s.c_in {
+            for i in 0..s.h {
+                for j in 0..s.w {
+                    let xi = ((b * s.c_in + c) * s.h + i) * s.w + j;
+                    if x[xi] == 0.0 {
+                        continue;
+                    }
+                    for o in 0..s.c_out {
+                        for p in 0..s.kh {
+                            for q in 0..s.kw {
+                                if let (Some(oy), Some(ox)) = (reach(i, p, oh), reach(j, q, ow)) {
+                                    let yi = ((b * s.c_out + o) * oh + oy) * ow + ox;
+                                    let wi = ((c * s.c_out + o) * s.kh + p) * s.kw + q;
+                                    tap(xi, wi, yi);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Overwrites `out` with the `f64` sums that `fill` accumulates, rounded to `f32`.
+fn accumulate(out: &mut [f32], fill: impl FnOnce(&mut [f64])) {
+    let mut acc = vec![0.0; out.len()];
+    fill(&mut acc);
+    out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
+}
+
+fn product(a: f32, b: f32) -> f64 {
+    f64::from(a) * f64::from(b)
+}
+
+/// Reference for [`conv2d_forward_event`]: every nonzero input pixel scattered through
+/// every tap, `f64` sums.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_forward_event_ref(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
+    let got = [x.len(), w.len(), y.len()];
+    check_lens("conv2d_forward_event_ref", s, got, conv2d_lens(s));
+    accumulate(y, |y| {
+        conv2d_events(s, x, |xi, wi, yi| y[yi] += product(x[xi], w[wi]))
+    });
+}
+
+/// Reference for [`conv2d_backward_weight_event`]: `gw[wi] += x[xi]·gy[yi]` over the taps of
+/// every nonzero input pixel, `f64` sums.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_weight_event_ref(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
+    let got = [x.len(), gw.len(), gy.len()];
+    check_lens("conv2d_backward_weight_event_ref", s, got, conv2d_lens(s));
+    accumulate(gw, |gw| {
+        conv2d_events(s, x, |xi, wi, yi| gw[wi] += product(x[xi], gy[yi]))
+    });
+}
+
+/// Reference for [`conv_transpose2d_forward_event`]: every nonzero input pixel stamped
+/// through every tap, `f64` sums.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_forward_event_ref(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+) {
+    let got = [x.len(), w.len(), y.len()];
+    let want = conv_transpose2d_lens(s);
+    check_lens("conv_transpose2d_forward_event_ref", s, got, want);
+    accumulate(y, |y| {
+        conv_transpose2d_events(s, x, |xi, wi, yi| y[yi] += product(x[xi], w[wi]))
+    });
+}
+
+/// Reference for [`conv_transpose2d_backward_weight_event`]: `gw[wi] += x[xi]·gy[yi]` over
+/// the taps of every nonzero input pixel, `f64` sums.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_weight_event_ref(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    gy: &[f32],
+    gw: &mut [f32],
+) {
+    let got = [x.len(), gw.len(), gy.len()];
+    let want = conv_transpose2d_lens(s);
+    check_lens("conv_transpose2d_backward_weight_event_ref", s, got, want);
+    accumulate(gw, |gw| {
+        conv_transpose2d_events(s, x, |xi, wi, yi| gw[wi] += product(x[xi], gy[yi]))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{assert_close, random_vec};
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// `len` inputs, each nonzero with probability `density`: 1.0 (a spike), or when
+    /// `analog` a nonzero value drawn from `[-1, 1)`. Density 1 gives all ones (or all
+    /// nonzero), density 0 all zeros.
+    fn spikes(len: usize, density: f64, analog: bool, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..len)
+            .map(|_| {
+                if !rng.random_bool(density) {
+                    0.0
+                } else if analog {
+                    let v: f32 = rng.random_range(-1.0..1.0);
+                    if v == 0.0 { 0.5 } else { v }
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    }
+
+    /// The densities the tests cover: none, sparse, half, all.
+    fn any_density() -> impl Strategy<Value = f64> {
+        prop_oneof![Just(0.0), Just(0.05), Just(0.5), Just(1.0)]
+    }
+
+    /// The output of `f` writing into a buffer of `len` NaNs (so unwritten output shows).
+    fn run(len: usize, f: impl FnOnce(&mut [f32])) -> Vec<f32> {
+        let mut out = vec![f32::NAN; len];
+        f(&mut out);
+        out
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|f| f.to_bits()).collect()
+    }
+
+    /// Random convolution shapes, mostly tiny: empty and single batches, one channel,
+    /// odd sizes, 1×1 and oversized kernels, strides up to 3, padding up to 2, and
+    /// occasionally more than 8 output channels (several SIMD blocks per position).
+    fn conv2d_shape() -> impl Strategy<Value = Conv2dShape> {
+        (
+            prop_oneof![3 => 0usize..4, 1 => 9usize..14],
+            (
+                1usize..4,
+                1usize..10,
+                1usize..10,
+                prop_oneof![1usize..4, 9usize..20],
+            ),
+            (1usize..6, 1usize..6, 1usize..4, 0usize..3),
+        )
+            .prop_map(
+                |(batch, (c_in, h, w, c_out), (kh, kw, stride, padding))| Conv2dShape {
+                    batch,
+                    c_in,
+                    h,
+                    w,
+                    c_out,
+                    kh,
+                    kw,
+                    stride,
+                    padding,
+                },
+            )
+            .prop_filter("kernel must fit the padded input", |s| s.validate().is_ok())
+    }
+
+    fn conv_transpose2d_shape() -> impl Strategy<Value = ConvTranspose2dShape> {
+        (conv2d_shape(), 0usize..3).prop_filter_map("invalid", |(s, op)| {
+            let t = ConvTranspose2dShape {
+                batch: s.batch,
+                c_in: s.c_in,
+                h: s.h,
+                w: s.w,
+                c_out: s.c_out,
+                kh: s.kh,
+                kw: s.kw,
+                stride: s.stride,
+                padding: s.padding,
+                output_padding: op.min(s.stride - 1),
+            };
+            t.validate().is_ok().then_some(t)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+
+        #[test]
+        fn linear_matches_reference_and_dense(
+            batch in prop_oneof![0usize..4, 17usize..40],
+            fan_in in prop_oneof![1usize..12, 20usize..90],
+            fan_out in prop_oneof![1usize..12, 60usize..150],
+            density in any_density(),
+            analog in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let x = spikes(batch * fan_in, density, analog, seed);
+            let w = random_vec(fan_out * fan_in, seed + 1);
+            let gy = random_vec(batch * fan_out, seed + 2);
+            let (ny, nw) = (batch * fan_out, fan_out * fan_in);
+
+            let want = run(ny, |y| linear_forward_event_ref(batch, fan_in, fan_out, &x, &w, y));
+            let dense = run(ny, |y| linear_forward_dense(batch, fan_in, fan_out, &x, &w, y));
+            assert_close(&dense, &want, 1e-4);
+            let got = run(ny, |y| linear_forward_event(batch, fan_in, fan_out, &x, &w, y));
+            assert_close(&got, &want, 1e-4);
+            let got = run(ny, |y| linear_forward_auto(batch, fan_in, fan_out, &x, &w, y));
+            assert_close(&got, &want, 1e-4);
+
+            let want = run(nw, |g| linear_backward_weight_event_ref(batch, fan_in, fan_out, &x, &gy, g));
+            let dense = run(nw, |g| linear_backward_weight_dense(batch, fan_in, fan_out, &x, &gy, g));
+            assert_close(&dense, &want, 1e-4);
+            let got = run(nw, |g| linear_backward_weight_event(batch, fan_in, fan_out, &x, &gy, g));
+            assert_close(&got, &want, 1e-4);
+            let got = run(nw, |g| linear_backward_weight_auto(batch, fan_in, fan_out, &x, &gy, g));
+            assert_close(&got, &want, 1e-4);
+        }
+
+        #[test]
+        fn conv2d_matches_reference_and_dense(
+            s in conv2d_shape(),
+            density in any_density(),
+            analog in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let (nx, nw, ny) = (s.input_len(), s.weight_len(), s.output_len());
+            let x = spikes(nx, density, analog, seed);
+            let (w, gy) = (random_vec(nw, seed + 1), random_vec(ny, seed + 2));
+
+            let want = run(ny, |y| conv2d_forward_event_ref(&s, &x, &w, y));
+            assert_close(&run(ny, |y| conv2d_forward(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv2d_forward_event(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv2d_forward_auto(&s, &x, &w, y)), &want, 1e-4);
+
+            let want = run(nw, |g| conv2d_backward_weight_event_ref(&s, &x, &gy, g));
+            assert_close(&run(nw, |g| conv2d_backward_weight(&s, &x, &gy, g)), &want, 1e-4);
+            assert_close(&run(nw, |g| conv2d_backward_weight_event(&s, &x, &gy, g)), &want, 1e-4);
+            assert_close(&run(nw, |g| conv2d_backward_weight_auto(&s, &x, &gy, g)), &want, 1e-4);
+        }
+
+        #[test]
+        fn conv_transpose2d_matches_reference_and_dense(
+            s in conv_transpose2d_shape(),
+            density in any_density(),
+            analog in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let (nx, nw, ny) = (s.input_len(), s.weight_len(), s.output_len());
+            let x = spikes(nx, density, analog, seed);
+            let (w, gy) = (random_vec(nw, seed + 1), random_vec(ny, seed + 2));
+
+            let want = run(ny, |y| conv_transpose2d_forward_event_ref(&s, &x, &w, y));
+            assert_close(&run(ny, |y| conv_transpose2d_forward(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv_transpose2d_forward_event(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv_transpose2d_forward_auto(&s, &x, &w, y)), &want, 1e-4);
+
+            let want = run(nw, |g| conv_transpose2d_backward_weight_event_ref(&s, &x, &gy, g));
+            let dense = run(nw, |g| conv_transpose2d_backward_weight(&s, &x, &gy, g));
+            assert_close(&dense, &want, 1e-4);
+            let got = run(nw, |g| conv_transpose2d_backward_weight_event(&s, &x, &gy, g));
+            assert_close(&got, &want, 1e-4);
+            let got = run(nw, |g| conv_transpose2d_backward_weight_auto(&s, &x, &gy, g));
+            assert_close(&got, &want, 1e-4);
+        }
+    }
+
+    /// A linear layer large enough to cut into several weight tiles along both axes
+    /// (forward: several output tiles and row runs; weight gradient: several input blocks).
+    #[test]
+    fn linear_tiles_match_reference() {
+        // The last is past WT_BUDGET, so the forward pass tiles wᵀ too.
+        for (batch, fan_in, fan_out) in [(70, 300, 700), (33, 1500, 45), (2, 3000, 1500)] {
+            let x = spikes(batch * fan_in, 0.1, true, 7);
+            let w = random_vec(fan_out * fan_in, 8);
+            let gy = random_vec(batch * fan_out, 9);
+            let (ny, nw) = (batch * fan_out, fan_out * fan_in);
+            let want = run(ny, |y| {
+                linear_forward_event_ref(batch, fan_in, fan_out, &x, &w, y)
+            });
+            let got = run(ny, |y| {
+                linear_forward_event(batch, fan_in, fan_out, &x, &w, y)
+            });
+            assert_close(&got, &want, 1e-4);
+            let want = run(nw, |g| {
+                linear_backward_weight_event_ref(batch, fan_in, fan_out, &x, &gy, g)
+            });
+            let got = run(nw, |g| {
+                linear_backward_weight_event(batch, fan_in, fan_out, &x, &gy, g)
+            });
+            assert_close(&got, &want, 1e-4);
+        }
+    }
+
+    #[test]
+    fn linear_by_hand() {
+        // x = [[0, 2, 0], [1, 0, 0]], w = [[1, 2, 3], [4, 5, 6]]: y = [[4, 10], [1, 4]].
+        let (x, w) = (
+            [0.0, 2.0, 0.0, 1.0, 0.0, 0.0],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        );
+        let y = run(4, |y| linear_forward_event(2, 3, 2, &x, &w, y));
+        assert_eq!(y, [4.0, 10.0, 1.0, 4.0]);
+        // gy = [[1, 10], [100, 1000]]: gw[o, i] = Σ_b gy[b, o]·x[b, i].
+        let gy = [1.0, 10.0, 100.0, 1000.0];
+        let gw = run(6, |g| linear_backward_weight_event(2, 3, 2, &x, &gy, g));
+        assert_eq!(gw, [100.0, 2.0, 0.0, 1000.0, 20.0, 0.0]);
+    }
+
+    #[test]
+    fn conv_by_hand() {
+        // One spike in the middle of a 3×3 image, a 2×2 kernel [1 2; 3 4]: each of the four
+        // windows containing the centre sees it through a different tap.
+        let s = Conv2dShape {
+            batch: 1,
+            c_in: 1,
+            h: 3,
+            w: 3,
+            c_out: 1,
+            kh: 2,
+            kw: 2,
+            stride: 1,
+            padding: 0,
+        };
+        let x = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        let w = [1.0, 2.0, 3.0, 4.0];
+        let y = run(4, |y| conv2d_forward_event(&s, &x, &w, y));
+        assert_eq!(y, [4.0, 3.0, 2.0, 1.0]);
+        // The transposed convolution stamps the kernel at the spike: a 4×4 output.
+        let t = ConvTranspose2dShape {
+            batch: 1,
+            c_in: 1,
+            h: 3,
+            w: 3,
+            c_out: 1,
+            kh: 2,
+            kw: 2,
+            stride: 1,
+            padding: 0,
+            output_padding: 0,
+        };
+        let y = run(16, |y| conv_transpose2d_forward_event(&t, &x, &w, y));
+        #[rustfmt::skip]
+        let want = [
+            0.0, 0.0, 0.0, 0.0,
+            0.0, 1.0, 2.0, 0.0,
+            0.0, 3.0, 4.0, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(y, want);
+    }
+
+    /// The shapes of the paper's network, at their typical densities, on a few frames.
+    #[test]
+    fn network_shapes_match_dense() {
+        let conv = |batch, c_in, hw, c_out| Conv2dShape {
+            batch,
+            c_in,
+            h: hw,
+            w: hw,
+            c_out,
+            kh: 5,
+            kw: 5,
+            stride: 1,
+            padding: 0,
+        };
+        for (i, (s, d)) in [(conv(3, 1, 28, 16), 0.03), (conv(2, 16, 24, 32), 0.2)]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 10 * i as u64;
+            let x = spikes(s.input_len(), d, false, seed);
+            let w = random_vec(s.weight_len(), seed + 1);
+            let gy = random_vec(s.output_len(), seed + 2);
+            let want = run(s.output_len(), |y| conv2d_forward(&s, &x, &w, y));
+            let got = run(s.output_len(), |y| conv2d_forward_event(&s, &x, &w, y));
+            assert_close(&got, &want, 1e-4);
+            let want = run(s.weight_len(), |g| conv2d_backward_weight(&s, &x, &gy, g));
+            let got = run(s.weight_len(), |g| {
+                conv2d_backward_weight_event(&s, &x, &gy, g)
+            });
+            assert_close(&got, &want, 1e-4);
+        }
+        let tconv = |batch, c_in, hw, c_out| ConvTranspose2dShape {
+            batch,
+            c_in,
+            h: hw,
+            w: hw,
+            c_out,
+            kh: 5,
+            kw: 5,
+            stride: 1,
+            padding: 0,
+            output_padding: 0,
+        };
+        for (i, (s, d)) in [(tconv(2, 32, 20, 16), 0.16), (tconv(3, 16, 24, 1), 0.02)]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 100 + 10 * i as u64;
+            let x = spikes(s.input_len(), d, false, seed);
+            let w = random_vec(s.weight_len(), seed + 1);
+            let gy = random_vec(s.output_len(), seed + 2);
+            let want = run(s.output_len(), |y| conv_transpose2d_forward(&s, &x, &w, y));
+            let got = run(s.output_len(), |y| {
+                conv_transpose2d_forward_event(&s, &x, &w, y)
+            });
+            assert_close(&got, &want, 1e-4);
+            let want = run(s.weight_len(), |g| {
+                conv_transpose2d_backward_weight(&s, &x, &gy, g)
+            });
+            let got = run(s.weight_len(), |g| {
+                conv_transpose2d_backward_weight_event(&s, &x, &gy, g)
+            });
+            assert_close(&got, &want, 1e-4);
+        }
+    }
+
+    #[test]
+    fn weight_gradients_are_identical_on_one_and_two_threads() {
+        let s = Conv2dShape {
+            batch: 150,
+            c_in: 3,
+            h: 11,
+            w: 9,
+            c_out: 12,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let x = spikes(s.input_len(), 0.2, true, 1);
+        let gy = random_vec(s.output_len(), 2);
+        let t = ConvTranspose2dShape {
+            batch: 150,
+            c_in: 4,
+            h: 6,
+            w: 5,
+            c_out: 3,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            padding: 1,
+            output_padding: 1,
+        };
+        let tx = spikes(t.input_len(), 0.2, true, 3);
+        let tgy = random_vec(t.output_len(), 4);
+        let (batch, fan_in, fan_out) = (300, 40, 1100);
+        let lx = spikes(batch * fan_in, 0.2, true, 5);
+        let lgy = random_vec(batch * fan_out, 6);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                [
+                    run(s.weight_len(), |g| {
+                        conv2d_backward_weight_event(&s, &x, &gy, g)
+                    }),
+                    run(t.weight_len(), |g| {
+                        conv_transpose2d_backward_weight_event(&t, &tx, &tgy, g)
+                    }),
+                    run(fan_in * fan_out, |g| {
+                        linear_backward_weight_event(batch, fan_in, fan_out, &lx, &lgy, g)
+                    }),
+                ]
+            })
+        };
+        let (one, two) = (on(1), on(2));
+        for (a, b) in one.iter().zip(&two) {
+            assert_eq!(bits(a), bits(b));
+        }
+    }
+
+    #[test]
+    fn density_counts_nonzeros() {
+        assert_eq!(density(&[]), 0.0);
+        assert_eq!(density(&[0.0, 1.0, -0.0, 0.5]), 0.5);
+        assert_eq!(density(&[f32::NAN, 0.0]), 0.5);
+        let x = spikes(10_000, 0.05, false, 3);
+        assert!((density(&x) - 0.05).abs() < 0.01);
+        assert!(sparser_than(&x, 0.1));
+        assert!(!sparser_than(&x, 0.01));
+        assert!(sparser_than(&[], 0.1));
+        assert_eq!(lane_use(1), 0.125);
+        assert_eq!(lane_use(9), 9.0 / 16.0);
+        assert_eq!((lane_use(8), lane_use(16), lane_use(32)), (1.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn transposes_match_naive() {
+        for (rows, cols) in [
+            (1, 1),
+            (3, 5),
+            (8, 8),
+            (17, 9),
+            (24, 33),
+            (130, 700),
+            (700, 130),
+        ] {
+            let src = random_vec(rows * cols, (rows * cols) as u64);
+            let want: Vec<f32> = (0..rows * cols)
+                .map(|k| src[(k % rows) * cols + k / rows])
+                .collect();
+            assert_eq!(run(rows * cols, |d| transpose(&src, rows, cols, d)), want);
+            let got = run(rows * cols, |d| {
+                transpose_streaming_src(&src, rows, cols, d)
+            });
+            assert_eq!(got, want);
+            assert_eq!(
+                run(rows * cols, |d| transpose_par(&src, rows, cols, d)),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn compact_finds_events_in_order() {
+        for len in [0, 1, 7, 8, 9, 21, 64] {
+            let mut x = spikes(len, 0.4, true, len as u64);
+            if len > 3 {
+                x[3] = f32::NAN;
+                x[1] = -0.0;
+            }
+            let (mut idx, mut val) = (vec![0; len + 8], vec![0.0; len + 8]);
+            let n = compact(&x, &mut idx, &mut val);
+            let want: Vec<usize> = (0..len).filter(|&i| x[i] != 0.0 || x[i].is_nan()).collect();
+            let got: Vec<usize> = idx[..n].iter().map(|&i| i as usize).collect();
+            assert_eq!(got, want);
+            assert_eq!(
+                bits(&val[..n]),
+                bits(&want.iter().map(|&i| x[i]).collect::<Vec<_>>())
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "linear_forward_event: slice lengths")]
+    fn wrong_length_panics() {
+        linear_forward_event(2, 3, 2, &[0.0; 5], &[0.0; 6], &mut [0.0; 4]);
+    }
+}
