@@ -1,5 +1,7 @@
 //! 2-D convolution and transposed convolution (NCHW, PyTorch semantics) over the
-//! im2col + GEMM kernels of `kernels::conv`.
+//! kernels of `kernels`: the forward pass and the weight gradient go through the density
+//! dispatchers of `kernels::event`, so a sparse input (spikes, ReLU maps) takes the
+//! event-driven path and a dense one im2col + GEMM; the input gradient is always dense.
 //!
 //! The bias is not part of the kernel: it is a broadcast add of `b` viewed as
 //! `[1, C, 1, 1]`, so its gradient comes from the same broadcasting rule as every add.
@@ -73,7 +75,7 @@ impl<'t> Var<'t> {
         };
         let (x, wt) = (self.shared(), weight.shared());
         let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
-            kernels::conv2d_forward(&s, slice(&x), slice(&wt), y)
+            kernels::event::conv2d_forward_auto(&s, slice(&x), slice(&wt), y)
         });
         let y = op1(
             self.tape(),
@@ -88,7 +90,7 @@ impl<'t> Var<'t> {
                 });
                 let gw = needs[1].then(|| {
                     fill(wt.shape(), |gw| {
-                        kernels::conv2d_backward_weight(&s, slice(&x), slice(&g), gw)
+                        kernels::event::conv2d_backward_weight_auto(&s, slice(&x), slice(&g), gw)
                     })
                 });
                 vec![gx, gw]
@@ -138,7 +140,7 @@ impl<'t> Var<'t> {
         };
         let (x, wt) = (self.shared(), weight.shared());
         let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
-            kernels::conv_transpose2d_forward(&s, slice(&x), slice(&wt), y)
+            kernels::event::conv_transpose2d_forward_auto(&s, slice(&x), slice(&wt), y)
         });
         let y = op1(
             self.tape(),
@@ -153,7 +155,12 @@ impl<'t> Var<'t> {
                 });
                 let gw = needs[1].then(|| {
                     fill(wt.shape(), |gw| {
-                        kernels::conv_transpose2d_backward_weight(&s, slice(&x), slice(&g), gw)
+                        kernels::event::conv_transpose2d_backward_weight_auto(
+                            &s,
+                            slice(&x),
+                            slice(&g),
+                            gw,
+                        )
                     })
                 });
                 vec![gx, gw]
@@ -204,6 +211,21 @@ mod tests {
                 v[0].conv_transpose2d(&v[1], Some(&v[2]), s, p, op)
             });
         }
+    }
+
+    /// Sparse binary inputs take the event-driven kernels; the gradients stay exact.
+    #[test]
+    fn sparse_inputs_take_the_event_path() {
+        let sparse = |shape: &[usize], seed| {
+            random(shape, 0.0, 1.0, seed).mapv(|u| f32::from(u8::from(u < 0.05)))
+        };
+        let x = sparse(&[3, 2, 9, 8], 1);
+        assert!(kernels::event::density(x.as_slice().unwrap()) < 0.2);
+        let w = random(&[4, 2, 3, 3], -0.5, 0.5, 2);
+        assert_gradients(vec![x, w], |v| v[0].conv2d(&v[1], None, 1, 1));
+        let x = sparse(&[2, 3, 5, 4], 3);
+        let w = random(&[3, 2, 3, 3], -0.5, 0.5, 4);
+        assert_gradients(vec![x, w], |v| v[0].conv_transpose2d(&v[1], None, 2, 1, 1));
     }
 
     #[test]

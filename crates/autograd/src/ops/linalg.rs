@@ -1,7 +1,9 @@
 //! Matrix products: `matmul` and the affine `linear` layer, over `kernels::sgemm`.
 //!
 //! Both backward products reuse the same GEMM with transposed strides, so no transposed
-//! copy is ever made: for `C = A·B`, `∂A = G·Bᵀ` and `∂B = Aᵀ·G`.
+//! copy is ever made: for `C = A·B`, `∂A = G·Bᵀ` and `∂B = Aᵀ·G`. `linear`'s forward
+//! pass and weight gradient go through the density dispatchers of `kernels::event`, so
+//! a sparse input takes the event-driven path.
 
 use ndarray::IxDyn;
 
@@ -108,8 +110,8 @@ impl<'t> Var<'t> {
         let rows = x.len() / fan_in.max(1);
         let mut out_shape = x.shape().to_vec();
         *out_shape.last_mut().expect("rank ≥ 1") = fan_out;
-        let wm = Mat::new(slice(&w), fan_out, fan_in);
-        let y = gemm(Mat::new(slice(&x), rows, fan_in), wm.t());
+        let mut y = vec![0.0; rows * fan_out];
+        kernels::event::linear_forward_auto(rows, fan_in, fan_out, slice(&x), slice(&w), &mut y);
         let x_shape = x.shape().to_vec();
         let out = tensor(&out_shape, y);
         let y = op1(
@@ -119,10 +121,20 @@ impl<'t> Var<'t> {
             out,
             move |g, needs| {
                 let gm = Mat::new(slice(&g), rows, fan_out);
-                let wm = Mat::new(slice(&w), fan_out, fan_in);
-                let gx = needs[0].then(|| tensor(&x_shape, gemm(gm, wm)));
-                let xm = Mat::new(slice(&x), rows, fan_in);
-                let gw = needs[1].then(|| tensor(&[fan_out, fan_in], gemm(gm.t(), xm)));
+                let gx = needs[0]
+                    .then(|| tensor(&x_shape, gemm(gm, Mat::new(slice(&w), fan_out, fan_in))));
+                let gw = needs[1].then(|| {
+                    let mut gw = vec![0.0; fan_out * fan_in];
+                    kernels::event::linear_backward_weight_auto(
+                        rows,
+                        fan_in,
+                        fan_out,
+                        slice(&x),
+                        slice(&g),
+                        &mut gw,
+                    );
+                    tensor(&[fan_out, fan_in], gw)
+                });
                 vec![gx, gw]
             },
         );
@@ -164,6 +176,14 @@ mod tests {
         // Inputs of higher rank map their last axis.
         let x3 = random(&[2, 3, 3], -1.0, 1.0, 4);
         assert_gradients(vec![x3, w], |v| v[0].linear(&v[1], None));
+    }
+
+    /// Sparse binary inputs take the event-driven kernels; the gradients stay exact.
+    #[test]
+    fn linear_with_sparse_input() {
+        let x = random(&[6, 40], 0.0, 1.0, 7).mapv(|u| f32::from(u8::from(u < 0.05)));
+        let w = random(&[5, 40], -1.0, 1.0, 8);
+        assert_gradients(vec![x, w], |v| v[0].linear(&v[1], None));
     }
 
     #[test]
