@@ -143,7 +143,7 @@ fn paper_shapes(c: &mut Criterion) {
             name,
             (s.input_len(), s.weight_len(), s.output_len()),
             s.flops(),
-            &|x, w, gy, y, gx, gw| {
+            &move |x, w, gy, y, gx, gw| {
                 kernels::conv2d_forward(&s, x, w, y);
                 kernels::conv2d_backward_input(&s, gy, w, gx);
                 kernels::conv2d_backward_weight(&s, x, gy, gw);
@@ -171,7 +171,7 @@ fn paper_shapes(c: &mut Criterion) {
             name,
             (s.input_len(), s.weight_len(), s.output_len()),
             s.flops(),
-            &|x, w, gy, y, gx, gw| {
+            &move |x, w, gy, y, gx, gw| {
                 kernels::conv_transpose2d_forward(&s, x, w, y);
                 kernels::conv_transpose2d_backward_input(&s, gy, w, gx);
                 kernels::conv_transpose2d_backward_weight(&s, x, gy, gw);
