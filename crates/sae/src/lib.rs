@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod baselines;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod layers;
@@ -10,3 +11,4 @@ pub mod lif;
 pub mod metrics;
 pub mod model;
 pub mod plots;
+pub mod train;

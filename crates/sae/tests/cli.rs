@@ -1,0 +1,444 @@
+//! The `sae` tool end to end, as a user runs it: bad input, determinism, resuming after
+//! `--stop-after`, SIGKILL and Ctrl-C, the run folder's files, eval/reconstruct/analyze
+//! and bench.
+//!
+//! Training tests use the real MNIST (`sae::data::find_for_tests`) on 512 training and
+//! 256 test images with a narrow network at T = 4, so each run takes seconds; they are
+//! skipped, with a note, when MNIST is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sae::config::Config;
+
+const SAE: &str = env!("CARGO_BIN_EXE_sae");
+
+/// The small configuration of these tests: 16 steps per epoch, two epochs unless the test
+/// says otherwise.
+const SMALL: &[&str] = &[
+    "--steps",
+    "4",
+    "--channels",
+    "4,8",
+    "--latent",
+    "32",
+    "--train-images",
+    "512",
+    "--test-images",
+    "256",
+    "--batch",
+    "32",
+    "--lr",
+    "0.002",
+    "--probe-images",
+    "256",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+fn sae(args: &[&str]) -> Output {
+    Command::new(SAE)
+        .args(args)
+        .output()
+        .expect("run the sae binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mnist() -> Option<PathBuf> {
+    let dir = sae::data::find_for_tests();
+    if dir.is_none() {
+        eprintln!("skipping: MNIST not found (run ./data-fetch.sh or set MNIST_DIR)");
+    }
+    dir
+}
+
+/// `sae train` of the small configuration into `runs/<name>` with extra flags.
+fn train_args<'a>(data: &'a Path, runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut a: Vec<String> = ["train", "--data-dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(data.display().to_string());
+    a.extend(["--runs-dir".into(), runs.display().to_string()]);
+    a.extend(["--name".into(), name.into()]);
+    a.extend(SMALL.iter().map(|s| s.to_string()));
+    if !extra.contains(&"--epochs") {
+        a.extend(["--epochs".into(), "2".into()]);
+    }
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn run_ok(args: &[String]) -> Output {
+    let o = Command::new(SAE).args(args).output().unwrap();
+    assert!(o.status.success(), "sae {args:?} failed: {}", stderr(&o));
+    o
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn resume_args(data: &Path, dir: &Path) -> Vec<String> {
+    vec![
+        "train".into(),
+        "--resume".into(),
+        dir.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--threads".into(),
+        "1".into(),
+        "--quiet".into(),
+    ]
+}
+
+/// What must match between two runs that should be identical.
+fn assert_same_run(a: &Path, b: &Path) {
+    for f in ["metrics.jsonl", "steps.tsv", "eval.json", "config.toml"] {
+        let (x, y) = (read(&a.join(f)), read(&b.join(f)));
+        let (x, y) = if f == "config.toml" {
+            // The header names the folder.
+            (x.lines().skip(1).collect(), y.lines().skip(1).collect())
+        } else {
+            (x, y)
+        };
+        assert_eq!(
+            x,
+            y,
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_is_a_usage_error_naming_the_problem() {
+    for (args, needle) in [
+        (&["train", "--steps", "0"][..], "steps = 0"),
+        (&["train", "--batch", "0"], "batch = 0"),
+        (&["train", "--burst-l2", "-1"], "burst_l2 = -1"),
+        (&["train", "--potential-l2", "-0.5"], "--potential-l2"),
+        (&["train", "--lr", "nan"], "lr = NaN"),
+        (&["train", "--frobnicate"], "--frobnicate"),
+        (&["train", "--encoder", "morse"], "morse"),
+        (&["train", "--steps", "-3"], "-3"),
+        (&["bench", "--steps", "0"], "steps = 0"),
+        (&["frobnicate"], "frobnicate"),
+    ] {
+        let o = sae(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn a_bad_config_file_names_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("run.toml");
+    std::fs::write(&file, "steps = 8\nburst_l3 = 0.1\n").unwrap();
+    let o = sae(&["train", "--config", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("burst_l3"), "{}", stderr(&o));
+    let o = sae(&[
+        "train",
+        "--config",
+        tmp.path().join("absent.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("absent.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_data_says_how_to_get_it_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let o = sae(&[
+        "train",
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("./data-fetch.sh"), "{err}");
+    assert!(err.contains(tmp.path().to_str().unwrap()), "{err}");
+    assert!(!runs.exists(), "a failed start must not leave a run folder");
+}
+
+#[test]
+fn a_checkpoint_of_another_shape_names_the_tensor_and_both_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let cfg = Config {
+        steps: 2,
+        channels: vec![2, 3],
+        latent: 8,
+        ..Config::quick()
+    };
+    std::fs::write(
+        run.join("config.toml"),
+        sae::cli::ConfigArgs::from_config(&cfg).to_toml(),
+    )
+    .unwrap();
+    // Parameters of a network with a wider latent layer.
+    let wide = sae::train::Model::new(&Config { latent: 10, ..cfg });
+    let ckpt = run.join("checkpoint.safetensors");
+    autograd::io::save(&ckpt, &wide.net().params(), None).unwrap();
+    for cmd in ["eval", "analyze", "reconstruct"] {
+        let o = sae(&[cmd, run.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("`latent.weight`")
+                && err.contains("[10, 1200]")
+                && err.contains("[8, 1200]"),
+            "{cmd}: {err}"
+        );
+    }
+    let o = sae(&["train", "--resume", run.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let o = sae(&["eval", tmp.path().join("nothing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_prints_one_json_object() {
+    let o = sae(&[
+        "bench",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--channels",
+        "2,2",
+        "--latent",
+        "4",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    for key in ["train_step_ms", "infer_step_ms", "peak_rss_mb"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    assert_eq!(v["threads"], 1);
+}
+
+#[test]
+fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    run_ok(&train_args(&data, runs, "a", &["--eval-every", "10"]));
+    run_ok(&train_args(&data, runs, "b", &["--eval-every", "10"]));
+    let a = runs.join("a");
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "checkpoint.safetensors",
+        "eval.json",
+        "reconstructions.png",
+        "latent.png",
+        "firing_rates.png",
+        "loss.png",
+        "report.md",
+    ] {
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    // Evaluations at steps 10, 16 (epoch end), 20, 30, 32 (epoch end).
+    let lines: Vec<serde_json::Value> = read(&a.join("metrics.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<u64> = lines.iter().map(|l| l["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [10, 16, 20, 30, 32]);
+    for l in &lines {
+        for key in ["epoch", "images_seen", "train_loss", "test_mse"] {
+            assert!(l[key].is_number(), "{key}: {l}");
+        }
+        assert_eq!(l["layers"].as_array().unwrap().len(), 6, "{l}");
+    }
+    assert_eq!(lines[1]["images_seen"], 512);
+    let eval: serde_json::Value = serde_json::from_str(&read(&a.join("eval.json"))).unwrap();
+    assert_eq!(eval["images"], 256);
+    assert!(eval["latent"]["probe_accuracy"].is_number(), "{eval}");
+    assert!(eval["dense_macs_per_image"].as_f64().unwrap() > 0.0);
+    assert_same_run(&a, &runs.join("b"));
+
+    // The resolved config.toml repeats the run through --config.
+    let cfg_file = a.join("config.toml");
+    let mut args = train_args(&data, runs, "c", &["--eval-every", "10"]);
+    args.extend(["--config".into(), cfg_file.display().to_string()]);
+    run_ok(&args);
+    assert_same_run(&a, &runs.join("c"));
+
+    // A second run under the same name is refused and changes nothing.
+    let before = read(&a.join("metrics.jsonl"));
+    let o = Command::new(SAE)
+        .args(train_args(&data, runs, "a", &[]))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    assert_eq!(read(&a.join("metrics.jsonl")), before);
+
+    // eval recomputes eval.json exactly; reconstruct and analyze write their files.
+    let o = run_ok(&[
+        "eval".into(),
+        a.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--probe-images".into(),
+        "256".into(),
+        "--threads".into(),
+        "1".into(),
+        "--out".into(),
+        tmp.path().join("again.json").display().to_string(),
+    ]);
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed, eval);
+    let png = tmp.path().join("r.png");
+    run_ok(&[
+        "reconstruct".into(),
+        a.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--out".into(),
+        png.display().to_string(),
+        "--count".into(),
+        "5".into(),
+    ]);
+    assert!(png.is_file());
+    std::fs::remove_file(a.join("report.md")).unwrap();
+    run_ok(&[
+        "analyze".into(),
+        a.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+    ]);
+    assert!(read(&a.join("report.md")).contains("Test MSE"));
+}
+
+#[test]
+fn resume_after_stop_continues_exactly() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    run_ok(&train_args(&data, runs, "whole", &["--eval-every", "5"]));
+    // Stop mid-epoch, between checkpoints (every 7 steps): the stop writes its own.
+    let o = run_ok(&train_args(
+        &data,
+        runs,
+        "parts",
+        &[
+            "--eval-every",
+            "5",
+            "--checkpoint-every",
+            "7",
+            "--stop-after",
+            "19",
+        ],
+    ));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("stopped at step 19"));
+    assert!(!runs.join("parts/eval.json").exists());
+    run_ok(&resume_args(&data, &runs.join("parts")));
+    assert_same_run(&runs.join("whole"), &runs.join("parts"));
+}
+
+/// Starts the small run in the background and waits until it has done `steps` steps.
+fn start_and_wait(data: &Path, runs: &Path, name: &str, extra: &[&str], steps: usize) -> Child {
+    let mut child = Command::new(SAE)
+        .args(train_args(data, runs, name, extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = runs.join(name).join("steps.tsv");
+    let t0 = Instant::now();
+    loop {
+        let done = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        if done >= steps {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {steps} steps");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn resume_after_sigkill_loses_at_most_one_checkpoint_interval() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    let extra = [
+        "--eval-every",
+        "5",
+        "--checkpoint-every",
+        "3",
+        "--epochs",
+        "3",
+    ];
+    run_ok(&train_args(&data, runs, "whole", &extra));
+    let mut child = start_and_wait(&data, runs, "killed", &extra, 12);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let dir = runs.join("killed");
+    let done = read(&dir.join("steps.tsv")).lines().count();
+    assert!(
+        done < 48,
+        "the run finished before the kill; make it longer"
+    );
+    run_ok(&resume_args(&data, &dir));
+    assert_same_run(&runs.join("whole"), &dir);
+}
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    let extra = [
+        "--eval-every",
+        "5",
+        "--checkpoint-every",
+        "1000",
+        "--epochs",
+        "3",
+    ];
+    run_ok(&train_args(&data, runs, "whole", &extra));
+    let child = start_and_wait(&data, runs, "stopped", &extra, 6);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let dir = runs.join("stopped");
+    let done = read(&dir.join("steps.tsv")).lines().count();
+    assert!(done < 48, "the run finished before Ctrl-C");
+    run_ok(&resume_args(&data, &dir));
+    assert_same_run(&runs.join("whole"), &dir);
+}
