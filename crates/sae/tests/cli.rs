@@ -14,8 +14,8 @@ use sae::config::Config;
 
 const SAE: &str = env!("CARGO_BIN_EXE_sae");
 
-/// The small configuration of these tests: 16 steps per epoch, two epochs unless the test
-/// says otherwise.
+/// The small configuration of these tests: 16 steps per epoch; two epochs at lr 0.002
+/// unless the test says otherwise.
 const SMALL: &[&str] = &[
     "--steps",
     "4",
@@ -29,8 +29,6 @@ const SMALL: &[&str] = &[
     "256",
     "--batch",
     "32",
-    "--lr",
-    "0.002",
     "--probe-images",
     "256",
     "--threads",
@@ -67,8 +65,10 @@ fn train_args<'a>(data: &'a Path, runs: &'a Path, name: &'a str, extra: &[&'a st
     a.extend(["--runs-dir".into(), runs.display().to_string()]);
     a.extend(["--name".into(), name.into()]);
     a.extend(SMALL.iter().map(|s| s.to_string()));
-    if !extra.contains(&"--epochs") {
-        a.extend(["--epochs".into(), "2".into()]);
+    for (flag, value) in [("--epochs", "2"), ("--lr", "0.002")] {
+        if !extra.contains(&flag) {
+            a.extend([flag.into(), value.into()]);
+        }
     }
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -441,4 +441,32 @@ fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
     assert!(done < 48, "the run finished before Ctrl-C");
     run_ok(&resume_args(&data, &dir));
     assert_same_run(&runs.join("whole"), &dir);
+}
+
+#[test]
+fn a_diverging_run_stops_keeps_its_checkpoint_and_names_the_layer() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Adam moves every weight by ≈ lr in its first step: 1e20 overflows the output layer.
+    let o = Command::new(SAE)
+        .args(train_args(
+            &data,
+            tmp.path(),
+            "nan",
+            &["--lr", "1e20", "--clip-value", "0"],
+        ))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("diverged") && err.contains("loss is inf at step 2"),
+        "{err}"
+    );
+    assert!(err.contains("layer `output` saturated"), "{err}");
+    assert!(err.contains("last good checkpoint (step 0)"), "{err}");
+    let dir = tmp.path().join("nan");
+    assert!(dir.join("checkpoint.safetensors").is_file());
+    assert!(!dir.join("eval.json").exists());
+    assert!(!err.contains("panicked"), "{err}");
 }
