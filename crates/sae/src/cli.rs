@@ -645,13 +645,29 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
         }
         None => {
             let file = read_file_layer(args.config_file.as_deref())?;
-            let name = args.name.clone().unwrap_or_else(train::timestamp_name);
-            if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-                return Err(RunError::Usage(format!(
-                    "--name {name:?}: must be a plain folder name"
-                )));
-            }
-            (args.runs_dir.join(name), file, false)
+            let dir = match &args.name {
+                Some(name) => {
+                    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".."
+                    {
+                        return Err(RunError::Usage(format!(
+                            "--name {name:?}: must be a plain folder name"
+                        )));
+                    }
+                    args.runs_dir.join(name)
+                }
+                // Two runs started in the same second get -2, -3, … appended.
+                None => {
+                    let stamp = train::timestamp_name();
+                    (1..)
+                        .map(|i| match i {
+                            1 => args.runs_dir.join(&stamp),
+                            _ => args.runs_dir.join(format!("{stamp}-{i}")),
+                        })
+                        .find(|d| !d.exists())
+                        .expect("a free name")
+                }
+            };
+            (dir, file, false)
         }
     };
     let cfg = resolve(file.as_ref(), &args.config).map_err(RunError::Usage)?;

@@ -833,14 +833,17 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let header = format!(
-            "# Resolved configuration of this run; `sae train --config {}` repeats it.\n",
-            dir.join(CONFIG_FILE).display()
-        );
-        write_text(
-            &dir.join(CONFIG_FILE),
-            &(header + &ConfigArgs::from_config(cfg).to_toml()),
-        )?;
+    }
+    // On resume too: flags may have changed the configuration (e.g. more --epochs).
+    let header = format!(
+        "# Resolved configuration of this run; `sae train --config {}` repeats it.\n",
+        dir.join(CONFIG_FILE).display()
+    );
+    write_text(
+        &dir.join(CONFIG_FILE),
+        &(header + &ConfigArgs::from_config(cfg).to_toml()),
+    )?;
+    if !opts.resume {
         save_checkpoint(&checkpoint, cfg, &params, &opt, &pos, spe)?;
     }
 
