@@ -463,19 +463,14 @@ impl Evaluation {
     }
 }
 
-/// Rows of a `[B, N]` tensor appended to `out`.
-fn push_rows(out: &mut Vec<f32>, t: &Tensor) {
-    out.extend(t.iter().copied());
-}
-
-/// Runs the model in evaluation mode over `split` in batches, calling `each` with every
-/// batch's output and its indices.
+/// Runs the model in evaluation mode over `split` in batches (batch `b` encoded with
+/// `seed(b)`), calling `each` with every batch's output and images `[B, 1, 28, 28]`.
 fn sweep(
     net: &dyn AutoEncoder,
     split: &Split,
     batch: usize,
     seed: impl Fn(u64) -> u64,
-    mut each: impl FnMut(&Output<'_>, &[usize], &Tensor),
+    mut each: impl FnMut(&Output<'_>, &Tensor),
 ) {
     let n = split.len();
     let indices: Vec<usize> = (0..n).collect();
@@ -483,7 +478,7 @@ fn sweep(
         let x = split.images_f32(idx).into_dyn();
         let tape = Tape::eval();
         let out = net.forward(&tape, &x, seed(b as u64));
-        each(&out, idx, &x);
+        each(&out, &x);
     }
 }
 
@@ -512,8 +507,8 @@ pub fn evaluate(
         test,
         cfg.batch,
         |b| eval_seed(cfg.seed, b),
-        |out, idx, x| {
-            let b = idx.len();
+        |out, x| {
+            let b = x.shape()[0];
             sq += f64::from(out.mse.item()) * b as f64;
             images += b;
             if latent_index.is_some() {
@@ -521,7 +516,7 @@ pub fn evaluate(
             }
             let code = out.latent.value();
             width = code.len() / b;
-            push_rows(&mut codes, code);
+            codes.extend(code.iter());
             let room = SAMPLE_IMAGES * SIDE * SIDE - originals.len();
             if room > 0 {
                 let take = room.min(x.len());
@@ -553,19 +548,17 @@ pub fn evaluate(
             &probe,
             cfg.batch,
             |b| probe_seed(cfg.seed, b),
-            |out, _, _| push_rows(&mut train_codes, out.latent.value()),
+            |out, _| train_codes.extend(out.latent.value().iter()),
         );
-        let all: Vec<usize> = (0..probe.len()).collect();
         let train_codes = Array2::from_shape_vec((probe.len(), width), train_codes)
             .expect("one code per probe image");
         let test_codes =
             Array2::from_shape_vec((images, width), codes).expect("one code per image");
-        let test_all: Vec<usize> = (0..test.len()).collect();
         latent_structure(
             &train_codes,
-            &probe.labels_of(&all),
+            &probe.labels,
             &test_codes,
-            &test.labels_of(&test_all),
+            &test.labels,
             cfg.seed,
         )
     });
@@ -1241,8 +1234,7 @@ impl Loaded {
 
     /// Draws the first `count` test images above their reconstructions.
     pub fn reconstruct(&self, out: &Path, count: usize) -> Result<(), RunError> {
-        let count = count.min(self.test.len()).max(1);
-        let idx: Vec<usize> = (0..count.min(self.test.len())).collect();
+        let idx: Vec<usize> = (0..count.clamp(1, self.test.len())).collect();
         let x = self.test.images_f32(&idx).into_dyn();
         let tape = Tape::eval();
         let o = self
@@ -1251,7 +1243,7 @@ impl Loaded {
             .forward(&tape, &x, eval_seed(self.cfg.seed, 0));
         let originals: Vec<f32> = x.iter().copied().collect();
         let recons: Vec<f32> = o.recon.value().iter().copied().collect();
-        plots::reconstructions(out, &originals, &recons, count).map_err(|e| io_err(out, e))
+        plots::reconstructions(out, &originals, &recons, idx.len()).map_err(|e| io_err(out, e))
     }
 }
 
