@@ -710,50 +710,17 @@ pub fn conv_transpose2d_backward_weight_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{assert_close, random_vec};
+    use crate::testutil::{assert_close, conv_transpose2d_shapes, conv2d_shapes, random_vec};
     use proptest::prelude::*;
 
-    /// Random convolution shapes, mostly tiny, covering the edge cases: empty and single
-    /// batches, a batch long enough to give tasks several images, one channel, 1×1 and
-    /// oversized kernels, strides up to 3 and padding up to 2.
+    /// Random convolution shapes, mostly tiny, with now and then a batch long enough to
+    /// give tasks several images.
     fn conv2d_shape() -> impl Strategy<Value = Conv2dShape> {
-        (
-            prop_oneof![3 => 0usize..4, 1 => 60usize..70],
-            (1usize..4, 1usize..9, 1usize..9, 1usize..4),
-            (1usize..6, 1usize..6, 1usize..4, 0usize..3),
-        )
-            .prop_map(
-                |(batch, (c_in, h, w, c_out), (kh, kw, stride, padding))| Conv2dShape {
-                    batch,
-                    c_in,
-                    h,
-                    w,
-                    c_out,
-                    kh,
-                    kw,
-                    stride,
-                    padding,
-                },
-            )
-            .prop_filter("kernel must fit the padded input", |s| s.validate().is_ok())
+        conv2d_shapes(prop_oneof![3 => 0usize..4, 1 => 60usize..70], 1usize..4, 9)
     }
 
     fn conv_transpose2d_shape() -> impl Strategy<Value = ConvTranspose2dShape> {
-        (conv2d_shape(), 0usize..3).prop_filter_map("invalid", |(s, op)| {
-            let t = ConvTranspose2dShape {
-                batch: s.batch,
-                c_in: s.c_in,
-                h: s.h,
-                w: s.w,
-                c_out: s.c_out,
-                kh: s.kh,
-                kw: s.kw,
-                stride: s.stride,
-                padding: s.padding,
-                output_padding: op.min(s.stride - 1),
-            };
-            t.validate().is_ok().then_some(t)
-        })
+        conv_transpose2d_shapes(conv2d_shape())
     }
 
     /// A plan for `s` with tasks of three images walked two at a time, so the tests reach

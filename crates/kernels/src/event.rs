@@ -1417,7 +1417,7 @@ pub fn conv_transpose2d_backward_weight_event_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{assert_close, random_vec};
+    use crate::testutil::{assert_close, conv_transpose2d_shapes, conv2d_shapes, random_vec};
     use proptest::prelude::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -1456,52 +1456,15 @@ mod tests {
         v.iter().map(|f| f.to_bits()).collect()
     }
 
-    /// Random convolution shapes, mostly tiny: empty and single batches, one channel,
-    /// odd sizes, 1×1 and oversized kernels, strides up to 3, padding up to 2, and
-    /// occasionally more than 8 output channels (several SIMD blocks per position).
+    /// Random convolution shapes, mostly tiny, occasionally with more than 8 output
+    /// channels (several SIMD blocks per position).
     fn conv2d_shape() -> impl Strategy<Value = Conv2dShape> {
-        (
-            prop_oneof![3 => 0usize..4, 1 => 9usize..14],
-            (
-                1usize..4,
-                1usize..10,
-                1usize..10,
-                prop_oneof![1usize..4, 9usize..20],
-            ),
-            (1usize..6, 1usize..6, 1usize..4, 0usize..3),
-        )
-            .prop_map(
-                |(batch, (c_in, h, w, c_out), (kh, kw, stride, padding))| Conv2dShape {
-                    batch,
-                    c_in,
-                    h,
-                    w,
-                    c_out,
-                    kh,
-                    kw,
-                    stride,
-                    padding,
-                },
-            )
-            .prop_filter("kernel must fit the padded input", |s| s.validate().is_ok())
+        let c_out = prop_oneof![1usize..4, 9usize..20];
+        conv2d_shapes(prop_oneof![3 => 0usize..4, 1 => 9usize..14], c_out, 10)
     }
 
     fn conv_transpose2d_shape() -> impl Strategy<Value = ConvTranspose2dShape> {
-        (conv2d_shape(), 0usize..3).prop_filter_map("invalid", |(s, op)| {
-            let t = ConvTranspose2dShape {
-                batch: s.batch,
-                c_in: s.c_in,
-                h: s.h,
-                w: s.w,
-                c_out: s.c_out,
-                kh: s.kh,
-                kw: s.kw,
-                stride: s.stride,
-                padding: s.padding,
-                output_padding: op.min(s.stride - 1),
-            };
-            t.validate().is_ok().then_some(t)
-        })
+        conv_transpose2d_shapes(conv2d_shape())
     }
 
     proptest! {

@@ -1,6 +1,10 @@
-//! Helpers shared by the kernel tests: seeded random data and tolerant comparison.
+//! Helpers shared by the kernel tests: seeded random data, tolerant comparison and
+//! random convolution shapes.
 
+use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::conv::{Conv2dShape, ConvTranspose2dShape};
 
 /// `len` values drawn uniformly from `[-1, 1)`, reproducible from `seed`.
 pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
@@ -17,4 +21,56 @@ pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {
             "element {i}: got {g}, want {w} (tolerance {tol})"
         );
     }
+}
+
+/// Random convolution shapes covering the edge cases: batches and output channels from
+/// the given strategies, 1–3 input channels, sides below `max_side`, 1×1 and oversized
+/// kernels (those that do not fit the padded input are filtered out), strides up to 3
+/// and padding up to 2.
+pub fn conv2d_shapes(
+    batch: impl Strategy<Value = usize>,
+    c_out: impl Strategy<Value = usize>,
+    max_side: usize,
+) -> impl Strategy<Value = Conv2dShape> {
+    (
+        batch,
+        (1usize..4, 1..max_side, 1..max_side, c_out),
+        (1usize..6, 1usize..6, 1usize..4, 0usize..3),
+    )
+        .prop_map(
+            |(batch, (c_in, h, w, c_out), (kh, kw, stride, padding))| Conv2dShape {
+                batch,
+                c_in,
+                h,
+                w,
+                c_out,
+                kh,
+                kw,
+                stride,
+                padding,
+            },
+        )
+        .prop_filter("kernel must fit the padded input", |s| s.validate().is_ok())
+}
+
+/// Transposed-convolution shapes built on the convolution shapes of `base`, with an
+/// output padding below the stride.
+pub fn conv_transpose2d_shapes(
+    base: impl Strategy<Value = Conv2dShape>,
+) -> impl Strategy<Value = ConvTranspose2dShape> {
+    (base, 0usize..3).prop_filter_map("invalid", |(s, op)| {
+        let t = ConvTranspose2dShape {
+            batch: s.batch,
+            c_in: s.c_in,
+            h: s.h,
+            w: s.w,
+            c_out: s.c_out,
+            kh: s.kh,
+            kw: s.kw,
+            stride: s.stride,
+            padding: s.padding,
+            output_padding: op.min(s.stride - 1),
+        };
+        t.validate().is_ok().then_some(t)
+    })
 }
