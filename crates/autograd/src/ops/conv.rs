@@ -29,6 +29,43 @@ fn dims4(op: &str, what: &str, t: &[usize]) -> [usize; 4] {
         .unwrap_or_else(|_| panic!("{op}: {what} must be 4-D, got {t:?}"))
 }
 
+/// A plain-slice kernel of a convolution kind: `(shape, a, b, out)`.
+type ConvKernel<S> = fn(&S, &[f32], &[f32], &mut [f32]);
+
+/// The three kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
+/// `(s, gy, w, gx)` and weight gradient `(s, x, gy, gw)`.
+struct ConvKernels<S> {
+    forward: ConvKernel<S>,
+    input_grad: ConvKernel<S>,
+    weight_grad: ConvKernel<S>,
+}
+
+/// Records a convolution of either kind: forward now, the two gradients in backward.
+fn conv_op<'t, S: Copy + 'static>(
+    name: &str,
+    x: &Var<'t>,
+    weight: &Var<'t>,
+    s: S,
+    out_shape: [usize; 4],
+    k: ConvKernels<S>,
+) -> Var<'t> {
+    let (xv, wt) = (x.shared(), weight.shared());
+    let y = fill(&out_shape, |y| (k.forward)(&s, slice(&xv), slice(&wt), y));
+    op1(x.tape(), name, &[x, weight], y, move |g, needs| {
+        let gx = needs[0].then(|| {
+            fill(xv.shape(), |gx| {
+                (k.input_grad)(&s, slice(&g), slice(&wt), gx)
+            })
+        });
+        let gw = needs[1].then(|| {
+            fill(wt.shape(), |gw| {
+                (k.weight_grad)(&s, slice(&xv), slice(&g), gw)
+            })
+        });
+        vec![gx, gw]
+    })
+}
+
 fn add_bias<'t>(op: &str, y: Var<'t>, bias: Option<&Var<'t>>) -> Var<'t> {
     match bias {
         None => y,
@@ -73,28 +110,18 @@ impl<'t> Var<'t> {
             stride,
             padding,
         };
-        let (x, wt) = (self.shared(), weight.shared());
-        let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
-            kernels::event::conv2d_forward_auto(&s, slice(&x), slice(&wt), y)
-        });
-        let y = op1(
-            self.tape(),
+        let kernels = ConvKernels {
+            forward: kernels::event::conv2d_forward_auto,
+            input_grad: kernels::conv2d_backward_input,
+            weight_grad: kernels::event::conv2d_backward_weight_auto,
+        };
+        let y = conv_op(
             "conv2d",
-            &[self, weight],
-            y,
-            move |g, needs| {
-                let gx = needs[0].then(|| {
-                    fill(x.shape(), |gx| {
-                        kernels::conv2d_backward_input(&s, slice(&g), slice(&wt), gx)
-                    })
-                });
-                let gw = needs[1].then(|| {
-                    fill(wt.shape(), |gw| {
-                        kernels::event::conv2d_backward_weight_auto(&s, slice(&x), slice(&g), gw)
-                    })
-                });
-                vec![gx, gw]
-            },
+            self,
+            weight,
+            s,
+            [batch, c_out, s.out_h(), s.out_w()],
+            kernels,
         );
         add_bias("conv2d", y, bias)
     }
@@ -138,33 +165,18 @@ impl<'t> Var<'t> {
             padding,
             output_padding,
         };
-        let (x, wt) = (self.shared(), weight.shared());
-        let y = fill(&[batch, c_out, s.out_h(), s.out_w()], |y| {
-            kernels::event::conv_transpose2d_forward_auto(&s, slice(&x), slice(&wt), y)
-        });
-        let y = op1(
-            self.tape(),
+        let kernels = ConvKernels {
+            forward: kernels::event::conv_transpose2d_forward_auto,
+            input_grad: kernels::conv_transpose2d_backward_input,
+            weight_grad: kernels::event::conv_transpose2d_backward_weight_auto,
+        };
+        let y = conv_op(
             "conv_transpose2d",
-            &[self, weight],
-            y,
-            move |g, needs| {
-                let gx = needs[0].then(|| {
-                    fill(x.shape(), |gx| {
-                        kernels::conv_transpose2d_backward_input(&s, slice(&g), slice(&wt), gx)
-                    })
-                });
-                let gw = needs[1].then(|| {
-                    fill(wt.shape(), |gw| {
-                        kernels::event::conv_transpose2d_backward_weight_auto(
-                            &s,
-                            slice(&x),
-                            slice(&g),
-                            gw,
-                        )
-                    })
-                });
-                vec![gx, gw]
-            },
+            self,
+            weight,
+            s,
+            [batch, c_out, s.out_h(), s.out_w()],
+            kernels,
         );
         add_bias("conv_transpose2d", y, bias)
     }
