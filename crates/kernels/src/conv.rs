@@ -26,11 +26,11 @@ pub const CHUNK_BUDGET: usize = 1 << 16;
 /// Most rayon tasks one call splits its batch into. The split depends on the shape only,
 /// never on the thread count, which is what makes the weight gradient's reduction order,
 /// and so its bits, the same on any number of threads.
-const MAX_TASKS: usize = 64;
+pub(crate) const MAX_TASKS: usize = 64;
 
 /// Most `f32`s the per-task partial weight gradients may hold together (16 MiB); fewer
 /// tasks are used for a weight too large for [`MAX_TASKS`] copies of it.
-const PARTIAL_BUDGET: usize = 1 << 22;
+pub(crate) const PARTIAL_BUDGET: usize = 1 << 22;
 
 /// The shape of a 2-D convolution: input `x[batch, c_in, h, w]`, weight
 /// `w[c_out, c_in, kh, kw]`, output `y[batch, c_out, out_h, out_w]`, with
@@ -629,13 +629,14 @@ fn conv_transpose2d_taps(s: &ConvTranspose2dShape, mut tap: impl FnMut(usize, us
 }
 
 /// Overwrites `out` with the `f64` sums that `fill` accumulates, rounded to `f32`.
-fn accumulate(out: &mut [f32], fill: impl FnOnce(&mut [f64])) {
+pub(crate) fn accumulate(out: &mut [f32], fill: impl FnOnce(&mut [f64])) {
     let mut acc = vec![0.0; out.len()];
     fill(&mut acc);
     out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
 }
 
-fn product(a: f32, b: f32) -> f64 {
+/// `a·b` in `f64`, the references' accumulation precision.
+pub(crate) fn product(a: f32, b: f32) -> f64 {
     f64::from(a) * f64::from(b)
 }
 

@@ -39,8 +39,9 @@
 //! order that keeps the data being updated in cache.
 
 use crate::conv::{
-    Conv2dShape, ConvTranspose2dShape, conv_transpose2d_backward_weight, conv_transpose2d_forward,
-    conv2d_backward_weight, conv2d_forward,
+    Conv2dShape, ConvTranspose2dShape, MAX_TASKS, PARTIAL_BUDGET, accumulate,
+    conv_transpose2d_backward_weight, conv_transpose2d_forward, conv2d_backward_weight,
+    conv2d_forward, product,
 };
 use crate::gemm::sgemm;
 use rayon::prelude::*;
@@ -90,17 +91,9 @@ fn lane_use(n: usize) -> f32 {
     n as f32 / n.div_ceil(8).max(1) as f32 / 8.0
 }
 
-/// Most rayon tasks a weight gradient splits its batch into; as in [`crate::conv`], the
-/// split depends on the shape only, so the reduction order, and the result's bits, are
-/// the same on any number of threads.
-const MAX_TASKS: usize = 64;
-
 /// Fewest images one weight-gradient task sums, so that small batches do not pay for a
 /// partial gradient (allocated, zeroed and added up) per image.
 const MIN_TASK_IMAGES: usize = 4;
-
-/// Most `f32`s the per-task partial weight gradients may hold together (16 MiB).
-const PARTIAL_BUDGET: usize = 1 << 22;
 
 /// Most `f32`s of `wᵀ` [`linear_forward_event`] reads in one pass over a run of rows
 /// (16 MiB, half of this machine's L3).
@@ -1337,17 +1330,6 @@ fn conv_transpose2d_events(
             }
         }
     }
-}
-
-/// Overwrites `out` with the `f64` sums that `fill` accumulates, rounded to `f32`.
-fn accumulate(out: &mut [f32], fill: impl FnOnce(&mut [f64])) {
-    let mut acc = vec![0.0; out.len()];
-    fill(&mut acc);
-    out.iter_mut().zip(&acc).for_each(|(o, a)| *o = *a as f32);
-}
-
-fn product(a: f32, b: f32) -> f64 {
-    f64::from(a) * f64::from(b)
 }
 
 /// Reference for [`conv2d_forward_event`]: every nonzero input pixel scattered through
