@@ -25,6 +25,7 @@
 pub mod gradcheck;
 pub mod init;
 pub mod io;
+pub mod memory;
 pub mod ops;
 pub mod optim;
 pub mod tape;

@@ -546,6 +546,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs the tool on the process's arguments; returns the exit code.
 pub fn main() -> ExitCode {
+    autograd::memory::retain_freed_memory();
     run(std::env::args_os())
 }
 
