@@ -157,6 +157,7 @@ impl Tape {
             tape: self,
             id: Some(id),
             value,
+            nonzero_grad_only: false,
         }
     }
 
@@ -192,6 +193,7 @@ impl Tape {
                 tape: self,
                 id: Some(self.fresh_id()),
                 value: v,
+                nonzero_grad_only: false,
             })
             .collect();
         self.inner.borrow_mut().ops.push(OpRecord {
@@ -293,6 +295,8 @@ pub struct Var<'t> {
     /// `Some` when this value is part of the recorded graph (it needs a gradient).
     id: Option<usize>,
     value: Rc<Tensor>,
+    /// See [`Var::grad_where_nonzero`].
+    nonzero_grad_only: bool,
 }
 
 impl fmt::Debug for Var<'_> {
@@ -310,6 +314,7 @@ impl<'t> Var<'t> {
             tape,
             id: None,
             value,
+            nonzero_grad_only: false,
         }
     }
 
@@ -350,6 +355,24 @@ impl<'t> Var<'t> {
     /// Whether a gradient will flow to this value in backward.
     pub fn requires_grad(&self) -> bool {
         self.id.is_some()
+    }
+
+    /// The same value, declared to need its gradient only where it is nonzero: ops that
+    /// consume it may skip the rest and leave its gradient at zero there. For values whose
+    /// own backward reads the gradient only at their nonzero entries, such as spikes under
+    /// a surrogate that vanishes where no spike was emitted; linear, conv2d and
+    /// conv_transpose2d then take event-driven input-gradient kernels. [`Var::reshape`]
+    /// keeps the declaration.
+    pub fn grad_where_nonzero(&self) -> Var<'t> {
+        Var {
+            nonzero_grad_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether [`Var::grad_where_nonzero`] declared this value.
+    pub fn needs_grad_only_where_nonzero(&self) -> bool {
+        self.nonzero_grad_only
     }
 
     /// The same value cut from the graph: no gradient flows through it.

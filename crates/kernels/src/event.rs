@@ -40,8 +40,8 @@
 
 use crate::conv::{
     Conv2dShape, ConvTranspose2dShape, MAX_TASKS, PARTIAL_BUDGET, accumulate,
-    conv_transpose2d_backward_weight, conv_transpose2d_forward, conv2d_backward_weight,
-    conv2d_forward, product,
+    conv_transpose2d_backward_input, conv_transpose2d_backward_weight, conv_transpose2d_forward,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, product,
 };
 use crate::gemm::sgemm;
 use rayon::prelude::*;
@@ -193,6 +193,23 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, x) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
         *y = x.mul_add(a, *y);
     }
+}
+
+/// `Σ a·b` over two equally long slices, eight lanes at a time with a scalar tail.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = f32x8::ZERO;
+    let (mut xs, mut ys) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        let (x, y) = (
+            x.try_into().expect("8 floats"),
+            y.try_into().expect("8 floats"),
+        );
+        acc = f32x8::new(x).mul_add(f32x8::new(y), acc);
+    }
+    let tail = xs.remainder().iter().zip(ys.remainder());
+    tail.fold(acc.reduce_add(), |s, (x, y)| x.mul_add(*y, s))
 }
 
 /// Writes the transpose of the row-major `rows×cols` matrix `src` into `dst`
@@ -649,6 +666,102 @@ pub fn linear_backward_weight_dense(
     );
 }
 
+/// Dense linear input gradient, `gx = gy·w`: one [`sgemm`]. The path
+/// [`linear_backward_input_auto`] takes for dense inputs.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_input_dense(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    gy: &[f32],
+    w: &[f32],
+    gx: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear(
+        "linear_backward_input_dense",
+        dims,
+        [gx.len(), w.len(), gy.len()],
+    );
+    let (k, n) = (fan_out as isize, fan_in as isize);
+    sgemm(
+        batch, fan_out, fan_in, 1.0, gy, k, 1, w, n, 1, 0.0, gx, n, 1,
+    );
+}
+
+/// Linear input gradient at the nonzero inputs only: `gx[b, i] = Σ_o gy[b, o]·w[o, i]`
+/// where `x[b, i] ≠ 0`, and 0 where `x` is 0 (see [`conv2d_backward_input_event`] for why).
+/// `w` is transposed once per call, so each spike costs one contiguous dot product of
+/// length `fan_out`; runs of rows in parallel, deterministic.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_input_event(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear(
+        "linear_backward_input_event",
+        dims,
+        [x.len(), w.len(), gy.len()],
+    );
+    assert_eq!(
+        gx.len(),
+        x.len(),
+        "linear_backward_input_event: gx must be as long as x"
+    );
+    if fan_in == 0 || fan_out == 0 {
+        return gx.fill(0.0);
+    }
+    let mut wt = vec![0.0; w.len()];
+    transpose_par(w, fan_out, fan_in, &mut wt);
+    let rows = (ROW_RUN_BUDGET / fan_in).clamp(1, 64);
+    gx.par_chunks_mut(rows * fan_in)
+        .zip(x.par_chunks(rows * fan_in))
+        .zip(gy.par_chunks(rows * fan_out))
+        .for_each(|((gx, x), gy)| {
+            let rows = x.chunks_exact(fan_in).zip(gy.chunks_exact(fan_out));
+            for (gx, (x, gy)) in gx.chunks_exact_mut(fan_in).zip(rows) {
+                for (i, (g, &v)) in gx.iter_mut().zip(x).enumerate() {
+                    *g = if v == 0.0 {
+                        0.0
+                    } else {
+                        dot(gy, &wt[i * fan_out..][..fan_out])
+                    };
+                }
+            }
+        });
+}
+
+/// [`linear_backward_input_event`] when `x` is sparser than [`LINEAR_FORWARD_CROSSOVER`]
+/// (scaled for fewer than 8 outputs), [`linear_backward_input_dense`] otherwise.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_input_auto(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    if sparser_than(x, LINEAR_FORWARD_CROSSOVER * lane_use(fan_out)) {
+        linear_backward_input_event(batch, fan_in, fan_out, x, w, gy, gx);
+    } else {
+        linear_backward_input_dense(batch, fan_in, fan_out, gy, w, gx);
+    }
+}
+
 /// [`linear_forward_event`] when `x` is sparser than [`LINEAR_FORWARD_CROSSOVER`] (scaled
 /// for fewer than 8 outputs, see [the module docs](self#dispatch)), [`linear_forward_dense`]
 /// otherwise.
@@ -752,6 +865,44 @@ pub fn linear_backward_weight_event_ref(
             }
         }
     });
+}
+
+/// Reference for [`linear_backward_input_event`]: `f64` dot products at the nonzero inputs.
+///
+/// # Panics
+/// If a slice length does not match the dimensions.
+pub fn linear_backward_input_event_ref(
+    batch: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let dims = [batch, fan_in, fan_out];
+    check_linear(
+        "linear_backward_input_event_ref",
+        dims,
+        [x.len(), w.len(), gy.len()],
+    );
+    for (k, g) in gx.iter_mut().enumerate() {
+        let (b, i) = (k / fan_in, k % fan_in);
+        *g = if x[k] == 0.0 {
+            0.0
+        } else {
+            let terms = (0..fan_out).map(|o| product(gy[b * fan_out + o], w[o * fan_in + i]));
+            terms.sum::<f64>() as f32
+        };
+    }
+}
+
+/// Zeroes `gx` wherever `x` is zero: the masked references are the dense ones, masked.
+fn mask_by(x: &[f32], gx: &mut [f32]) {
+    gx.iter_mut()
+        .zip(x)
+        .filter(|(_, v)| **v == 0.0)
+        .for_each(|(g, _)| *g = 0.0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -908,10 +1059,35 @@ impl Scatter {
         }
     }
 
+    /// Calls `f(w, y, len)` for every pair of runs that the event at column `iw` of input
+    /// row `ih` of channel `c` couples: `len` floats of the packed weight from `w` and as
+    /// many of the channels-last output from `y`. See [`Scatter`] for the runs.
+    #[inline(always)]
+    fn event_runs(&self, c: usize, ih: usize, iw: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let co = self.c_out;
+        let taps = &self.row_taps[self.row_start[ih]..self.row_start[ih + 1]];
+        let (tap_row, out_row) = (self.kw * co, self.out_w * co);
+        let (q0, ox0, n) = self.col_runs[iw];
+        let (w0, y0) = (c * self.kh * tap_row + q0 * co, ox0 * co);
+        if self.tap_step == 1 || n == 1 {
+            // The whole run is contiguous on both sides: one pair per tap row.
+            for &(p, oy) in taps {
+                f(w0 + p * tap_row, y0 + oy * out_row, n * co);
+            }
+        } else {
+            for &(p, oy) in taps {
+                for k in 0..n {
+                    let w = w0 + p * tap_row + k * self.tap_step * co;
+                    f(w, y0 + oy * out_row + k * co, co);
+                }
+            }
+        }
+    }
+
     /// Adds the contributions of the events of input row `ih` of channel `c`: with
     /// `FORWARD`, `v·wp[taps]` into the channels-last output `dst` (`src` the packed
     /// weight); otherwise `v·g[positions]` into the packed gradient `dst` (`src` the
-    /// channels-last output gradient). See [`Scatter`] for the runs.
+    /// channels-last output gradient).
     #[inline(always)]
     fn add_row<const FORWARD: bool>(
         &self,
@@ -923,40 +1099,14 @@ impl Scatter {
     ) {
         let k = c * self.h + ih;
         let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
-        if lo == hi {
-            return;
-        }
-        let co = self.c_out;
-        let taps = &self.row_taps[self.row_start[ih]..self.row_start[ih + 1]];
-        let (tap_row, out_row) = (self.kw * co, self.out_w * co);
-        let channel = c * self.kh * tap_row;
         for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
-            let (q0, ox0, n) = self.col_runs[iw as usize];
-            let (w0, y0) = (channel + q0 * co, ox0 * co);
-            if self.tap_step == 1 || n == 1 {
-                // The whole run is contiguous on both sides: one axpy per tap row.
-                let len = n * co;
-                for &(p, oy) in taps {
-                    let (w, y) = (w0 + p * tap_row, y0 + oy * out_row);
-                    if FORWARD {
-                        axpy(&mut dst[y..y + len], v, &src[w..w + len]);
-                    } else {
-                        axpy(&mut dst[w..w + len], v, &src[y..y + len]);
-                    }
+            self.event_runs(c, ih, iw as usize, |w, y, len| {
+                if FORWARD {
+                    axpy(&mut dst[y..y + len], v, &src[w..w + len]);
+                } else {
+                    axpy(&mut dst[w..w + len], v, &src[y..y + len]);
                 }
-            } else {
-                for &(p, oy) in taps {
-                    for k in 0..n {
-                        let w = w0 + p * tap_row + k * self.tap_step * co;
-                        let y = y0 + oy * out_row + k * co;
-                        if FORWARD {
-                            axpy(&mut dst[y..y + co], v, &src[w..w + co]);
-                        } else {
-                            axpy(&mut dst[w..w + co], v, &src[y..y + co]);
-                        }
-                    }
-                }
-            }
+            });
         }
     }
 
@@ -1021,6 +1171,39 @@ impl Scatter {
         sum_in_order(partials)
     }
 
+    /// The input gradient at the nonzero inputs of `x`, zero elsewhere: each event's
+    /// `Σ wp[taps]·g[positions]` over the runs it reached in forward, `g` the image's
+    /// output gradient made channels-last. Images in parallel; each value is one task's
+    /// fixed-order sum.
+    fn backward_input(&self, x: &[f32], wp: &[f32], gy: &[f32], gx: &mut [f32]) {
+        let positions = self.out_h * self.out_w;
+        gx.par_chunks_mut(self.image_len())
+            .zip(x.par_chunks(self.image_len()))
+            .zip(gy.par_chunks(self.out_len()))
+            .for_each(|((gx, x), gy)| {
+                gx.fill(0.0);
+                with_scratch(|sc| {
+                    self.gather(x, &mut sc.events);
+                    let ev = &sc.events;
+                    if ev.seg.last() == Some(&0) {
+                        return;
+                    }
+                    let g = aligned(&mut sc.floats, gy.len());
+                    transpose_streaming_src(gy, self.c_out, positions, g);
+                    for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
+                        let (c, ih) = (k / self.h, k % self.h);
+                        for &iw in &ev.iw[ev.seg[k]..ev.seg[k + 1]] {
+                            let mut sum = 0.0;
+                            self.event_runs(c, ih, iw as usize, |w, y, len| {
+                                sum += dot(&wp[w..w + len], &g[y..y + len]);
+                            });
+                            gx[iw as usize] = sum;
+                        }
+                    }
+                });
+            });
+    }
+
     /// Iterates `(packed tap t, index of (c, p, q) in a [c_in][kh][kw] order)` pairs for
     /// a convolution's flipped packing.
     fn conv_taps(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
@@ -1082,15 +1265,35 @@ pub fn conv2d_forward_event(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]
         return y.fill(0.0);
     }
     let g = Scatter::conv2d(s);
-    let mut wp = Vec::new();
-    let wp = aligned(&mut wp, w.len());
-    // w[o][c][p][q] → wp[c][p][kw − 1 − q][o].
+    let mut wp = pack_conv2d(s, &g, w);
+    g.forward(x, aligned(&mut wp, w.len()), y);
+}
+
+/// A convolution weight `w[o][c][p][q]` packed as `wp[c][p][kw − 1 − q][o]`.
+fn pack_conv2d(s: &Conv2dShape, g: &Scatter, w: &[f32]) -> Vec<f32x8> {
+    let mut packed = Vec::new();
+    let wp = aligned(&mut packed, w.len());
     let mut flat = vec![0.0; w.len()];
     transpose(w, s.c_out, g.packed_len() / s.c_out, &mut flat);
     for (t, src) in g.conv_taps() {
         wp[t * s.c_out..][..s.c_out].copy_from_slice(&flat[src * s.c_out..][..s.c_out]);
     }
-    g.forward(x, wp, y);
+    packed
+}
+
+/// A transposed convolution weight `w[c][o][p][q]` packed as `wp[c][p][q][o]`, one
+/// transpose per input channel.
+fn pack_conv_transpose2d(s: &ConvTranspose2dShape, w: &[f32]) -> Vec<f32x8> {
+    let taps = s.kh * s.kw;
+    let mut packed = Vec::new();
+    let wp = aligned(&mut packed, w.len());
+    for (src, dst) in w
+        .chunks_exact(s.c_out * taps)
+        .zip(wp.chunks_exact_mut(s.c_out * taps))
+    {
+        transpose(src, s.c_out, taps, dst);
+    }
+    packed
 }
 
 /// Convolution weight gradient over the nonzero inputs only: `gw[o, c, p, q] = Σ x·gy[b, o,
@@ -1146,17 +1349,8 @@ pub fn conv_transpose2d_forward_event(
         return y.fill(0.0);
     }
     let g = Scatter::conv_transpose2d(s);
-    // w[c][o][p][q] → wp[c][p][q][o], one transpose per input channel.
-    let taps = s.kh * s.kw;
-    let mut wp = Vec::new();
-    let wp = aligned(&mut wp, w.len());
-    for (src, dst) in w
-        .chunks_exact(s.c_out * taps)
-        .zip(wp.chunks_exact_mut(s.c_out * taps))
-    {
-        transpose(src, s.c_out, taps, dst);
-    }
-    g.forward(x, wp, y);
+    let mut wp = pack_conv_transpose2d(s, w);
+    g.forward(x, aligned(&mut wp, w.len()), y);
 }
 
 /// Transposed convolution weight gradient over the nonzero inputs only: `gw[c, o, p, q] =
@@ -1188,6 +1382,112 @@ pub fn conv_transpose2d_backward_weight_event(
         .zip(gw.chunks_exact_mut(s.c_out * taps))
     {
         transpose(src, taps, s.c_out, dst);
+    }
+}
+
+/// Convolution input gradient at the nonzero inputs only: `gx[b, c, ih, iw] = Σ gy[b, o, oh,
+/// ow]·w[o, c, p, q]` over the outputs the input reached (as [`conv2d_backward_input`])
+/// where `x[b, c, ih, iw] ≠ 0`, and 0 where `x` is 0.
+///
+/// For inputs whose gradient is only ever read where they are nonzero, such as spikes
+/// under the `membrane` surrogate (`∂s/∂v = s/θ`): the work is one dot product per
+/// spike, over the same runs the forward scatter adds into, read from the output
+/// gradient made channels-last per image. Images in parallel; deterministic.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_input_event(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    check_lens(
+        "conv2d_backward_input_event",
+        s,
+        [x.len(), w.len(), gy.len()],
+        conv2d_lens(s),
+    );
+    assert_eq!(
+        gx.len(),
+        x.len(),
+        "conv2d_backward_input_event: gx must be as long as x"
+    );
+    if w.is_empty() || gy.is_empty() {
+        return gx.fill(0.0);
+    }
+    let g = Scatter::conv2d(s);
+    let mut wp = pack_conv2d(s, &g, w);
+    g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
+}
+
+/// Transposed convolution input gradient at the nonzero inputs only, zero elsewhere (see
+/// [`conv2d_backward_input_event`]): `gx[b, c, i, j] = Σ gy[b, o, i·stride + p − padding,
+/// j·stride + q − padding]·w[c, o, p, q]` where `x[b, c, i, j] ≠ 0`.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_input_event(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    let got = [x.len(), w.len(), gy.len()];
+    let want = conv_transpose2d_lens(s);
+    check_lens("conv_transpose2d_backward_input_event", s, got, want);
+    assert_eq!(
+        gx.len(),
+        x.len(),
+        "conv_transpose2d_backward_input_event: gx must be as long as x"
+    );
+    if w.is_empty() || gy.is_empty() {
+        return gx.fill(0.0);
+    }
+    let g = Scatter::conv_transpose2d(s);
+    let mut wp = pack_conv_transpose2d(s, w);
+    g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
+}
+
+/// [`conv2d_backward_input_event`] when `x` is sparser than [`CONV2D_FORWARD_CROSSOVER`]
+/// (the same runs as the forward scatter, read instead of written), the dense
+/// [`conv2d_backward_input`] otherwise, which is exact at the zero inputs too.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_input_auto(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    if sparser_than(x, CONV2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv2d_backward_input_event(s, x, w, gy, gx);
+    } else {
+        conv2d_backward_input(s, gy, w, gx);
+    }
+}
+
+/// [`conv_transpose2d_backward_input_event`] when `x` is sparser than
+/// [`CONV_TRANSPOSE2D_FORWARD_CROSSOVER`], the dense [`conv_transpose2d_backward_input`]
+/// otherwise.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_input_auto(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    if sparser_than(x, CONV_TRANSPOSE2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv_transpose2d_backward_input_event(s, x, w, gy, gx);
+    } else {
+        conv_transpose2d_backward_input(s, gy, w, gx);
     }
 }
 
@@ -1396,6 +1696,39 @@ pub fn conv_transpose2d_backward_weight_event_ref(
     });
 }
 
+/// Reference for [`conv2d_backward_input_event`]: the dense reference
+/// [`conv2d_backward_input_ref`], zeroed where `x` is zero.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_input_event_ref(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    crate::conv::conv2d_backward_input_ref(s, gy, w, gx);
+    mask_by(x, gx);
+}
+
+/// Reference for [`conv_transpose2d_backward_input_event`]: the dense reference
+/// [`conv_transpose2d_backward_input_ref`](crate::conv::conv_transpose2d_backward_input_ref),
+/// zeroed where `x` is zero.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_input_event_ref(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    crate::conv::conv_transpose2d_backward_input_ref(s, gy, w, gx);
+    mask_by(x, gx);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1481,6 +1814,17 @@ mod tests {
             assert_close(&got, &want, 1e-4);
             let got = run(nw, |g| linear_backward_weight_auto(batch, fan_in, fan_out, &x, &gy, g));
             assert_close(&got, &want, 1e-4);
+
+            let nx = batch * fan_in;
+            let want = run(nx, |g| linear_backward_input_event_ref(batch, fan_in, fan_out, &x, &w, &gy, g));
+            let got = run(nx, |g| linear_backward_input_event(batch, fan_in, fan_out, &x, &w, &gy, g));
+            assert_close(&got, &want, 1e-4);
+            let mut dense = run(nx, |g| linear_backward_input_dense(batch, fan_in, fan_out, &gy, &w, g));
+            mask_by(&x, &mut dense);
+            assert_close(&dense, &want, 1e-4);
+            let mut got = run(nx, |g| linear_backward_input_auto(batch, fan_in, fan_out, &x, &w, &gy, g));
+            mask_by(&x, &mut got);
+            assert_close(&got, &want, 1e-4);
         }
 
         #[test]
@@ -1503,6 +1847,12 @@ mod tests {
             assert_close(&run(nw, |g| conv2d_backward_weight(&s, &x, &gy, g)), &want, 1e-4);
             assert_close(&run(nw, |g| conv2d_backward_weight_event(&s, &x, &gy, g)), &want, 1e-4);
             assert_close(&run(nw, |g| conv2d_backward_weight_auto(&s, &x, &gy, g)), &want, 1e-4);
+
+            let want = run(nx, |g| conv2d_backward_input_event_ref(&s, &x, &w, &gy, g));
+            assert_close(&run(nx, |g| conv2d_backward_input_event(&s, &x, &w, &gy, g)), &want, 1e-4);
+            let mut got = run(nx, |g| conv2d_backward_input_auto(&s, &x, &w, &gy, g));
+            mask_by(&x, &mut got);
+            assert_close(&got, &want, 1e-4);
         }
 
         #[test]
@@ -1527,6 +1877,13 @@ mod tests {
             let got = run(nw, |g| conv_transpose2d_backward_weight_event(&s, &x, &gy, g));
             assert_close(&got, &want, 1e-4);
             let got = run(nw, |g| conv_transpose2d_backward_weight_auto(&s, &x, &gy, g));
+            assert_close(&got, &want, 1e-4);
+
+            let want = run(nx, |g| conv_transpose2d_backward_input_event_ref(&s, &x, &w, &gy, g));
+            let got = run(nx, |g| conv_transpose2d_backward_input_event(&s, &x, &w, &gy, g));
+            assert_close(&got, &want, 1e-4);
+            let mut got = run(nx, |g| conv_transpose2d_backward_input_auto(&s, &x, &w, &gy, g));
+            mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);
         }
     }

@@ -63,7 +63,9 @@ impl Function for LifOp {
 }
 
 /// Spikes and leaky cumulative potential `(s, c)` of LIF neurons driven by `current`
-/// `[T·B, …]` (time-major: the first `B` rows are step 0).
+/// `[T·B, …]` (time-major: the first `B` rows are step 0). Under the `membrane`
+/// surrogate the spikes are declared [`Var::grad_where_nonzero`], so the next layer
+/// computes their gradient only where they fired.
 ///
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
@@ -81,7 +83,12 @@ pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>,
     };
     let mut out = current.tape().apply(op, &[current]);
     let c = out.pop().expect("two outputs");
-    (out.pop().expect("two outputs"), c)
+    let s = out.pop().expect("two outputs");
+    // ∂s/∂v = s/θ: the spikes' gradient is read only where they fired.
+    match params.surrogate {
+        Surrogate::Membrane => (s.grad_where_nonzero(), c),
+        _ => (s, c),
+    }
 }
 
 /// Parses a reset mode: `zero` or `subtract`.

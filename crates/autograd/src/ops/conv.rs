@@ -1,7 +1,9 @@
 //! 2-D convolution and transposed convolution (NCHW, PyTorch semantics) over the
 //! kernels of `kernels`: the forward pass and the weight gradient go through the density
 //! dispatchers of `kernels::event`, so a sparse input (spikes, ReLU maps) takes the
-//! event-driven path and a dense one im2col + GEMM; the input gradient is always dense.
+//! event-driven path and a dense one im2col + GEMM. The input gradient is dense, unless
+//! the input was declared [`Var::grad_where_nonzero`]: then it is computed at the nonzero
+//! inputs only (event-driven while they are sparse).
 //!
 //! The bias is not part of the kernel: it is a broadcast add of `b` viewed as
 //! `[1, C, 1, 1]`, so its gradient comes from the same broadcasting rule as every add.
@@ -32,11 +34,13 @@ fn dims4(op: &str, what: &str, t: &[usize]) -> [usize; 4] {
 /// A plain-slice kernel of a convolution kind: `(shape, a, b, out)`.
 type ConvKernel<S> = fn(&S, &[f32], &[f32], &mut [f32]);
 
-/// The three kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
-/// `(s, gy, w, gx)` and weight gradient `(s, x, gy, gw)`.
+/// The kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
+/// `(s, gy, w, gx)`, input gradient at the nonzero inputs `(s, x, w, gy, gx)` and weight
+/// gradient `(s, x, gy, gw)`.
 struct ConvKernels<S> {
     forward: ConvKernel<S>,
     input_grad: ConvKernel<S>,
+    input_grad_where_nonzero: fn(&S, &[f32], &[f32], &[f32], &mut [f32]),
     weight_grad: ConvKernel<S>,
 }
 
@@ -50,11 +54,16 @@ fn conv_op<'t, S: Copy + 'static>(
     k: ConvKernels<S>,
 ) -> Var<'t> {
     let (xv, wt) = (x.shared(), weight.shared());
+    let sparse_grad = x.needs_grad_only_where_nonzero();
     let y = fill(&out_shape, |y| (k.forward)(&s, slice(&xv), slice(&wt), y));
     op1(x.tape(), name, &[x, weight], y, move |g, needs| {
         let gx = needs[0].then(|| {
             fill(xv.shape(), |gx| {
-                (k.input_grad)(&s, slice(&g), slice(&wt), gx)
+                if sparse_grad {
+                    (k.input_grad_where_nonzero)(&s, slice(&xv), slice(&wt), slice(&g), gx)
+                } else {
+                    (k.input_grad)(&s, slice(&g), slice(&wt), gx)
+                }
             })
         });
         let gw = needs[1].then(|| {
@@ -113,6 +122,7 @@ impl<'t> Var<'t> {
         let kernels = ConvKernels {
             forward: kernels::event::conv2d_forward_auto,
             input_grad: kernels::conv2d_backward_input,
+            input_grad_where_nonzero: kernels::event::conv2d_backward_input_auto,
             weight_grad: kernels::event::conv2d_backward_weight_auto,
         };
         let y = conv_op(
@@ -168,6 +178,7 @@ impl<'t> Var<'t> {
         let kernels = ConvKernels {
             forward: kernels::event::conv_transpose2d_forward_auto,
             input_grad: kernels::conv_transpose2d_backward_input,
+            input_grad_where_nonzero: kernels::event::conv_transpose2d_backward_input_auto,
             weight_grad: kernels::event::conv_transpose2d_backward_weight_auto,
         };
         let y = conv_op(
@@ -185,6 +196,65 @@ impl<'t> Var<'t> {
 #[cfg(test)]
 mod tests {
     use crate::gradcheck::{assert_gradients, random};
+    use crate::{Tape, Tensor, Var};
+
+    /// The input gradient of `op` on sparse spikes `x`, with and without
+    /// [`Var::grad_where_nonzero`]: they agree where `x` is nonzero, and the declared one
+    /// was skipped (left at zero) where `x` is zero.
+    fn check_grad_where_nonzero(x: Tensor, op: impl for<'t> Fn(&Var<'t>) -> Var<'t>) {
+        let grad = |declared: bool| {
+            let tape = Tape::new();
+            let v = tape.var(x.clone());
+            let input = if declared {
+                v.grad_where_nonzero()
+            } else {
+                v.clone()
+            };
+            let y = op(&input);
+            let seed = random(y.shape(), -1.0, 1.0, 99);
+            y.backward_with(seed)
+                .get(&v)
+                .expect("input gradient")
+                .clone()
+        };
+        let (full, sparse) = (grad(false), grad(true));
+        assert!(x.iter().any(|&v| v != 0.0) && x.iter().any(|&v| v == 0.0));
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+        for ((&f, &s), &v) in full.iter().zip(&sparse).zip(&x) {
+            // Where x is zero the op may have taken the dense kernel anyway.
+            assert!(
+                close(s, f) || (v == 0.0 && s == 0.0),
+                "{s} vs {f} at x = {v}"
+            );
+        }
+        let skipped = x
+            .iter()
+            .zip(&sparse)
+            .filter(|(v, s)| **v == 0.0 && **s == 0.0);
+        assert!(skipped.count() > 0, "the sparse kernel was not taken");
+    }
+
+    #[test]
+    fn input_gradient_where_nonzero() {
+        let spikes = |shape: &[usize], seed| {
+            random(shape, 0.0, 1.0, seed).mapv(|u| f32::from(u8::from(u < 0.05)))
+        };
+        let w = random(&[4, 3, 3, 3], -0.5, 0.5, 1);
+        check_grad_where_nonzero(spikes(&[2, 3, 9, 8], 2), |x| {
+            let w = x.tape().constant(w.clone());
+            x.conv2d(&w, None, 2, 1)
+        });
+        let wt = random(&[3, 4, 3, 3], -0.5, 0.5, 3);
+        check_grad_where_nonzero(spikes(&[2, 3, 5, 6], 4), |x| {
+            let w = x.tape().constant(wt.clone());
+            x.conv_transpose2d(&w, None, 2, 1, 1)
+        });
+        // Through reshape, which keeps the declaration.
+        check_grad_where_nonzero(spikes(&[6, 2, 3], 5), |x| {
+            let w = x.tape().constant(random(&[3, 6], -0.5, 0.5, 6));
+            x.reshape(&[6, 6]).linear(&w, None)
+        });
+    }
 
     #[test]
     fn conv2d_gradients() {

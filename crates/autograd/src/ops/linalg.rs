@@ -114,15 +114,27 @@ impl<'t> Var<'t> {
         kernels::event::linear_forward_auto(rows, fan_in, fan_out, slice(&x), slice(&w), &mut y);
         let x_shape = x.shape().to_vec();
         let out = tensor(&out_shape, y);
+        let sparse_grad = self.needs_grad_only_where_nonzero();
         let y = op1(
             self.tape(),
             "linear",
             &[self, weight],
             out,
             move |g, needs| {
-                let gm = Mat::new(slice(&g), rows, fan_out);
-                let gx = needs[0]
-                    .then(|| tensor(&x_shape, gemm(gm, Mat::new(slice(&w), fan_out, fan_in))));
+                let gx = needs[0].then(|| {
+                    let mut gx = vec![0.0; x.len()];
+                    let (x, w, g) = (slice(&x), slice(&w), slice(&g));
+                    if sparse_grad {
+                        kernels::event::linear_backward_input_auto(
+                            rows, fan_in, fan_out, x, w, g, &mut gx,
+                        );
+                    } else {
+                        kernels::event::linear_backward_input_dense(
+                            rows, fan_in, fan_out, g, w, &mut gx,
+                        );
+                    }
+                    tensor(&x_shape, gx)
+                });
                 let gw = needs[1].then(|| {
                     let mut gw = vec![0.0; fan_out * fan_in];
                     kernels::event::linear_backward_weight_auto(

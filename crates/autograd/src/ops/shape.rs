@@ -31,9 +31,14 @@ impl<'t> Var<'t> {
         );
         let in_shape = self.shape().to_vec();
         let out = reshaped(self.value().clone(), shape);
-        self.unary_op("reshape", out, move |g, _| {
+        let y = self.unary_op("reshape", out, move |g, _| {
             vec![Some(reshaped(g, &in_shape))]
-        })
+        });
+        if self.needs_grad_only_where_nonzero() {
+            y.grad_where_nonzero()
+        } else {
+            y
+        }
     }
 
     /// Flattens all axes after the first: `[N, ...] → [N, ∏...]`.
