@@ -259,8 +259,25 @@ impl Sae {
 
     /// Runs the network on images `x [B, 1, 28, 28]`.
     pub fn run<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
+        self.run_encoded(tape, x, self.encode(x, seed))
+    }
+
+    /// Runs the network on images `x [B, 1, 28, 28]` whose encoding `input
+    /// [T·B, 1, 28, 28]` (time-major, as [`Sae::encode`] gives it) is already made, e.g.
+    /// to replay the input spikes of another implementation.
+    ///
+    /// # Panics
+    /// If `input` does not hold `T·B` frames of the images' shape.
+    pub fn run_encoded<'t>(&self, tape: &'t Tape, x: &Tensor, input: Tensor) -> Output<'t> {
         let (t, b) = (self.steps, x.shape()[0]);
-        let input = tape.constant(self.encode(x, seed));
+        let mut expected = x.shape().to_vec();
+        expected[0] *= t;
+        assert_eq!(
+            input.shape(),
+            &expected[..],
+            "encoded input must be [T·B, …] with T = {t}, B = {b}"
+        );
+        let input = tape.constant(input);
         let mut layers = vec![LayerActivity {
             name: "input".into(),
             spikes: input.clone(),
@@ -309,8 +326,8 @@ impl Sae {
         let n = self.layers[self.latent].weight.shape()[0];
         let latent = layers[self.latent + 1]
             .spikes
-            .reshape(&[t, b, n])
-            .sum_axes(&[0], false)
+            .sum_blocks(t)
+            .reshape(&[b, n])
             / t as f32;
         Output {
             recon,
@@ -350,40 +367,39 @@ impl Sae {
         for (i, layer) in layers.iter().enumerate() {
             let n = layer.spikes.value().len() / (t * b);
             let norm = 1.0 / (b * n) as f32;
-            let rate = layer.spikes.reshape(&[t, b, n]).sum_axes(&[0], false) / t as f32; // S/T
-            let last = layer
-                .c
-                .reshape(&[t, b, n])
-                .slice_axis(0, t - 1..t)
-                .reshape(&[b, n])
-                / t as f32; // C/T
+            // S/T and C/T, made only when a term needs them.
+            let rate = || layer.spikes.sum_blocks(t).reshape(&[b, n]) / t as f32;
+            let last = || {
+                let c = layer.c.slice_axis(0, (t - 1) * b..t * b);
+                c.reshape(&[b, n]) / t as f32
+            };
             if k.burst_l1 != 0.0 {
-                add(rate.abs().sum() * norm, k.burst_l1);
+                add(rate().abs().sum() * norm, k.burst_l1);
             }
             if k.burst_l2 != 0.0 {
-                add(rate.square().sum() * norm, k.burst_l2);
+                add(rate().square().sum() * norm, k.burst_l2);
             }
             if k.potential_l1 != 0.0 {
-                add(last.abs().sum() * norm, k.potential_l1);
+                add(last().abs().sum() * norm, k.potential_l1);
             }
             if k.potential_l2 != 0.0 {
-                add(last.square().sum() * norm, k.potential_l2);
+                add(last().square().sum() * norm, k.potential_l2);
             }
             if i == self.latent {
                 if k.example_l2 != 0.0 {
                     add(
-                        rate.sum_axes(&[1], false).square().sum() * norm,
+                        rate().sum_axes(&[1], false).square().sum() * norm,
                         k.example_l2,
                     );
                 }
                 if k.neuron_l2 != 0.0 {
                     add(
-                        rate.sum_axes(&[0], false).square().sum() * norm,
+                        rate().sum_axes(&[0], false).square().sum() * norm,
                         k.neuron_l2,
                     );
                 }
                 if k.neuron_l1 != 0.0 {
-                    add(rate.sum() * norm, k.neuron_l1);
+                    add(rate().sum() * norm, k.neuron_l1);
                 }
             }
         }

@@ -45,8 +45,11 @@ impl<'t> Var<'t> {
     pub fn sum_axes(&self, axes: &[usize], keep_dims: bool) -> Var<'t> {
         let in_shape = self.shape().to_vec();
         let axes = normalize_axes("sum_axes", axes, in_shape.len());
-        let mut out = self.value().clone();
-        for &a in axes.iter().rev() {
+        let mut out = match axes.last() {
+            Some(&a) => self.value().sum_axis(Axis(a)),
+            None => self.value().clone(),
+        };
+        for &a in axes.iter().rev().skip(1) {
             out = out.sum_axis(Axis(a));
         }
         let kept = keep_dims_shape(&in_shape, &axes);
@@ -57,6 +60,40 @@ impl<'t> Var<'t> {
             let g = g.into_shape_with_order(IxDyn(&kept)).expect("same size");
             let full = g.broadcast(IxDyn(&in_shape)).expect("broadcast back");
             vec![Some(full.to_owned())]
+        })
+    }
+
+    /// Sum of the `n` consecutive blocks of axis 0: `x [n·m, …] → y [m, …]`,
+    /// `y[i] = Σ_k x[k·m + i]`. On a time-folded batch `[T·B, …]` with `n = T` it is the
+    /// sum over time steps, without the copy that a reshape to `[T, B, …]` would make.
+    ///
+    /// # Panics
+    /// If `n` is 0 or does not divide the leading dimension.
+    pub fn sum_blocks(&self, n: usize) -> Var<'t> {
+        let shape = self.shape().to_vec();
+        assert!(
+            n > 0 && shape.first().is_some_and(|&d| d % n == 0),
+            "sum_blocks: {n} blocks do not divide the leading dimension of {shape:?}"
+        );
+        let x = self
+            .value()
+            .as_slice()
+            .expect("tensors on the tape are contiguous");
+        let block = x.len() / n;
+        let mut out = x[..block].to_vec();
+        for chunk in x.chunks_exact(block.max(1)).skip(1) {
+            out.iter_mut().zip(chunk).for_each(|(o, v)| *o += v);
+        }
+        let mut out_shape = shape.clone();
+        out_shape[0] /= n;
+        let out = Tensor::from_shape_vec(IxDyn(&out_shape), out).expect("block shape");
+        self.unary_op("sum_blocks", out, move |g, _| {
+            let g = g.as_standard_layout();
+            let g = g.as_slice().expect("standard layout");
+            let tiled = g.iter().copied().cycle().take(g.len() * n).collect();
+            vec![Some(
+                Tensor::from_shape_vec(IxDyn(&shape), tiled).expect("input shape"),
+            )]
         })
     }
 
@@ -133,6 +170,18 @@ mod tests {
         let tape = crate::Tape::new();
         let y = tape.var(x).sum_axes(&[1, 3], true);
         assert_eq!(y.shape(), &[3, 1, 4, 1]);
+    }
+
+    #[test]
+    fn sum_of_blocks_is_the_sum_over_the_folded_axis() {
+        let x = random(&[6, 2, 3], -1.0, 1.0, 2);
+        for n in [1, 2, 3, 6] {
+            assert_gradients(vec![x.clone()], |v| v[0].sum_blocks(n));
+            let tape = crate::Tape::eval();
+            let v = tape.constant(x.clone());
+            let want = v.reshape(&[n, 6 / n, 2, 3]).sum_axes(&[0], false);
+            assert_eq!(v.sum_blocks(n).value(), want.value());
+        }
     }
 
     #[test]
