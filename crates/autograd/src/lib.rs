@@ -33,5 +33,5 @@ pub mod tensor;
 
 pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
 pub use optim::{Adam, Optimizer, Sgd};
-pub use tape::{BackwardFn, Function, Gradients, Parameter, Tape, Var};
+pub use tape::{BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
 pub use tensor::Tensor;

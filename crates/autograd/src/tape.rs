@@ -10,6 +10,7 @@ use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use crate::Tensor;
 use crate::tensor::contiguous;
@@ -40,6 +41,8 @@ pub trait Function: 'static {
 
 struct OpRecord {
     name: String,
+    /// Index of this op's entry in the profile, when the tape profiles.
+    timing: Option<usize>,
     inputs: Vec<Option<usize>>,
     input_shapes: Vec<Vec<usize>>,
     outputs: Vec<usize>,
@@ -55,6 +58,26 @@ struct Inner {
     spent: bool,
 }
 
+/// Time spent in one op, as a profiling tape ([`Tape::profiled`]) measured it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpTime {
+    /// The [`Tape::scope`] the op ran in (empty outside any).
+    pub scope: String,
+    /// The op's name.
+    pub op: String,
+    /// Wall time from the previous op's end to this op's end: its own forward
+    /// computation plus whatever ran between the two.
+    pub forward: Duration,
+    /// Wall time of its backward (zero when backward did not reach it).
+    pub backward: Duration,
+}
+
+/// What a profiling tape keeps.
+struct Profile {
+    last: Instant,
+    times: Vec<OpTime>,
+}
+
 /// Records ops for reverse-mode differentiation. Create one per forward pass.
 ///
 /// A tape made with [`Tape::eval`] (or switched with [`Tape::set_recording`]) records
@@ -62,6 +85,8 @@ struct Inner {
 pub struct Tape {
     inner: RefCell<Inner>,
     recording: std::cell::Cell<bool>,
+    scope: RefCell<String>,
+    profile: Option<RefCell<Profile>>,
 }
 
 impl Default for Tape {
@@ -87,7 +112,54 @@ impl Tape {
         Tape {
             inner: RefCell::new(Inner::default()),
             recording: std::cell::Cell::new(true),
+            scope: RefCell::new(String::new()),
+            profile: None,
         }
+    }
+
+    /// A recording tape that also times every op, forward and backward, by the scope it
+    /// ran in (like `torch.profiler` with `record_function`); read with
+    /// [`Tape::op_times`]. Switch recording off for an inference profile.
+    pub fn profiled() -> Self {
+        Tape {
+            profile: Some(RefCell::new(Profile {
+                last: Instant::now(),
+                times: Vec::new(),
+            })),
+            ..Self::new()
+        }
+    }
+
+    /// Runs `f` with the ops it records labelled `name` in the profile.
+    pub fn scope<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        let outer = self.scope.replace(name.to_string());
+        let out = f();
+        *self.scope.borrow_mut() = outer;
+        out
+    }
+
+    /// The times a [`Tape::profiled`] tape measured, in the order the ops ran (empty for
+    /// other tapes).
+    pub fn op_times(&self) -> Vec<OpTime> {
+        self.profile
+            .as_ref()
+            .map(|p| p.borrow().times.clone())
+            .unwrap_or_default()
+    }
+
+    /// Closes the forward time of op `name` in the profile; its index there.
+    fn time_forward(&self, name: &str) -> Option<usize> {
+        let mut p = self.profile.as_ref()?.borrow_mut();
+        let now = Instant::now();
+        let forward = now - p.last;
+        p.last = now;
+        p.times.push(OpTime {
+            scope: self.scope.borrow().clone(),
+            op: name.to_string(),
+            forward,
+            backward: Duration::ZERO,
+        });
+        Some(p.times.len() - 1)
     }
 
     /// A tape in evaluation mode: nothing is recorded, nothing kept for backward.
@@ -173,6 +245,7 @@ impl Tape {
         outputs: Vec<Tensor>,
         backward: BackwardFn,
     ) -> Vec<Var<'_>> {
+        let timing = self.time_forward(name);
         let tracked = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
         let values: Vec<Rc<Tensor>> = outputs.into_iter().map(Rc::new).collect();
         if !tracked {
@@ -198,6 +271,7 @@ impl Tape {
             .collect();
         self.inner.borrow_mut().ops.push(OpRecord {
             name: name.to_string(),
+            timing,
             inputs: inputs.iter().map(|v| v.id).collect(),
             input_shapes: inputs.iter().map(|v| v.shape().to_vec()).collect(),
             outputs: vars.iter().map(|v| v.id.expect("tracked")).collect(),
@@ -248,7 +322,11 @@ impl Tape {
                 continue;
             }
             let needs: Vec<bool> = op.inputs.iter().map(Option::is_some).collect();
+            let start = Instant::now();
             let in_grads = (op.backward)(outs, &needs);
+            if let (Some(p), Some(i)) = (&self.profile, op.timing) {
+                p.borrow_mut().times[i].backward = start.elapsed();
+            }
             assert_eq!(
                 in_grads.len(),
                 op.inputs.len(),
@@ -554,6 +632,28 @@ mod tests {
     use super::*;
     use crate::gradcheck::{assert_gradients, random};
     use ndarray::IxDyn;
+
+    #[test]
+    fn profiled_tape_times_each_op_in_its_scope() {
+        let tape = Tape::profiled();
+        let x = tape.var(random(&[4, 3], -1.0, 1.0, 1));
+        let y = tape.scope("layer", || x.relu().sum());
+        let z = &y * 2.0;
+        z.backward();
+        let times = tape.op_times();
+        let ops: Vec<(&str, &str)> = times
+            .iter()
+            .map(|t| (t.scope.as_str(), t.op.as_str()))
+            .collect();
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        assert!(
+            ops[..2].iter().all(|(scope, _)| *scope == "layer"),
+            "{ops:?}"
+        );
+        assert_eq!(ops[2].0, "");
+        assert!(times.iter().all(|t| t.backward > Duration::ZERO));
+        assert!(Tape::new().op_times().is_empty());
+    }
 
     /// A two-output op, `x ↦ (max(x, 0), min(x, 0))`, written as a [`Function`].
     struct SplitSigns {

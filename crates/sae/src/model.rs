@@ -286,22 +286,18 @@ impl Sae {
         let mut h = input;
         for (i, layer) in self.layers.iter().enumerate() {
             if i == self.latent {
-                h = h.flatten();
+                h = tape.scope(&layer.name, || h.flatten());
             }
-            if i == self.latent + 1 {
-                let [c, hh, ww] = self.feature_shape;
-                let (s, c2) = layer.forward(tape, &h, t);
-                let s = s.reshape(&[t * b, c, hh, ww]);
-                let c2 = c2.reshape(&[t * b, c, hh, ww]);
-                layers.push(LayerActivity {
-                    name: layer.name.clone(),
-                    spikes: s.clone(),
-                    c: c2,
-                });
-                h = s;
-                continue;
-            }
-            let (s, c) = layer.forward(tape, &h, t);
+            let (s, c) = tape.scope(&layer.name, || {
+                let (s, c) = layer.forward(tape, &h, t);
+                if i == self.latent + 1 {
+                    let [c_, hh, ww] = self.feature_shape;
+                    let shape = [t * b, c_, hh, ww];
+                    (s.reshape(&shape), c.reshape(&shape))
+                } else {
+                    (s, c)
+                }
+            });
             layers.push(LayerActivity {
                 name: layer.name.clone(),
                 spikes: s.clone(),
@@ -309,6 +305,12 @@ impl Sae {
             });
             h = s;
         }
+        tape.scope("loss", || self.finish(tape, x, layers))
+    }
+
+    /// The read-out, loss and latent code from the layers' activity.
+    fn finish<'t>(&self, tape: &'t Tape, x: &Tensor, layers: Vec<LayerActivity<'t>>) -> Output<'t> {
+        let (t, b) = (self.steps, x.shape()[0]);
         let out = layers.last().expect("output layer");
         let pixels = SIDE * SIDE;
         let recon = match self.readout {
