@@ -34,13 +34,16 @@ fn dims4(op: &str, what: &str, t: &[usize]) -> [usize; 4] {
 /// A plain-slice kernel of a convolution kind: `(shape, a, b, out)`.
 type ConvKernel<S> = fn(&S, &[f32], &[f32], &mut [f32]);
 
+/// A kernel of three inputs: `(shape, a, b, c, out)`.
+type ConvKernel3<S> = fn(&S, &[f32], &[f32], &[f32], &mut [f32]);
+
 /// The kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
 /// `(s, gy, w, gx)`, input gradient at the nonzero inputs `(s, x, w, gy, gx)` and weight
 /// gradient `(s, x, gy, gw)`.
 struct ConvKernels<S> {
     forward: ConvKernel<S>,
     input_grad: ConvKernel<S>,
-    input_grad_where_nonzero: fn(&S, &[f32], &[f32], &[f32], &mut [f32]),
+    input_grad_where_nonzero: ConvKernel3<S>,
     weight_grad: ConvKernel<S>,
 }
 
