@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Coefficients, Config, Encoder, ModelKind, Readout};
-use crate::train::{self, BenchOptions, RunError, RunOptions};
+use crate::train::{self, BenchMode, BenchOptions, RunError, RunOptions};
 
 /// Every [`Config`] field as an optional flag and TOML key; unset ones leave the layer
 /// below (file, preset) as it is.
@@ -484,9 +484,14 @@ pub struct RunArgs {
     common: Common,
 }
 
-/// `sae bench`: timing of training and inference steps on random MNIST-shaped input.
+/// `sae bench`: timing of training and inference steps on the first MNIST training
+/// images (random MNIST-shaped input if MNIST cannot be found).
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
+    /// What to time: training steps, inference steps or both (an infer-only run's peak
+    /// RSS holds no training memory).
+    #[arg(long, value_parser = ["train", "infer", "both"], default_value = "both")]
+    pub mode: String,
     /// Timed iterations of each kind (each T = 100 step of the paper network takes
     /// seconds; the median is reported).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -628,6 +633,12 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
                 &BenchOptions {
                     iters: args.iters,
                     warmup: args.warmup,
+                    mode: match args.mode.as_str() {
+                        "train" => BenchMode::Train,
+                        "infer" => BenchMode::Infer,
+                        _ => BenchMode::Both,
+                    },
+                    data_dir: args.common.data_dir.clone(),
                 },
             )?;
             println!("{}", report);

@@ -372,7 +372,7 @@ impl Mnist {
 }
 
 /// `dir/name` if it is a file, else `dir/name.gz` if that is.
-fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(crate) fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [name.to_owned(), format!("{name}.gz")]
         .into_iter()
         .map(|n| dir.join(n))

@@ -29,7 +29,9 @@ use serde_json::{Value, json};
 
 use crate::cli::ConfigArgs;
 use crate::config::{Config, ModelKind};
-use crate::data::{DataError, Mnist, Split, epoch_order, resolve_dir};
+use crate::data::{
+    DataError, Images, Mnist, Split, TRAIN_IMAGES, epoch_order, find_file, read_images, resolve_dir,
+};
 use crate::metrics::{
     EnergyReport, LatentReport, LayerReport, SpikeStats, energy, latent_structure,
 };
@@ -1247,13 +1249,39 @@ impl Loaded {
     }
 }
 
+/// What [`bench`] times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchMode {
+    /// Training steps only (forward, backward, clipping, Adam).
+    Train,
+    /// Inference steps only; no optimizer is built, so the peak RSS holds no training
+    /// memory.
+    Infer,
+    /// Training steps, then inference steps.
+    Both,
+}
+
+impl BenchMode {
+    fn trains(self) -> bool {
+        self != BenchMode::Infer
+    }
+
+    fn infers(self) -> bool {
+        self != BenchMode::Train
+    }
+}
+
 /// How [`bench`] measures.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct BenchOptions {
     /// Timed iterations of each kind.
     pub iters: usize,
     /// Untimed iterations before.
     pub warmup: usize,
+    /// What to time.
+    pub mode: BenchMode,
+    /// MNIST directory (the --data-dir flag); None: MNIST_DIR, else data/mnist/.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Peak resident memory of this process in MiB (`VmHWM`), if the system says.
@@ -1277,10 +1305,126 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Times training steps (forward, backward, clipping, Adam) and inference steps of the
-/// model of `cfg` on random MNIST-shaped input (80 % of pixels 0, the rest uniform, like
-/// MNIST's ink coverage), after `warmup` untimed ones. Returns one JSON object:
-/// `train_step_ms` and `infer_step_ms` (medians), `peak_rss_mb`, `threads`.
+/// The bench's input: the first MNIST training images, or one random batch.
+enum BenchInput {
+    /// The first training images (as many as the bench uses).
+    Mnist(Images),
+    /// Random MNIST-shaped images `[B, 1, 28, 28]`: 80 % of pixels 0, the rest uniform,
+    /// like MNIST's ink coverage.
+    Synthetic(Tensor),
+}
+
+impl BenchInput {
+    /// The first `images` training images of MNIST if it can be found, else a random
+    /// batch (and a note on stderr). An explicit `data_dir` that lacks MNIST is an error.
+    fn load(cfg: &Config, data_dir: Option<&Path>, images: usize) -> Result<Self, RunError> {
+        let dir = match resolve_dir(data_dir) {
+            Ok(dir) => dir,
+            Err(e) if data_dir.is_none() => {
+                eprintln!("bench: timing on synthetic input: {e}");
+                return Ok(BenchInput::synthetic(cfg));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let path = find_file(&dir, TRAIN_IMAGES).expect("resolve_dir checked the files");
+        let mut train = read_images(&path)?;
+        let size = train.rows * train.cols;
+        if size != SIDE * SIDE {
+            return Err(DataError::Field {
+                path,
+                field: "rows × cols".into(),
+                expected: format!("{SIDE}×{SIDE}"),
+                found: format!("{}×{}", train.rows, train.cols),
+            }
+            .into());
+        }
+        train.count = train.count.min(images);
+        train.pixels.truncate(train.count * size);
+        train.pixels.shrink_to_fit();
+        Ok(BenchInput::Mnist(train))
+    }
+
+    fn synthetic(cfg: &Config) -> Self {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let pixels: Vec<f32> = (0..cfg.batch * SIDE * SIDE)
+            .map(|_| {
+                if rng.random::<f32>() < 0.8 {
+                    0.0
+                } else {
+                    rng.random()
+                }
+            })
+            .collect();
+        let x = Tensor::from_shape_vec(IxDyn(&[cfg.batch, 1, SIDE, SIDE]), pixels);
+        BenchInput::Synthetic(x.expect("shape"))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            BenchInput::Mnist(_) => "mnist-train",
+            BenchInput::Synthetic(_) => "synthetic",
+        }
+    }
+
+    /// Iteration `i`'s images `[batch, 1, 28, 28]`: training images `[i·batch,
+    /// (i+1)·batch)` (wrapping around if there are fewer), or the random batch.
+    fn batch(&self, i: usize, batch: usize) -> Tensor {
+        match self {
+            BenchInput::Synthetic(x) => x.clone(),
+            BenchInput::Mnist(images) => {
+                let size = SIDE * SIDE;
+                let pixels = (i * batch..(i + 1) * batch)
+                    .flat_map(|j| {
+                        let at = j % images.count * size;
+                        &images.pixels[at..at + size]
+                    })
+                    .map(|&p| f32::from(p) / 255.0)
+                    .collect();
+                Tensor::from_shape_vec(IxDyn(&[batch, 1, SIDE, SIDE]), pixels).expect("shape")
+            }
+        }
+    }
+}
+
+/// Per layer (the encoded input first): spikes / (neurons · T · batch) and the percentage
+/// of neurons that never fired, like the PyTorch reference's
+/// `spike_stats_at_init_first_batch`.
+fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> Value {
+    let mut stats = SpikeStats::new(steps);
+    stats.add(layers, batch);
+    stats
+        .layers(0.5)
+        .iter()
+        .map(|l| {
+            json!({
+                "layer": l.name,
+                "neurons": l.neurons,
+                "density": l.spikes_per_image / (l.neurons * steps) as f64,
+                "pct_never_fired": 100.0 * l.dead_frac,
+            })
+        })
+        .collect()
+}
+
+/// Adds `<kind>_step_ms` (median), `<kind>_min_ms`, `<kind>_max_ms` and `<kind>_times_ms`
+/// to the report.
+fn add_times(report: &mut Value, kind: &str, times: Vec<f64>) {
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    report[format!("{kind}_min_ms")] = json!(min);
+    report[format!("{kind}_max_ms")] = json!(max);
+    report[format!("{kind}_times_ms")] = json!(times);
+    report[format!("{kind}_step_ms")] = json!(median(times));
+}
+
+/// Times training steps (forward, backward, clipping, Adam) and/or inference steps of the
+/// model of `cfg`, after `warmup` untimed ones, like the PyTorch reference's `bench`:
+/// iteration `i` (warm-up ones first) runs on training images `[i·B, (i+1)·B)` of MNIST,
+/// or, if MNIST cannot be found, on one random MNIST-shaped batch. Returns one JSON
+/// object: `train_step_ms` and `infer_step_ms` (medians; only those of the mode), with
+/// `_min_ms`, `_max_ms` and every timed iteration (`_times_ms`), `peak_rss_mb` (also as
+/// `peak_rss_mib`), `threads`, `input` (`mnist-train` or `synthetic`), `T`, and for the
+/// spiking model `spike_stats_at_init_first_batch` (see [`spike_densities`]).
 pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
     cfg.validate().map_err(RunError::Usage)?;
     if opts.iters == 0 {
@@ -1288,62 +1432,94 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
             "iters = 0: must be at least 1 (--iters)".into(),
         ));
     }
+    let runs = opts.warmup + opts.iters;
+    let input = BenchInput::load(cfg, opts.data_dir.as_deref(), runs * cfg.batch)?;
     let model = Model::new(cfg);
     let net = model.net();
-    let params = net.params();
-    let mut opt = optimizer(cfg, params.clone());
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let pixels: Vec<f32> = (0..cfg.batch * SIDE * SIDE)
-        .map(|_| {
-            if rng.random::<f32>() < 0.8 {
-                0.0
-            } else {
-                rng.random()
-            }
-        })
-        .collect();
-    let x = Tensor::from_shape_vec(IxDyn(&[cfg.batch, 1, SIDE, SIDE]), pixels).expect("shape");
-    let (mut train_ms, mut infer_ms) = (vec![], vec![]);
-    for i in 0..opts.warmup + opts.iters {
+    let steps = net.steps();
+    let spiking = matches!(model, Model::Spiking(_));
+    let mut init_spikes = None;
+    // Spike statistics of the first forward pass, at init; returns the time they took,
+    // which is not counted.
+    let mut note_init = |out: &Output<'_>| {
         let t0 = Instant::now();
-        let tape = Tape::new();
-        let out = net.forward(&tape, &x, step_seed(cfg.seed, i as u64));
-        opt.zero_grad();
-        out.loss.backward();
-        drop(out);
-        if cfg.clip_value > 0.0 {
-            clip_grad_value(&params, cfg.clip_value);
+        if spiking && init_spikes.is_none() {
+            init_spikes = Some(spike_densities(&out.layers, steps, cfg.batch));
         }
-        opt.step();
-        if i >= opts.warmup {
-            train_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    for i in 0..opts.warmup + opts.iters {
-        let t0 = Instant::now();
-        let tape = Tape::eval();
-        let out = net.forward(&tape, &x, eval_seed(cfg.seed, i as u64));
-        std::hint::black_box(out.recon.value());
-        drop(out);
-        if i >= opts.warmup {
-            infer_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    let model_name = match cfg.model {
-        ModelKind::Sae => "sae",
-        ModelKind::Ae => "ae",
-        ModelKind::Vae => "vae",
+        t0.elapsed()
     };
-    Ok(json!({
+    let (mut train_ms, mut infer_ms) = (vec![], vec![]);
+    if opts.mode.trains() {
+        let params = net.params();
+        let mut opt = optimizer(cfg, params.clone());
+        for i in 0..runs {
+            let x = input.batch(i, cfg.batch);
+            let t0 = Instant::now();
+            let tape = Tape::new();
+            let out = net.forward(&tape, &x, step_seed(cfg.seed, i as u64));
+            let untimed = note_init(&out);
+            opt.zero_grad();
+            out.loss.backward();
+            drop(out);
+            if cfg.clip_value > 0.0 {
+                clip_grad_value(&params, cfg.clip_value);
+            }
+            opt.step();
+            if i >= opts.warmup {
+                train_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+            }
+        }
+    }
+    if opts.mode.infers() {
+        for i in 0..runs {
+            let x = input.batch(i, cfg.batch);
+            let t0 = Instant::now();
+            let tape = Tape::eval();
+            let out = net.forward(&tape, &x, eval_seed(cfg.seed, i as u64));
+            std::hint::black_box(out.recon.value());
+            let untimed = note_init(&out);
+            drop(out);
+            if i >= opts.warmup {
+                infer_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let (model_name, mode) = (
+        match cfg.model {
+            ModelKind::Sae => "sae",
+            ModelKind::Ae => "ae",
+            ModelKind::Vae => "vae",
+        },
+        match opts.mode {
+            BenchMode::Train => "train",
+            BenchMode::Infer => "infer",
+            BenchMode::Both => "both",
+        },
+    );
+    let peak = peak_rss_mb();
+    let mut report = json!({
         "model": model_name,
-        "steps": net.steps(),
+        "mode": mode,
+        "input": input.name(),
+        "steps": steps,
+        "T": steps,
         "batch": cfg.batch,
         "iters": opts.iters,
-        "train_step_ms": median(train_ms),
-        "infer_step_ms": median(infer_ms),
-        "peak_rss_mb": peak_rss_mb(),
+        "warmup": opts.warmup,
+        "peak_rss_mb": peak,
+        "peak_rss_mib": peak,
         "threads": rayon::current_num_threads(),
-    }))
+    });
+    if opts.mode.trains() {
+        add_times(&mut report, "train", train_ms);
+    }
+    if opts.mode.infers() {
+        add_times(&mut report, "infer", infer_ms);
+    }
+    if let Some(spikes) = init_spikes {
+        report["spike_stats_at_init_first_batch"] = spikes;
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
