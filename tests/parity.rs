@@ -304,9 +304,7 @@ fn forward_backward(sae: &Sae, x: &Tensor, input: &Tensor) -> Pass {
             count.iter_mut().zip(step).for_each(|(n, v)| *n += v);
         }
         counts.push(count);
-        let c = layer.c.value().as_standard_layout().into_owned();
-        let c = c.as_slice().expect("contiguous");
-        c_final.push(c[(t - 1) * frame..].to_vec());
+        c_final.push(flat(layer.c_last.value()));
     }
     Pass {
         loss: out.loss.item(),

@@ -48,8 +48,10 @@ pub struct LayerActivity<'t> {
     pub name: String,
     /// Spikes `[T·B, …]`.
     pub spikes: Var<'t>,
-    /// Leaky cumulative potential `[T·B, …]`.
-    pub c: Var<'t>,
+    /// Leaky cumulative potential at the last step, `C = c[T−1]` `[B, …]`: what the
+    /// regularizers read. (The full `c [T·B, …]` is not kept: at `T = 100` it would
+    /// double the memory of a pass; the read-out takes what it needs as it goes.)
+    pub c_last: Var<'t>,
 }
 
 /// What a forward pass of any of the auto-encoders gives.
@@ -65,8 +67,8 @@ pub struct Output<'t> {
     /// The latent code `[B, latent]`: spike rates `S/T` for the spiking model,
     /// activations for the AE, `μ` for the VAE.
     pub latent: Var<'t>,
-    /// Spiking models only: per layer, in order, the encoded input first (its `c` is
-    /// the input itself).
+    /// Spiking models only: per layer, in order, the encoded input first (its `c_last` is
+    /// the input's last frame).
     pub layers: Vec<LayerActivity<'t>>,
 }
 
@@ -278,49 +280,59 @@ impl Sae {
             "encoded input must be [T·B, …] with T = {t}, B = {b}"
         );
         let input = tape.constant(input);
+        let last_step = |v: &Var<'t>| v.slice_axis(0, (t - 1) * b..t * b);
         let mut layers = vec![LayerActivity {
             name: "input".into(),
             spikes: input.clone(),
-            c: input.clone(),
+            c_last: last_step(&input),
         }];
-        let mut h = input;
+        let (mut h, mut out_c) = (input.clone(), input);
         for (i, layer) in self.layers.iter().enumerate() {
             if i == self.latent {
                 h = tape.scope(&layer.name, || h.flatten());
             }
-            let (s, c) = tape.scope(&layer.name, || {
+            let (s, c, c_last) = tape.scope(&layer.name, || {
                 let (s, c) = layer.forward(tape, &h, t);
+                let c_last = last_step(&c);
                 if i == self.latent + 1 {
-                    let [c_, hh, ww] = self.feature_shape;
-                    let shape = [t * b, c_, hh, ww];
-                    (s.reshape(&shape), c.reshape(&shape))
+                    let [f, hh, ww] = self.feature_shape;
+                    (
+                        s.reshape(&[t * b, f, hh, ww]),
+                        c,
+                        c_last.reshape(&[b, f, hh, ww]),
+                    )
                 } else {
-                    (s, c)
+                    (s, c, c_last)
                 }
             });
             layers.push(LayerActivity {
                 name: layer.name.clone(),
                 spikes: s.clone(),
-                c,
+                c_last,
             });
             h = s;
+            out_c = c;
         }
-        tape.scope("loss", || self.finish(tape, x, layers))
+        tape.scope("loss", || self.finish(tape, x, layers, &out_c))
     }
 
-    /// The read-out, loss and latent code from the layers' activity.
-    fn finish<'t>(&self, tape: &'t Tape, x: &Tensor, layers: Vec<LayerActivity<'t>>) -> Output<'t> {
+    /// The read-out (from the output layer's `c [T·B, …]`), loss and latent code.
+    fn finish<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        layers: Vec<LayerActivity<'t>>,
+        out_c: &Var<'t>,
+    ) -> Output<'t> {
         let (t, b) = (self.steps, x.shape()[0]);
         let out = layers.last().expect("output layer");
         let pixels = SIDE * SIDE;
         let recon = match self.readout {
             Readout::MaxPotential => {
-                out.c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
+                out_c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
             }
-            Readout::MeanPotential => out.c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
-            Readout::SpikeRate => {
-                out.spikes.reshape(&[t, b, pixels]).sum_axes(&[0], false) / t as f32
-            }
+            Readout::MeanPotential => out_c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
+            Readout::SpikeRate => out.spikes.sum_blocks(t).reshape(&[b, pixels]) / t as f32,
         }
         .reshape(&[b, 1, SIDE, SIDE]);
         let mse = recon.mse_loss(&tape.constant(x.clone()));
@@ -371,10 +383,7 @@ impl Sae {
             let norm = 1.0 / (b * n) as f32;
             // S/T and C/T, made only when a term needs them.
             let rate = || layer.spikes.sum_blocks(t).reshape(&[b, n]) / t as f32;
-            let last = || {
-                let c = layer.c.slice_axis(0, (t - 1) * b..t * b);
-                c.reshape(&[b, n]) / t as f32
-            };
+            let last = || layer.c_last.reshape(&[b, n]) / t as f32;
             if k.burst_l1 != 0.0 {
                 add(rate().abs().sum() * norm, k.burst_l1);
             }

@@ -753,7 +753,7 @@ pub fn diagnose(layers: &[LayerActivity<'_>]) -> String {
                 l.name
             ));
         }
-        if non_finite.is_none() && l.c.value().iter().any(|v| !v.is_finite()) {
+        if non_finite.is_none() && l.c_last.value().iter().any(|v| !v.is_finite()) {
             non_finite = Some(l.name.clone());
         }
     }
@@ -1610,7 +1610,7 @@ mod tests {
         let layer = |name: &str, s: f32, c: f32| LayerActivity {
             name: name.into(),
             spikes: t(s),
-            c: t(c),
+            c_last: t(c),
         };
         let layers = vec![
             layer("input", 1.0, 1.0),
@@ -1627,7 +1627,7 @@ mod tests {
         let half = LayerActivity {
             name: "conv1".into(),
             spikes: tape.constant(Tensor::from_shape_fn(IxDyn(&[4, 3]), |i| (i[1] % 2) as f32)),
-            c: t(0.5),
+            c_last: t(0.5),
         };
         let msg = diagnose(&[layer("input", 1.0, 1.0), half]);
         assert!(msg.contains("no layer went silent or saturated"), "{msg}");
