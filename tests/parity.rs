@@ -291,19 +291,11 @@ fn forward_backward(sae: &Sae, x: &Tensor, input: &Tensor) -> Pass {
     let tape = Tape::new();
     let out = sae.run_encoded(&tape, x, input.clone());
     out.loss.backward();
-    let t = sae.steps;
     let mut counts = vec![];
     let mut c_final = vec![];
     // layers[0] is the encoded input; the LIF layers follow in order.
     for layer in &out.layers[1..] {
-        let s = layer.spikes.value().as_standard_layout().into_owned();
-        let s = s.as_slice().expect("contiguous");
-        let frame = s.len() / t;
-        let mut count = vec![0.0f32; frame];
-        for step in s.chunks_exact(frame) {
-            count.iter_mut().zip(step).for_each(|(n, v)| *n += v);
-        }
-        counts.push(count);
+        counts.push(flat(layer.counts.value()));
         c_final.push(flat(layer.c_last.value()));
     }
     Pass {

@@ -209,6 +209,7 @@ impl AutoEncoder for Ae {
             loss,
             latent,
             layers: vec![],
+            latent_spikes: None,
         }
     }
 }
@@ -269,6 +270,7 @@ impl AutoEncoder for Vae {
             loss,
             latent: mu,
             layers: vec![],
+            latent_spikes: None,
         }
     }
 }

@@ -111,27 +111,57 @@ impl SpikeStats {
 
     /// Adds one batch of `batch` images: every layer of a spiking model's
     /// [`Output::layers`](crate::model::Output::layers), the encoded input included, each
-    /// with spikes `[T·B, …]`.
+    /// with its event counts `[B, …]`.
     ///
     /// # Panics
-    /// As [`SpikeStats::add_tensors`].
+    /// As [`SpikeStats::add_counts`].
     pub fn add(&mut self, layers: &[LayerActivity<'_>], batch: usize) {
         let tensors: Vec<(&str, &Tensor)> = layers
             .iter()
-            .map(|l| (l.name.as_str(), l.spikes.value()))
+            .map(|l| (l.name.as_str(), l.counts.value()))
             .collect();
-        self.add_tensors(&tensors, batch);
+        self.add_counts(&tensors, batch);
     }
 
     /// Adds one batch of `batch` images given as `(name, spikes [T·B, …])` per layer.
-    /// One pass over each tensor.
     ///
     /// # Panics
-    /// If `batch` is 0, a tensor's first dimension is not `T·batch`, a layer has no
-    /// neurons, or the layers (names, frame shapes, count) differ from the first batch's.
+    /// If a tensor's first dimension is not `T·batch`, or as [`SpikeStats::add_counts`].
     pub fn add_tensors(&mut self, layers: &[(&str, &Tensor)], batch: usize) {
-        assert!(batch > 0, "SpikeStats::add: empty batch");
         let frames = self.steps * batch;
+        let counts: Vec<Tensor> = layers
+            .iter()
+            .map(|(name, t)| {
+                assert!(
+                    batch > 0 && t.shape().first() == Some(&frames),
+                    "SpikeStats: layer `{name}` has spikes {:?}, expected [{frames}, …] \
+                     (T = {}, batch = {batch})",
+                    t.shape(),
+                    self.steps
+                );
+                let mut shape = t.shape().to_vec();
+                shape[0] = batch;
+                let mut counts = Tensor::zeros(IxDyn(&shape));
+                let n = counts.len();
+                let slots = counts.as_slice_mut().expect("fresh tensor");
+                for (k, &v) in t.iter().enumerate() {
+                    slots[k % n] += f32::from(u8::from(v != 0.0));
+                }
+                counts
+            })
+            .collect();
+        let named: Vec<(&str, &Tensor)> = layers.iter().map(|(n, _)| *n).zip(&counts).collect();
+        self.add_counts(&named, batch);
+    }
+
+    /// Adds one batch of `batch` images given as `(name, events [B, …])` per layer: each
+    /// neuron's event (spike) count in each image.
+    ///
+    /// # Panics
+    /// If `batch` is 0, a tensor's first dimension is not `batch`, a layer has no
+    /// neurons, or the layers (names, frame shapes, count) differ from the first batch's.
+    pub fn add_counts(&mut self, layers: &[(&str, &Tensor)], batch: usize) {
+        assert!(batch > 0, "SpikeStats::add: empty batch");
         if self.layers.is_empty() {
             self.layers = layers
                 .iter()
@@ -157,16 +187,17 @@ impl SpikeStats {
         for (acc, (name, t)) in self.layers.iter_mut().zip(layers) {
             assert!(
                 acc.name == *name
-                    && t.shape().first() == Some(&frames)
+                    && t.shape().first() == Some(&batch)
                     && t.shape()[1..] == acc.shape,
-                "SpikeStats: layer `{name}` has spikes {:?}, expected `{}` with [{frames}, {:?}] \
-                 (T = {}, batch = {batch})",
+                "SpikeStats: layer `{name}` has counts {:?}, expected `{}` with [{batch}, {:?}]",
                 t.shape(),
                 acc.name,
                 acc.shape,
-                self.steps
             );
-            count_events(&mut acc.events, t);
+            let n = acc.events.len();
+            for (k, &v) in t.iter().enumerate() {
+                acc.events[k % n] += v as u64;
+            }
         }
         self.images += batch as u64;
     }
@@ -205,25 +236,6 @@ impl SpikeStats {
                 }
             })
             .collect()
-    }
-}
-
-/// Adds each frame's nonzero values of `t [frames, n]` to the per-neuron counts.
-fn count_events(events: &mut [u64], t: &Tensor) {
-    let n = events.len();
-    match t.as_slice() {
-        Some(values) => {
-            for frame in values.chunks_exact(n) {
-                for (e, &v) in events.iter_mut().zip(frame) {
-                    *e += u64::from(v != 0.0);
-                }
-            }
-        }
-        None => {
-            for (i, &v) in t.iter().enumerate() {
-                events[i % n] += u64::from(v != 0.0);
-            }
-        }
     }
 }
 

@@ -46,8 +46,11 @@ pub struct Sae {
 pub struct LayerActivity<'t> {
     /// The layer's name.
     pub name: String,
-    /// Spikes `[T·B, …]`.
-    pub spikes: Var<'t>,
+    /// Events per neuron and image, `[B, …]`: the spike count `S = Σ_t s[t]` of a LIF
+    /// layer (differentiable, through the surrogate), and for the encoded input the steps
+    /// at which it is nonzero. The spike trains themselves are not kept: at `T = 100`
+    /// they would hold most of a pass's memory.
+    pub counts: Var<'t>,
     /// Leaky cumulative potential at the last step, `C = c[T−1]` `[B, …]`: what the
     /// regularizers read. (The full `c [T·B, …]` is not kept: at `T = 100` it would
     /// double the memory of a pass; the read-out takes what it needs as it goes.)
@@ -70,6 +73,8 @@ pub struct Output<'t> {
     /// Spiking models only: per layer, in order, the encoded input first (its `c_last` is
     /// the input's last frame).
     pub layers: Vec<LayerActivity<'t>>,
+    /// Spiking models only: the latent layer's spikes `[T·B, latent]`, for rasters.
+    pub latent_spikes: Option<Var<'t>>,
 }
 
 /// The interface the training loop, evaluation and benchmarks use for every model.
@@ -281,12 +286,14 @@ impl Sae {
         );
         let input = tape.constant(input);
         let last_step = |v: &Var<'t>| v.slice_axis(0, (t - 1) * b..t * b);
+        let events = input.value().mapv(|v| f32::from(u8::from(v != 0.0)));
         let mut layers = vec![LayerActivity {
             name: "input".into(),
-            spikes: input.clone(),
+            counts: tape.constant(events).sum_blocks(t),
             c_last: last_step(&input),
         }];
-        let (mut h, mut out_c) = (input.clone(), input);
+        let (mut h, mut out_c, mut out_s) = (input.clone(), input.clone(), input);
+        let mut latent_spikes = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if i == self.latent {
                 h = tape.scope(&layer.name, || h.flatten());
@@ -307,48 +314,53 @@ impl Sae {
             });
             layers.push(LayerActivity {
                 name: layer.name.clone(),
-                spikes: s.clone(),
+                counts: s.sum_blocks(t),
                 c_last,
             });
-            h = s;
-            out_c = c;
+            if i == self.latent {
+                latent_spikes = Some(s.clone());
+            }
+            (h, out_c, out_s) = (s.clone(), c, s);
         }
-        tape.scope("loss", || self.finish(tape, x, layers, &out_c))
+        drop(h);
+        let out = tape.scope("loss", || self.finish(tape, x, layers, &out_c, &out_s));
+        Output {
+            latent_spikes,
+            ..out
+        }
     }
 
-    /// The read-out (from the output layer's `c [T·B, …]`), loss and latent code.
+    /// The read-out (from the output layer's `c` and `s`, `[T·B, …]`), loss and latent
+    /// code.
     fn finish<'t>(
         &self,
         tape: &'t Tape,
         x: &Tensor,
         layers: Vec<LayerActivity<'t>>,
         out_c: &Var<'t>,
+        out_s: &Var<'t>,
     ) -> Output<'t> {
         let (t, b) = (self.steps, x.shape()[0]);
-        let out = layers.last().expect("output layer");
         let pixels = SIDE * SIDE;
         let recon = match self.readout {
             Readout::MaxPotential => {
                 out_c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
             }
             Readout::MeanPotential => out_c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
-            Readout::SpikeRate => out.spikes.sum_blocks(t).reshape(&[b, pixels]) / t as f32,
+            Readout::SpikeRate => out_s.sum_blocks(t).reshape(&[b, pixels]) / t as f32,
         }
         .reshape(&[b, 1, SIDE, SIDE]);
         let mse = recon.mse_loss(&tape.constant(x.clone()));
         let loss = &mse + &self.regularizers(tape, &layers[1..], b);
         let n = self.layers[self.latent].weight.shape()[0];
-        let latent = layers[self.latent + 1]
-            .spikes
-            .sum_blocks(t)
-            .reshape(&[b, n])
-            / t as f32;
+        let latent = layers[self.latent + 1].counts.reshape(&[b, n]) / t as f32;
         Output {
             recon,
             mse,
             loss,
             latent,
             layers,
+            latent_spikes: None,
         }
     }
 }
@@ -379,10 +391,10 @@ impl Sae {
             }
         };
         for (i, layer) in layers.iter().enumerate() {
-            let n = layer.spikes.value().len() / (t * b);
+            let n = layer.counts.value().len() / b;
             let norm = 1.0 / (b * n) as f32;
             // S/T and C/T, made only when a term needs them.
-            let rate = || layer.spikes.sum_blocks(t).reshape(&[b, n]) / t as f32;
+            let rate = || layer.counts.reshape(&[b, n]) / t as f32;
             let last = || layer.c_last.reshape(&[b, n]) / t as f32;
             if k.burst_l1 != 0.0 {
                 add(rate().abs().sum() * norm, k.burst_l1);

@@ -17,10 +17,10 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use autograd::optim::clip_grad_value;
-use autograd::{Adam, Optimizer, Parameter, Tape, Tensor};
+use autograd::{Adam, OpTime, Optimizer, Parameter, Tape, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Array2, IxDyn};
 use rand::rngs::StdRng;
@@ -527,7 +527,10 @@ pub fn evaluate(
             }
             if raster.is_none() {
                 raster = Some(match latent_index {
-                    Some(i) => plots::raster_of(out.layers[i].spikes.value(), steps, 0),
+                    Some(_) => {
+                        let spikes = out.latent_spikes.as_ref().expect("spiking model");
+                        plots::raster_of(spikes.value(), steps, 0)
+                    }
                     None => Array2::from_shape_vec(
                         (1, width),
                         code.iter().take(width).copied().collect(),
@@ -715,35 +718,36 @@ fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<(Split, Split), Ru
     ))
 }
 
-/// Fraction of nonzero values of a tensor.
-fn density(t: &Tensor) -> f64 {
-    let n = t.len().max(1);
-    t.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64
+/// Spikes per neuron and step of a layer's event counts `[B, …]` over `steps` steps.
+fn density(counts: &Tensor, steps: usize) -> f64 {
+    let slots = (counts.len() * steps).max(1);
+    counts.iter().map(|&v| f64::from(v)).sum::<f64>() / slots as f64
 }
 
-/// Spike density over all LIF layers of one forward pass (0 for the baselines).
-fn batch_density(layers: &[LayerActivity<'_>]) -> f64 {
-    let (mut spikes, mut slots) = (0usize, 0usize);
+/// Spike density over all LIF layers of one forward pass of `steps` steps (0 for the
+/// baselines).
+fn batch_density(layers: &[LayerActivity<'_>], steps: usize) -> f64 {
+    let (mut spikes, mut slots) = (0.0, 0usize);
     for l in layers.iter().skip(1) {
-        let v = l.spikes.value();
-        spikes += v.iter().filter(|&&x| x != 0.0).count();
-        slots += v.len();
+        let v = l.counts.value();
+        spikes += v.iter().map(|&x| f64::from(x)).sum::<f64>();
+        slots += v.len() * steps;
     }
     if slots == 0 {
         0.0
     } else {
-        spikes as f64 / slots as f64
+        spikes / slots as f64
     }
 }
 
-/// Which layers of a failing batch went silent (density 0) or saturated (density ≈ 1),
-/// and the first with a non-finite potential.
-pub fn diagnose(layers: &[LayerActivity<'_>]) -> String {
+/// Which layers of a failing batch of `steps` steps went silent (density 0) or
+/// saturated (density ≈ 1), and the first with a non-finite potential.
+pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
     let mut found = vec![];
     let mut all = vec![];
     let mut non_finite = None;
     for l in layers.iter().skip(1) {
-        let d = density(l.spikes.value());
+        let d = density(l.counts.value(), steps);
         all.push(format!("{} {d:.3}", l.name));
         if d == 0.0 {
             found.push(format!("layer `{}` went silent (spike density 0)", l.name));
@@ -893,11 +897,11 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
                  checkpoint (step {saved_at}) is kept in {}",
                 pos.step + 1,
                 epoch + 1,
-                diagnose(&out.layers),
+                diagnose(&out.layers, net.steps()),
                 checkpoint.display()
             )));
         }
-        let dens = batch_density(&out.layers);
+        let dens = batch_density(&out.layers, net.steps());
         opt.zero_grad();
         out.loss.backward();
         drop(out);
@@ -1449,24 +1453,34 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
         t0.elapsed()
     };
     let (mut train_ms, mut infer_ms) = (vec![], vec![]);
+    let (mut train_ops, mut infer_ops) = (vec![], vec![]);
     if opts.mode.trains() {
         let params = net.params();
         let mut opt = optimizer(cfg, params.clone());
         for i in 0..runs {
             let x = input.batch(i, cfg.batch);
             let t0 = Instant::now();
-            let tape = Tape::new();
+            let tape = Tape::profiled();
             let out = net.forward(&tape, &x, step_seed(cfg.seed, i as u64));
             let untimed = note_init(&out);
             opt.zero_grad();
             out.loss.backward();
             drop(out);
+            let t_opt = Instant::now();
             if cfg.clip_value > 0.0 {
                 clip_grad_value(&params, cfg.clip_value);
             }
             opt.step();
             if i >= opts.warmup {
                 train_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+                let mut ops = tape.op_times();
+                ops.push(OpTime {
+                    scope: "optimizer".into(),
+                    op: "clip + step".into(),
+                    forward: t_opt.elapsed(),
+                    backward: Duration::ZERO,
+                });
+                train_ops.extend(ops);
             }
         }
     }
@@ -1474,13 +1488,15 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
         for i in 0..runs {
             let x = input.batch(i, cfg.batch);
             let t0 = Instant::now();
-            let tape = Tape::eval();
+            let tape = Tape::profiled();
+            tape.set_recording(false);
             let out = net.forward(&tape, &x, eval_seed(cfg.seed, i as u64));
             std::hint::black_box(out.recon.value());
             let untimed = note_init(&out);
             drop(out);
             if i >= opts.warmup {
                 infer_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+                infer_ops.extend(tape.op_times());
             }
         }
     }
@@ -1512,14 +1528,42 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
     });
     if opts.mode.trains() {
         add_times(&mut report, "train", train_ms);
+        report["train_profile_ms"] = by_scope(&train_ops, opts.iters);
     }
     if opts.mode.infers() {
         add_times(&mut report, "infer", infer_ms);
+        report["infer_profile_ms"] = by_scope(&infer_ops, opts.iters);
     }
     if let Some(spikes) = init_spikes {
         report["spike_stats_at_init_first_batch"] = spikes;
     }
     Ok(report)
+}
+
+/// Mean forward and backward milliseconds per step of each scope (a layer, `loss`,
+/// `optimizer`; `""` for the rest), in the order the scopes first ran. Forward time is
+/// what the profiling tape attributes to each op: its own work and the glue before it.
+fn by_scope(ops: &[OpTime], steps: usize) -> Value {
+    let mut order: Vec<&str> = vec![];
+    let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+    for op in ops {
+        let entry = sums.entry(op.scope.as_str()).or_insert_with(|| {
+            order.push(op.scope.as_str());
+            (0.0, 0.0)
+        });
+        entry.0 += op.forward.as_secs_f64();
+        entry.1 += op.backward.as_secs_f64();
+    }
+    let per_step = 1e3 / steps.max(1) as f64;
+    Value::Array(
+        order
+            .iter()
+            .map(|scope| {
+                let (f, b) = sums[scope];
+                json!({"scope": scope, "forward": f * per_step, "backward": b * per_step})
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -1609,7 +1653,7 @@ mod tests {
         let t = |v: f32| tape.constant(Tensor::from_elem(IxDyn(&[4, 3]), v));
         let layer = |name: &str, s: f32, c: f32| LayerActivity {
             name: name.into(),
-            spikes: t(s),
+            counts: t(s),
             c_last: t(c),
         };
         let layers = vec![
@@ -1617,7 +1661,7 @@ mod tests {
             layer("conv1", 1.0, f32::INFINITY),
             layer("latent", 0.0, -3.0),
         ];
-        let msg = diagnose(&layers);
+        let msg = diagnose(&layers, 1);
         assert!(msg.contains("`conv1` saturated"), "{msg}");
         assert!(msg.contains("`latent` went silent"), "{msg}");
         assert!(
@@ -1626,10 +1670,10 @@ mod tests {
         );
         let half = LayerActivity {
             name: "conv1".into(),
-            spikes: tape.constant(Tensor::from_shape_fn(IxDyn(&[4, 3]), |i| (i[1] % 2) as f32)),
+            counts: tape.constant(Tensor::from_shape_fn(IxDyn(&[4, 3]), |i| (i[1] % 2) as f32)),
             c_last: t(0.5),
         };
-        let msg = diagnose(&[layer("input", 1.0, 1.0), half]);
+        let msg = diagnose(&[layer("input", 1.0, 1.0), half], 1);
         assert!(msg.contains("no layer went silent or saturated"), "{msg}");
         assert!(msg.contains("conv1 0.333"), "{msg}");
     }
