@@ -1,5 +1,7 @@
 //! The tensor type and the broadcasting helpers every op shares.
 
+use std::rc::Rc;
+
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
 /// The value type: a dynamic-rank, row-major `f32` array.
@@ -12,6 +14,54 @@ pub fn contiguous(t: Tensor) -> Tensor {
         t
     } else {
         t.as_standard_layout().into_owned()
+    }
+}
+
+/// A value an op keeps for its backward pass. A binary one (every element 0 or 1: spikes)
+/// is packed to one bit per element, 32 times smaller, and unpacked when backward runs;
+/// any other is shared as it is.
+pub(crate) enum Saved {
+    Shared(Rc<Tensor>),
+    Bits { words: Vec<u64>, shape: Vec<usize> },
+}
+
+impl Saved {
+    /// Keeps `t`, packed if it is binary.
+    pub(crate) fn new(t: Rc<Tensor>) -> Self {
+        let Some(x) = t
+            .as_slice()
+            .filter(|x| x.iter().all(|&v| v == 0.0 || v == 1.0))
+        else {
+            return Saved::Shared(t);
+        };
+        let words = x
+            .chunks(64)
+            .map(|chunk| {
+                let bits = chunk.iter().enumerate();
+                bits.fold(0u64, |w, (i, &v)| w | (u64::from(v != 0.0) << i))
+            })
+            .collect();
+        Saved::Bits {
+            words,
+            shape: t.shape().to_vec(),
+        }
+    }
+
+    /// The value again.
+    pub(crate) fn tensor(&self) -> Rc<Tensor> {
+        match self {
+            Saved::Shared(t) => t.clone(),
+            Saved::Bits { words, shape } => {
+                let len = shape.iter().product::<usize>();
+                let mut x = vec![0.0f32; len];
+                for (chunk, &w) in x.chunks_mut(64).zip(words) {
+                    for (i, v) in chunk.iter_mut().enumerate() {
+                        *v = ((w >> i) & 1) as f32;
+                    }
+                }
+                Rc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
+            }
+        }
     }
 }
 
@@ -75,6 +125,24 @@ pub fn sum_to(g: Tensor, shape: &[usize]) -> Tensor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn saved_values_come_back_unchanged() {
+        use super::{Rc, Saved, Tensor};
+        use ndarray::IxDyn;
+        let binary = Tensor::from_shape_fn(IxDyn(&[3, 45]), |i| {
+            ((i[0] * 7 + i[1]) % 3 == 0) as u8 as f32
+        });
+        let analog = binary.mapv(|v| v * 0.5);
+        for t in [binary, analog, Tensor::zeros(IxDyn(&[0, 4]))] {
+            let saved = Saved::new(Rc::new(t.clone()));
+            assert_eq!(*saved.tensor(), t);
+        }
+        assert!(matches!(
+            Saved::new(Rc::new(Tensor::ones(IxDyn(&[70])))),
+            Saved::Bits { .. }
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -14,6 +14,7 @@ use kernels::{Conv2dShape, ConvTranspose2dShape};
 
 use crate::Tensor;
 use crate::tape::{Var, op1};
+use crate::tensor::Saved;
 
 fn slice(t: &Tensor) -> &[f32] {
     t.as_slice().expect("tensors on the tape are contiguous")
@@ -59,7 +60,9 @@ fn conv_op<'t, S: Copy + 'static>(
     let (xv, wt) = (x.shared(), weight.shared());
     let sparse_grad = x.needs_grad_only_where_nonzero();
     let y = fill(&out_shape, |y| (k.forward)(&s, slice(&xv), slice(&wt), y));
+    let saved = x.tape().is_recording().then(|| Saved::new(xv));
     op1(x.tape(), name, &[x, weight], y, move |g, needs| {
+        let xv = saved.expect("recorded").tensor();
         let gx = needs[0].then(|| {
             fill(xv.shape(), |gx| {
                 if sparse_grad {

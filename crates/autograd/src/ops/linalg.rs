@@ -9,6 +9,7 @@ use ndarray::IxDyn;
 
 use crate::Tensor;
 use crate::tape::{Var, op1};
+use crate::tensor::Saved;
 
 /// A row-major matrix view of a slice: rows, columns, row stride, column stride.
 #[derive(Clone, Copy)]
@@ -115,12 +116,14 @@ impl<'t> Var<'t> {
         let x_shape = x.shape().to_vec();
         let out = tensor(&out_shape, y);
         let sparse_grad = self.needs_grad_only_where_nonzero();
+        let saved = self.tape().is_recording().then(|| Saved::new(x));
         let y = op1(
             self.tape(),
             "linear",
             &[self, weight],
             out,
             move |g, needs| {
+                let x = saved.expect("recorded").tensor();
                 let gx = needs[0].then(|| {
                     let mut gx = vec![0.0; x.len()];
                     let (x, w, g) = (slice(&x), slice(&w), slice(&g));
