@@ -109,6 +109,22 @@ run_ours() { # ROUND T MODE N
     record sae "$1" "$2" "$3" "$load" "$(python3 -c "print($t1 - $t0)")" "$TMP/ours.json"
 }
 
+# Full-size parity at T = 25: the paper network at the reference's seed-0 init, one
+# forward/backward and one Adam step on 8 test images, each encoder, checked by
+# tests/parity.rs (loss, every weight gradient, spike counts, c, weights after Adam).
+if [[ "${PARITY:-1}" != 0 ]]; then
+    echo "parity: paper network, T=25, batch 8 (PARITY=0 skips)" >&2
+    mkdir -p "$TMP/parity"
+    "$TORCH_PYTHON" "$REFERENCE" export-init --seed 0 --out "$TMP/parity/init.safetensors" >/dev/null
+    for encoder in current poisson; do
+        "$TORCH_PYTHON" "$REFERENCE" step-dump --weights "$TMP/parity/init.safetensors" \
+            --T 25 --batch 8 --encoder "$encoder" --floor authors --adam-steps 1 \
+            --include-weights --out "$TMP/parity/paper_${encoder}_T25.safetensors" >/dev/null
+    done
+    PARITY_DIR="$TMP/parity" cargo test --release --test parity -- --nocapture 2>&1 |
+        grep -E "^paper_|test result" >&2
+fi
+
 echo "reference: $REFERENCE; MNIST_DIR=${MNIST_DIR:-unset}; T: $TS; rounds: $ROUNDS;" \
     "threads: $THREADS; batch: $BATCH; results: $OUT" >&2
 for ((round = 1; round <= ROUNDS; round++)); do
