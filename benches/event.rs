@@ -1,5 +1,5 @@
-//! Event (spike-driven) kernels against their dense counterparts, forward pass and weight
-//! gradient, at input spike densities from 1 % to 50 %, on three layers of the paper's
+//! Event (spike-driven) kernels against their dense counterparts, forward pass, weight
+//! gradient and input gradient (at the spikes only, against the dense one), at input spike densities from 1 % to 50 %, on three layers of the paper's
 //! network:
 //!
 //! - conv2d 16→32, 5×5, on 24×24, batch 64;
@@ -74,7 +74,14 @@ fn conv2d_cases() -> Vec<Case> {
         uniform(s.output_len(), 1.0, 3),
     );
     let layer = "conv2d_64x16x24x24_32x5x5";
-    let (w2, gy2) = (w.clone(), gy.clone());
+    let (w2, gy2, w3, gy3, w4, gy4) = (
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+    );
     vec![
         Case {
             layer,
@@ -94,6 +101,17 @@ fn conv2d_cases() -> Vec<Case> {
             dense: Box::new(move |x, gw| kernels::conv2d_backward_weight(&s, x, &gy, gw)),
             event: Box::new(move |x, gw| kernels::conv2d_backward_weight_event(&s, x, &gy2, gw)),
         },
+        Case {
+            layer,
+            op: "backward_input",
+            flops: s.flops(),
+            x_len: s.input_len(),
+            out_len: s.input_len(),
+            dense: Box::new(move |_, gx| kernels::conv2d_backward_input(&s, &gy3, &w3, gx)),
+            event: Box::new(move |x, gx| {
+                kernels::conv2d_backward_input_event(&s, x, &w4, &gy4, gx)
+            }),
+        },
     ]
 }
 
@@ -103,7 +121,14 @@ fn linear_cases() -> Vec<Case> {
     let gy = uniform(batch * fan_out, 1.0, 3);
     let flops = 2.0 * (batch * fan_in * fan_out) as f64;
     let layer = "linear_1600x100_12800";
-    let (w2, gy2) = (w.clone(), gy.clone());
+    let (w2, gy2, w3, gy3, w4, gy4) = (
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+    );
     vec![
         Case {
             layer,
@@ -131,6 +156,19 @@ fn linear_cases() -> Vec<Case> {
                 kernels::linear_backward_weight_event(batch, fan_in, fan_out, x, &gy2, gw)
             }),
         },
+        Case {
+            layer,
+            op: "backward_input",
+            flops,
+            x_len: batch * fan_in,
+            out_len: batch * fan_in,
+            dense: Box::new(move |_, gx| {
+                kernels::linear_backward_input_dense(batch, fan_in, fan_out, &gy3, &w3, gx)
+            }),
+            event: Box::new(move |x, gx| {
+                kernels::linear_backward_input_event(batch, fan_in, fan_out, x, &w4, &gy4, gx)
+            }),
+        },
     ]
 }
 
@@ -152,7 +190,14 @@ fn conv_transpose2d_cases() -> Vec<Case> {
         uniform(s.output_len(), 1.0, 3),
     );
     let layer = "conv_transpose2d_64x32x20x20_16x5x5";
-    let (w2, gy2) = (w.clone(), gy.clone());
+    let (w2, gy2, w3, gy3, w4, gy4) = (
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+        w.clone(),
+        gy.clone(),
+    );
     vec![
         Case {
             layer,
@@ -172,6 +217,19 @@ fn conv_transpose2d_cases() -> Vec<Case> {
             dense: Box::new(move |x, gw| kernels::conv_transpose2d_backward_weight(&s, x, &gy, gw)),
             event: Box::new(move |x, gw| {
                 kernels::conv_transpose2d_backward_weight_event(&s, x, &gy2, gw)
+            }),
+        },
+        Case {
+            layer,
+            op: "backward_input",
+            flops: s.flops(),
+            x_len: s.input_len(),
+            out_len: s.input_len(),
+            dense: Box::new(move |_, gx| {
+                kernels::conv_transpose2d_backward_input(&s, &gy3, &w3, gx)
+            }),
+            event: Box::new(move |x, gx| {
+                kernels::conv_transpose2d_backward_input_event(&s, x, &w4, &gy4, gx)
             }),
         },
     ]

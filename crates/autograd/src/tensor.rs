@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use kernels::rayon::prelude::*;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
 /// The value type: a dynamic-rank, row-major `f32` array.
@@ -26,24 +27,26 @@ pub(crate) enum Saved {
 }
 
 impl Saved {
-    /// Keeps `t`, packed if it is binary.
+    /// Keeps `t`, packed if it is binary. One parallel pass checks and packs.
     pub(crate) fn new(t: Rc<Tensor>) -> Self {
-        let Some(x) = t
-            .as_slice()
-            .filter(|x| x.iter().all(|&v| v == 0.0 || v == 1.0))
-        else {
-            return Saved::Shared(t);
-        };
-        let words = x
-            .chunks(64)
-            .map(|chunk| {
-                let bits = chunk.iter().enumerate();
-                bits.fold(0u64, |w, (i, &v)| w | (u64::from(v != 0.0) << i))
-            })
-            .collect();
-        Saved::Bits {
-            words,
-            shape: t.shape().to_vec(),
+        let packed = t.as_slice().and_then(|x| {
+            x.par_chunks(64)
+                .map(|chunk| {
+                    let (mut word, mut binary) = (0u64, true);
+                    for (i, &v) in chunk.iter().enumerate() {
+                        binary &= (v == 0.0) | (v == 1.0);
+                        word |= u64::from(v == 1.0) << i;
+                    }
+                    binary.then_some(word)
+                })
+                .collect::<Option<Vec<u64>>>()
+        });
+        match packed {
+            Some(words) => Saved::Bits {
+                words,
+                shape: t.shape().to_vec(),
+            },
+            None => Saved::Shared(t),
         }
     }
 
@@ -54,11 +57,11 @@ impl Saved {
             Saved::Bits { words, shape } => {
                 let len = shape.iter().product::<usize>();
                 let mut x = vec![0.0f32; len];
-                for (chunk, &w) in x.chunks_mut(64).zip(words) {
+                x.par_chunks_mut(64).zip(words).for_each(|(chunk, &w)| {
                     for (i, v) in chunk.iter_mut().enumerate() {
                         *v = ((w >> i) & 1) as f32;
                     }
-                }
+                });
                 Rc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
             }
         }

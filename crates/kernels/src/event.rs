@@ -64,7 +64,7 @@ pub const LINEAR_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.45;
 /// Input density below which [`conv2d_forward_auto`] takes the event path, for a layer whose
 /// outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
 /// `EVENT_CROSSOVER=1 cargo bench --bench event` on conv2d 16→32, 5×5, 24×24, batch 64: crossovers
-/// 0.20 and 0.26 in two runs.
+/// 0.20 and 0.26 in two runs, 0.32 in a third on a quieter machine.
 pub const CONV2D_FORWARD_CROSSOVER: f32 = 0.2;
 
 /// Input density below which [`conv2d_backward_weight_auto`] takes the event path, for a layer
@@ -76,14 +76,31 @@ pub const CONV2D_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.4;
 /// Input density below which [`conv_transpose2d_forward_auto`] takes the event path, for a layer
 /// whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured by
 /// `EVENT_CROSSOVER=1 cargo bench --bench event` on conv_transpose2d 32→16, 5×5, 20×20, batch 64:
-/// crossovers 0.32 and 0.20 in two runs.
-pub const CONV_TRANSPOSE2D_FORWARD_CROSSOVER: f32 = 0.2;
+/// crossovers 0.32 and 0.20 in two runs, then 0.28 and 0.28 in two on a quieter machine (the
+/// paper network's decoder feeds it 0.19–0.23 at init, so the side matters).
+pub const CONV_TRANSPOSE2D_FORWARD_CROSSOVER: f32 = 0.25;
 
 /// Input density below which [`conv_transpose2d_backward_weight_auto`] takes the event path, for a
 /// layer whose outputs fill whole 8-lane vectors (see [the module docs](self#dispatch)). Measured
 /// by `EVENT_CROSSOVER=1 cargo bench --bench event` on conv_transpose2d 32→16, 5×5, 20×20, batch
 /// 64: crossovers 0.38 and 0.37 in two runs.
 pub const CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER: f32 = 0.35;
+
+/// Input density below which [`linear_backward_input_auto`] takes the event path (see [the
+/// module docs](self#dispatch)). Measured by `EVENT_CROSSOVER=1 cargo bench --bench event` on
+/// linear 100→12800, batch 1600: crossovers 0.15 and 0.18 in two runs.
+pub const LINEAR_BACKWARD_INPUT_CROSSOVER: f32 = 0.15;
+
+/// Input density below which [`conv2d_backward_input_auto`] takes the event path (see [the
+/// module docs](self#dispatch)). Measured by `EVENT_CROSSOVER=1 cargo bench --bench event` on
+/// conv2d 16→32, 5×5, 24×24, batch 64: crossover 0.19.
+pub const CONV2D_BACKWARD_INPUT_CROSSOVER: f32 = 0.18;
+
+/// Input density below which [`conv_transpose2d_backward_input_auto`] takes the event path
+/// (see [the module docs](self#dispatch)). Measured by `EVENT_CROSSOVER=1 cargo bench --bench
+/// event` on conv_transpose2d 32→16, 5×5, 20×20, batch 64: crossovers 0.22 and 0.19 in two
+/// runs.
+pub const CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER: f32 = 0.18;
 
 /// The fraction of its 8-lane vectors that a run of `n` floats fills, `n / (8·⌈n/8⌉)`: the
 /// factor a dispatcher scales its crossover by (see [the module docs](self#dispatch)).
@@ -741,8 +758,9 @@ pub fn linear_backward_input_event(
         });
 }
 
-/// [`linear_backward_input_event`] when `x` is sparser than [`LINEAR_FORWARD_CROSSOVER`]
-/// (scaled for fewer than 8 outputs), [`linear_backward_input_dense`] otherwise.
+/// [`linear_backward_input_event`] when `x` is sparser than
+/// [`LINEAR_BACKWARD_INPUT_CROSSOVER`] (scaled for fewer than 8 outputs),
+/// [`linear_backward_input_dense`] otherwise.
 ///
 /// # Panics
 /// If a slice length does not match the dimensions.
@@ -755,7 +773,7 @@ pub fn linear_backward_input_auto(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(x, LINEAR_FORWARD_CROSSOVER * lane_use(fan_out)) {
+    if sparser_than(x, LINEAR_BACKWARD_INPUT_CROSSOVER * lane_use(fan_out)) {
         linear_backward_input_event(batch, fan_in, fan_out, x, w, gy, gx);
     } else {
         linear_backward_input_dense(batch, fan_in, fan_out, gy, w, gx);
@@ -1451,8 +1469,8 @@ pub fn conv_transpose2d_backward_input_event(
     g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
 }
 
-/// [`conv2d_backward_input_event`] when `x` is sparser than [`CONV2D_FORWARD_CROSSOVER`]
-/// (the same runs as the forward scatter, read instead of written), the dense
+/// [`conv2d_backward_input_event`] when `x` is sparser than
+/// [`CONV2D_BACKWARD_INPUT_CROSSOVER`] (scaled for fewer than 8 output channels), the dense
 /// [`conv2d_backward_input`] otherwise, which is exact at the zero inputs too.
 ///
 /// # Panics
@@ -1464,7 +1482,7 @@ pub fn conv2d_backward_input_auto(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(x, CONV2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+    if sparser_than(x, CONV2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out)) {
         conv2d_backward_input_event(s, x, w, gy, gx);
     } else {
         conv2d_backward_input(s, gy, w, gx);
@@ -1472,8 +1490,8 @@ pub fn conv2d_backward_input_auto(
 }
 
 /// [`conv_transpose2d_backward_input_event`] when `x` is sparser than
-/// [`CONV_TRANSPOSE2D_FORWARD_CROSSOVER`], the dense [`conv_transpose2d_backward_input`]
-/// otherwise.
+/// [`CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER`] (scaled for fewer than 8 output channels),
+/// the dense [`conv_transpose2d_backward_input`] otherwise.
 ///
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
@@ -1484,7 +1502,10 @@ pub fn conv_transpose2d_backward_input_auto(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(x, CONV_TRANSPOSE2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+    if sparser_than(
+        x,
+        CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out),
+    ) {
         conv_transpose2d_backward_input_event(s, x, w, gy, gx);
     } else {
         conv_transpose2d_backward_input(s, gy, w, gx);
