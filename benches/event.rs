@@ -1,5 +1,7 @@
 //! Event (spike-driven) kernels against their dense counterparts, forward pass, weight
-//! gradient and input gradient (at the spikes only, against the dense one), at input spike densities from 1 % to 50 %, on three layers of the paper's
+//! gradient, input gradient (at the spikes only, against the dense one) and, for the
+//! convolutions, both gradients in one pass (against the dense input gradient plus the
+//! weight gradient's own dispatcher, the path taken otherwise), at input spike densities from 1 % to 50 %, on three layers of the paper's
 //! network:
 //!
 //! - conv2d 16→32, 5×5, on 24×24, batch 64;
@@ -74,6 +76,7 @@ fn conv2d_cases() -> Vec<Case> {
         uniform(s.output_len(), 1.0, 3),
     );
     let layer = "conv2d_64x16x24x24_32x5x5";
+    let (w5, gy5, w6, gy6) = (w.clone(), gy.clone(), w.clone(), gy.clone());
     let (w2, gy2, w3, gy3, w4, gy4) = (
         w.clone(),
         gy.clone(),
@@ -100,6 +103,22 @@ fn conv2d_cases() -> Vec<Case> {
             out_len: s.weight_len(),
             dense: Box::new(move |x, gw| kernels::conv2d_backward_weight(&s, x, &gy, gw)),
             event: Box::new(move |x, gw| kernels::conv2d_backward_weight_event(&s, x, &gy2, gw)),
+        },
+        Case {
+            layer,
+            op: "backward",
+            flops: 2.0 * s.flops(),
+            x_len: s.input_len(),
+            out_len: s.input_len(),
+            dense: Box::new(move |x, gx| {
+                let mut gw = vec![0.0; s.weight_len()];
+                kernels::conv2d_backward_input(&s, &gy5, &w5, gx);
+                kernels::conv2d_backward_weight_auto(&s, x, &gy5, &mut gw);
+            }),
+            event: Box::new(move |x, gx| {
+                let mut gw = vec![0.0; s.weight_len()];
+                kernels::conv2d_backward_event(&s, x, &w6, &gy6, gx, &mut gw);
+            }),
         },
         Case {
             layer,
@@ -190,6 +209,7 @@ fn conv_transpose2d_cases() -> Vec<Case> {
         uniform(s.output_len(), 1.0, 3),
     );
     let layer = "conv_transpose2d_64x32x20x20_16x5x5";
+    let (w5, gy5, w6, gy6) = (w.clone(), gy.clone(), w.clone(), gy.clone());
     let (w2, gy2, w3, gy3, w4, gy4) = (
         w.clone(),
         gy.clone(),
@@ -217,6 +237,22 @@ fn conv_transpose2d_cases() -> Vec<Case> {
             dense: Box::new(move |x, gw| kernels::conv_transpose2d_backward_weight(&s, x, &gy, gw)),
             event: Box::new(move |x, gw| {
                 kernels::conv_transpose2d_backward_weight_event(&s, x, &gy2, gw)
+            }),
+        },
+        Case {
+            layer,
+            op: "backward",
+            flops: 2.0 * s.flops(),
+            x_len: s.input_len(),
+            out_len: s.input_len(),
+            dense: Box::new(move |x, gx| {
+                let mut gw = vec![0.0; s.weight_len()];
+                kernels::conv_transpose2d_backward_input(&s, &gy5, &w5, gx);
+                kernels::conv_transpose2d_backward_weight_auto(&s, x, &gy5, &mut gw);
+            }),
+            event: Box::new(move |x, gx| {
+                let mut gw = vec![0.0; s.weight_len()];
+                kernels::conv_transpose2d_backward_event(&s, x, &w6, &gy6, gx, &mut gw);
             }),
         },
         Case {

@@ -102,6 +102,17 @@ pub const CONV2D_BACKWARD_INPUT_CROSSOVER: f32 = 0.18;
 /// runs.
 pub const CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER: f32 = 0.18;
 
+/// Input density below which [`conv2d_backward_auto`] computes both gradients in one event
+/// pass (see [the module docs](self#dispatch)). Measured by `EVENT_CROSSOVER=1 cargo bench
+/// --bench event` (`backward`) on conv2d 16→32, 5×5, 24×24, batch 64, against the dense input
+/// gradient plus the weight gradient's dispatcher: crossover 0.29.
+pub const CONV2D_BACKWARD_CROSSOVER: f32 = 0.25;
+
+/// Input density below which [`conv_transpose2d_backward_auto`] computes both gradients in
+/// one event pass, measured as [`CONV2D_BACKWARD_CROSSOVER`] on conv_transpose2d 32→16, 5×5,
+/// 20×20, batch 64: crossover 0.41.
+pub const CONV_TRANSPOSE2D_BACKWARD_CROSSOVER: f32 = 0.35;
+
 /// The fraction of its 8-lane vectors that a run of `n` floats fills, `n / (8·⌈n/8⌉)`: the
 /// factor a dispatcher scales its crossover by (see [the module docs](self#dispatch)).
 fn lane_use(n: usize) -> f32 {
@@ -1159,26 +1170,69 @@ impl Scatter {
     /// The spikes are taken channel by channel, so the gradient rows being updated (one
     /// channel's taps) stay in L1.
     fn backward_weight(&self, batch: usize, x: &[f32], gy: &[f32]) -> Vec<f32x8> {
+        self.backward(batch, x, gy, None)
+    }
+
+    /// [`Scatter::backward_weight`], and with `input = (wp, gx)` also the input gradient at
+    /// the nonzero inputs (as [`Scatter::backward_input`]) in the same pass: each event's
+    /// runs of the channels-last output gradient are read once for both.
+    fn backward(
+        &self,
+        batch: usize,
+        x: &[f32],
+        gy: &[f32],
+        input: Option<(&[f32], &mut [f32])>,
+    ) -> Vec<f32x8> {
         let len = self.packed_len();
         let positions = self.out_h * self.out_w;
         let per_task = batch
             .div_ceil(MAX_TASKS.min(PARTIAL_BUDGET / len).max(1))
             .max(MIN_TASK_IMAGES);
+        let tasks = batch.div_ceil(per_task);
+        let (wp, gx_tasks): (&[f32], Vec<Option<&mut [f32]>>) = match input {
+            Some((wp, gx)) => (
+                wp,
+                gx.chunks_mut(per_task * self.image_len())
+                    .map(Some)
+                    .collect(),
+            ),
+            None => (&[], (0..tasks).map(|_| None).collect()),
+        };
         let partials: Vec<Vec<f32x8>> = x
             .par_chunks(per_task * self.image_len())
             .zip(gy.par_chunks(per_task * self.out_len()))
-            .map(|(x, gy)| {
+            .zip(gx_tasks)
+            .map(|((x, gy), mut gx)| {
                 let mut partial = vec![f32x8::ZERO; len.div_ceil(8)];
                 let sum = aligned(&mut partial, len);
                 with_scratch(|sc| {
                     let images = x.chunks_exact(self.image_len());
-                    for (x, gy) in images.zip(gy.chunks_exact(self.out_len())) {
+                    for (i, (x, gy)) in images.zip(gy.chunks_exact(self.out_len())).enumerate() {
                         self.gather(x, &mut sc.events);
                         let g = aligned(&mut sc.floats, gy.len());
                         transpose_streaming_src(gy, self.c_out, positions, g);
-                        for c in 0..self.c_in {
-                            for ih in 0..self.h {
-                                self.add_row::<false>(&sc.events, c, ih, sum, g);
+                        let Some(gx) = gx.as_deref_mut() else {
+                            for c in 0..self.c_in {
+                                for ih in 0..self.h {
+                                    self.add_row::<false>(&sc.events, c, ih, sum, g);
+                                }
+                            }
+                            continue;
+                        };
+                        let gx = &mut gx[i * self.image_len()..][..self.image_len()];
+                        gx.fill(0.0);
+                        let ev = &sc.events;
+                        for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
+                            let (c, ih) = (k / self.h, k % self.h);
+                            let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
+                            for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
+                                let mut dot_sum = 0.0;
+                                self.event_runs(c, ih, iw as usize, |w, y, len| {
+                                    let g = &g[y..y + len];
+                                    axpy(&mut sum[w..w + len], v, g);
+                                    dot_sum += dot(&wp[w..w + len], g);
+                                });
+                                gx[iw as usize] = dot_sum;
                             }
                         }
                     }
@@ -1332,7 +1386,11 @@ pub fn conv2d_backward_weight_event(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: 
     }
     let g = Scatter::conv2d(s);
     let mut packed = g.backward_weight(s.batch, x, gy);
-    let packed = aligned(&mut packed, gw.len());
+    unpack_conv2d(s, &g, aligned(&mut packed, gw.len()), gw);
+}
+
+/// A packed convolution weight gradient `[c][p][kw − 1 − q][o]` into `gw[o][c][p][q]`.
+fn unpack_conv2d(s: &Conv2dShape, g: &Scatter, packed: &[f32], gw: &mut [f32]) {
     let mut flat = vec![0.0; gw.len()];
     for (t, dst) in g.conv_taps() {
         flat[dst * s.c_out..][..s.c_out].copy_from_slice(&packed[t * s.c_out..][..s.c_out]);
@@ -1394,6 +1452,11 @@ pub fn conv_transpose2d_backward_weight_event(
     let g = Scatter::conv_transpose2d(s);
     let mut packed = g.backward_weight(s.batch, x, gy);
     let packed = aligned(&mut packed, gw.len());
+    unpack_conv_transpose2d(s, packed, gw);
+}
+
+/// A packed transposed-convolution weight gradient `[c][p][q][o]` into `gw[c][o][p][q]`.
+fn unpack_conv_transpose2d(s: &ConvTranspose2dShape, packed: &[f32], gw: &mut [f32]) {
     let taps = s.kh * s.kw;
     for (src, dst) in packed
         .chunks_exact(s.c_out * taps)
@@ -1467,6 +1530,118 @@ pub fn conv_transpose2d_backward_input_event(
     let g = Scatter::conv_transpose2d(s);
     let mut wp = pack_conv_transpose2d(s, w);
     g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
+}
+
+/// Convolution weight gradient ([`conv2d_backward_weight_event`]) and input gradient at the
+/// nonzero inputs only ([`conv2d_backward_input_event`]) in one pass over the spikes, each
+/// event's output-gradient runs read once for both. Deterministic across thread counts.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_event(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    gw: &mut [f32],
+) {
+    check_lens(
+        "conv2d_backward_event",
+        s,
+        [x.len(), w.len(), gy.len()],
+        conv2d_lens(s),
+    );
+    assert!(
+        gx.len() == x.len() && gw.len() == w.len(),
+        "conv2d_backward_event: gx must be as long as x, gw as w"
+    );
+    if x.is_empty() || gy.is_empty() || w.is_empty() {
+        gx.fill(0.0);
+        return gw.fill(0.0);
+    }
+    let g = Scatter::conv2d(s);
+    let mut wp = pack_conv2d(s, &g, w);
+    let mut packed = g.backward(s.batch, x, gy, Some((aligned(&mut wp, w.len()), gx)));
+    unpack_conv2d(s, &g, aligned(&mut packed, gw.len()), gw);
+}
+
+/// Transposed convolution weight gradient and input gradient at the nonzero inputs only in
+/// one pass (see [`conv2d_backward_event`]).
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_event(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    gw: &mut [f32],
+) {
+    let got = [x.len(), w.len(), gy.len()];
+    check_lens(
+        "conv_transpose2d_backward_event",
+        s,
+        got,
+        conv_transpose2d_lens(s),
+    );
+    assert!(
+        gx.len() == x.len() && gw.len() == w.len(),
+        "conv_transpose2d_backward_event: gx must be as long as x, gw as w"
+    );
+    if x.is_empty() || gy.is_empty() || w.is_empty() {
+        gx.fill(0.0);
+        return gw.fill(0.0);
+    }
+    let g = Scatter::conv_transpose2d(s);
+    let mut wp = pack_conv_transpose2d(s, w);
+    let mut packed = g.backward(s.batch, x, gy, Some((aligned(&mut wp, w.len()), gx)));
+    let packed = aligned(&mut packed, gw.len());
+    unpack_conv_transpose2d(s, packed, gw);
+}
+
+/// [`conv2d_backward_event`] when `x` is sparser than [`CONV2D_BACKWARD_CROSSOVER`] (scaled
+/// for fewer than 8 output channels), else the two gradients by their own dispatchers.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv2d_backward_auto(
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    gw: &mut [f32],
+) {
+    if sparser_than(x, CONV2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv2d_backward_event(s, x, w, gy, gx, gw);
+    } else {
+        conv2d_backward_input_auto(s, x, w, gy, gx);
+        conv2d_backward_weight_auto(s, x, gy, gw);
+    }
+}
+
+/// [`conv_transpose2d_backward_event`] when `x` is sparser than
+/// [`CONV_TRANSPOSE2D_BACKWARD_CROSSOVER`] (scaled for fewer than 8 output channels), else
+/// the two gradients by their own dispatchers.
+///
+/// # Panics
+/// If the shape is invalid or a slice length does not match it.
+pub fn conv_transpose2d_backward_auto(
+    s: &ConvTranspose2dShape,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+    gw: &mut [f32],
+) {
+    if sparser_than(x, CONV_TRANSPOSE2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
+        conv_transpose2d_backward_event(s, x, w, gy, gx, gw);
+    } else {
+        conv_transpose2d_backward_input_auto(s, x, w, gy, gx);
+        conv_transpose2d_backward_weight_auto(s, x, gy, gw);
+    }
 }
 
 /// [`conv2d_backward_input_event`] when `x` is sparser than
@@ -1871,6 +2046,15 @@ mod tests {
 
             let want = run(nx, |g| conv2d_backward_input_event_ref(&s, &x, &w, &gy, g));
             assert_close(&run(nx, |g| conv2d_backward_input_event(&s, &x, &w, &gy, g)), &want, 1e-4);
+            let want_w = run(nw, |g| conv2d_backward_weight_event_ref(&s, &x, &gy, g));
+            let (mut gx, mut gw) = (vec![f32::NAN; nx], vec![f32::NAN; nw]);
+            conv2d_backward_event(&s, &x, &w, &gy, &mut gx, &mut gw);
+            assert_close(&gx, &want, 1e-4);
+            assert_close(&gw, &want_w, 1e-4);
+            conv2d_backward_auto(&s, &x, &w, &gy, &mut gx, &mut gw);
+            mask_by(&x, &mut gx);
+            assert_close(&gx, &want, 1e-4);
+            assert_close(&gw, &want_w, 1e-4);
             let mut got = run(nx, |g| conv2d_backward_input_auto(&s, &x, &w, &gy, g));
             mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);
@@ -1903,6 +2087,15 @@ mod tests {
             let want = run(nx, |g| conv_transpose2d_backward_input_event_ref(&s, &x, &w, &gy, g));
             let got = run(nx, |g| conv_transpose2d_backward_input_event(&s, &x, &w, &gy, g));
             assert_close(&got, &want, 1e-4);
+            let want_w = run(nw, |g| conv_transpose2d_backward_weight_event_ref(&s, &x, &gy, g));
+            let (mut gx, mut gw) = (vec![f32::NAN; nx], vec![f32::NAN; nw]);
+            conv_transpose2d_backward_event(&s, &x, &w, &gy, &mut gx, &mut gw);
+            assert_close(&gx, &want, 1e-4);
+            assert_close(&gw, &want_w, 1e-4);
+            conv_transpose2d_backward_auto(&s, &x, &w, &gy, &mut gx, &mut gw);
+            mask_by(&x, &mut gx);
+            assert_close(&gx, &want, 1e-4);
+            assert_close(&gw, &want_w, 1e-4);
             let mut got = run(nx, |g| conv_transpose2d_backward_input_auto(&s, &x, &w, &gy, g));
             mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);

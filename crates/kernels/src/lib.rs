@@ -40,17 +40,19 @@ pub use encode::{
     poisson_encode_ref, uniform_at,
 };
 pub use event::{
+    conv_transpose2d_backward_auto, conv_transpose2d_backward_event,
     conv_transpose2d_backward_input_auto, conv_transpose2d_backward_input_event,
     conv_transpose2d_backward_input_event_ref, conv_transpose2d_backward_weight_auto,
     conv_transpose2d_backward_weight_event, conv_transpose2d_backward_weight_event_ref,
     conv_transpose2d_forward_auto, conv_transpose2d_forward_event,
-    conv_transpose2d_forward_event_ref, conv2d_backward_input_auto, conv2d_backward_input_event,
-    conv2d_backward_input_event_ref, conv2d_backward_weight_auto, conv2d_backward_weight_event,
-    conv2d_backward_weight_event_ref, conv2d_forward_auto, conv2d_forward_event,
-    conv2d_forward_event_ref, density, linear_backward_input_auto, linear_backward_input_dense,
-    linear_backward_input_event, linear_backward_input_event_ref, linear_backward_weight_auto,
-    linear_backward_weight_dense, linear_backward_weight_event, linear_backward_weight_event_ref,
-    linear_forward_auto, linear_forward_dense, linear_forward_event, linear_forward_event_ref,
+    conv_transpose2d_forward_event_ref, conv2d_backward_auto, conv2d_backward_event,
+    conv2d_backward_input_auto, conv2d_backward_input_event, conv2d_backward_input_event_ref,
+    conv2d_backward_weight_auto, conv2d_backward_weight_event, conv2d_backward_weight_event_ref,
+    conv2d_forward_auto, conv2d_forward_event, conv2d_forward_event_ref, density,
+    linear_backward_input_auto, linear_backward_input_dense, linear_backward_input_event,
+    linear_backward_input_event_ref, linear_backward_weight_auto, linear_backward_weight_dense,
+    linear_backward_weight_event, linear_backward_weight_event_ref, linear_forward_auto,
+    linear_forward_dense, linear_forward_event, linear_forward_event_ref,
 };
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{

@@ -38,14 +38,19 @@ type ConvKernel<S> = fn(&S, &[f32], &[f32], &mut [f32]);
 /// A kernel of three inputs: `(shape, a, b, c, out)`.
 type ConvKernel3<S> = fn(&S, &[f32], &[f32], &[f32], &mut [f32]);
 
+/// Both gradients in one kernel: `(shape, x, w, gy, gx, gw)`.
+type ConvBackward<S> = fn(&S, &[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
+
 /// The kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
-/// `(s, gy, w, gx)`, input gradient at the nonzero inputs `(s, x, w, gy, gx)` and weight
-/// gradient `(s, x, gy, gw)`.
+/// `(s, gy, w, gx)`, input gradient at the nonzero inputs `(s, x, w, gy, gx)`, weight
+/// gradient `(s, x, gy, gw)`, and both gradients, the input's at the nonzero inputs,
+/// `(s, x, w, gy, gx, gw)`.
 struct ConvKernels<S> {
     forward: ConvKernel<S>,
     input_grad: ConvKernel<S>,
     input_grad_where_nonzero: ConvKernel3<S>,
     weight_grad: ConvKernel<S>,
+    both_where_nonzero: ConvBackward<S>,
 }
 
 /// Records a convolution of either kind: forward now, the two gradients in backward.
@@ -63,6 +68,15 @@ fn conv_op<'t, S: Copy + 'static>(
     let saved = x.tape().is_recording().then(|| Saved::new(xv));
     op1(x.tape(), name, &[x, weight], y, move |g, needs| {
         let xv = saved.expect("recorded").tensor();
+        if sparse_grad && needs[0] && needs[1] {
+            let (mut gx, mut gw) = (Tensor::zeros(xv.raw_dim()), Tensor::zeros(wt.raw_dim()));
+            let (gx_s, gw_s) = (
+                gx.as_slice_mut().expect("fresh tensor is contiguous"),
+                gw.as_slice_mut().expect("fresh tensor is contiguous"),
+            );
+            (k.both_where_nonzero)(&s, slice(&xv), slice(&wt), slice(&g), gx_s, gw_s);
+            return vec![Some(gx), Some(gw)];
+        }
         let gx = needs[0].then(|| {
             fill(xv.shape(), |gx| {
                 if sparse_grad {
@@ -130,6 +144,7 @@ impl<'t> Var<'t> {
             input_grad: kernels::conv2d_backward_input,
             input_grad_where_nonzero: kernels::event::conv2d_backward_input_auto,
             weight_grad: kernels::event::conv2d_backward_weight_auto,
+            both_where_nonzero: kernels::event::conv2d_backward_auto,
         };
         let y = conv_op(
             "conv2d",
@@ -186,6 +201,7 @@ impl<'t> Var<'t> {
             input_grad: kernels::conv_transpose2d_backward_input,
             input_grad_where_nonzero: kernels::event::conv_transpose2d_backward_input_auto,
             weight_grad: kernels::event::conv_transpose2d_backward_weight_auto,
+            both_where_nonzero: kernels::event::conv_transpose2d_backward_auto,
         };
         let y = conv_op(
             "conv_transpose2d",
