@@ -627,13 +627,15 @@ fn run_tasks<T: Send>(tasks: Vec<T>, work: usize, f: impl Fn((usize, T)) + Sync 
 }
 
 /// Multi-step LIF forward over `current[T·N]` (time-major): writes the leaky cumulative
-/// potential `c[t]` for every step into `c[T·N]` and returns the trace the backward pass
-/// needs. See the [module docs](self) for the recurrence.
+/// potential `c[t]` for every step into `c[T·N]` (or only `c[T−1]`, when `c` holds `N`
+/// values) and returns the trace the backward pass needs. See the [module docs](self) for
+/// the recurrence.
 ///
 /// Allocates the trace; [`lif_forward_into`] reuses one.
 ///
 /// # Panics
-/// If `current` or `c` does not hold `steps·neurons` values.
+/// If `current` does not hold `steps·neurons` values, or `c` neither `steps·neurons` nor
+/// `neurons`.
 pub fn lif_forward(
     p: &LifParams,
     steps: usize,
@@ -653,7 +655,7 @@ pub fn lif_forward(
 /// has consumed it.
 ///
 /// # Panics
-/// If `current` or `c` does not hold `steps·neurons` values.
+/// As [`lif_forward`].
 pub fn lif_forward_into(
     p: &LifParams,
     steps: usize,
@@ -663,7 +665,9 @@ pub fn lif_forward_into(
     trace: &mut LifTrace,
 ) {
     check_len("lif_forward", "current", current.len(), steps, neurons);
-    check_len("lif_forward", "c", c.len(), steps, neurons);
+    if c.len() != neurons || steps == 0 {
+        check_len("lif_forward", "c", c.len(), steps, neurons);
+    }
     trace.reshape(p, steps, neurons);
     if steps * neurons == 0 {
         return;
@@ -720,7 +724,8 @@ fn forward_chunk(
     let (mut vhat_tail, mut cum_tail) = ([0.0; 8], [0.0; 8]);
     for t in 0..steps {
         let input = &current[t * n + i0..][..m];
-        let c_out = &mut *out.c[t];
+        // With one row of c (only c[T−1] wanted), every step overwrites it.
+        let c_out = &mut *out.c[t.min(out.c.len() - 1)];
         let spikes = &mut out.spikes[t * row_bytes..][..row_bytes];
         let floored = match keep_floor {
             true => &mut out.floored[t * row_bytes..][..row_bytes],
@@ -1033,6 +1038,16 @@ mod tests {
         let trace_ref = lif_forward_ref(p, steps, n, current, &mut c_ref);
         assert_eq!(bits(&c), bits(&c_ref), "c differs for {p:?}");
         assert!(trace == trace_ref, "trace differs for {p:?}");
+        // Asking for c[T−1] only gives the same last row and the same trace.
+        let mut last = vec![f32::NAN; n];
+        if steps > 0 {
+            assert!(lif_forward(p, steps, n, current, &mut last) == trace_ref);
+            assert_eq!(
+                bits(&last),
+                bits(&c_ref[(steps - 1) * n..]),
+                "c[T−1] differs"
+            );
+        }
         let (mut gi, mut gi_ref) = (vec![f32::NAN; steps * n], vec![f32::NAN; steps * n]);
         lif_backward(p, &trace, grads[0], grads[1], &mut gi);
         lif_backward_ref(p, &trace_ref, grads[0], grads[1], &mut gi_ref);

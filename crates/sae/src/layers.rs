@@ -6,7 +6,7 @@
 
 use autograd::{Parameter, Tape, Var};
 
-use crate::lif::{LifParams, lif};
+use crate::lif::{LifParams, lif, lif_final};
 
 /// The synaptic op of a layer and its geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,17 @@ impl LifLayer {
     /// `x [T·B, …]` over `steps = T` time steps.
     pub fn forward<'t>(&self, tape: &'t Tape, x: &Var<'t>, steps: usize) -> (Var<'t>, Var<'t>) {
         lif(&self.current(tape, x), steps, &self.neuron)
+    }
+
+    /// Spikes `[T·B, …]` and last-step potential `C = c[T−1]` `[B, …]` (see
+    /// [`crate::lif::lif_final`]).
+    pub fn forward_final<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Var<'t>,
+        steps: usize,
+    ) -> (Var<'t>, Var<'t>) {
+        lif_final(&self.current(tape, x), steps, &self.neuron)
     }
 
     /// The layer's parameters.

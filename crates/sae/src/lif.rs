@@ -11,10 +11,12 @@ use std::rc::Rc;
 use autograd::{Function, Tensor, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
 
-/// The multi-step LIF op: one input (currents), two outputs (spikes, `c`).
+/// The multi-step LIF op: one input (currents), two outputs (spikes, and `c` for every
+/// step or, without `full_c`, only `c[T−1]`).
 struct LifOp {
     params: LifParams,
     steps: usize,
+    full_c: bool,
     trace: Option<LifTrace>,
 }
 
@@ -30,7 +32,11 @@ impl Function for LifOp {
     fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
         let current = &inputs[0];
         let neurons = current.len() / self.steps;
-        let mut c = Tensor::zeros(current.raw_dim());
+        let mut c = Tensor::zeros(if self.full_c {
+            current.raw_dim()
+        } else {
+            last_step_dim(current.shape(), self.steps)
+        });
         let c_out = c.as_slice_mut().expect("fresh tensor");
         let trace =
             kernels::lif::lif_forward(&self.params, self.steps, neurons, slice(current), c_out);
@@ -44,22 +50,52 @@ impl Function for LifOp {
 
     fn backward(self: Box<Self>, grads: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
         let trace = self.trace.expect("forward recorded its trace");
-        let shape = grads
-            .iter()
-            .flatten()
-            .next()
-            .expect("backward runs only with a gradient")
-            .raw_dim();
-        let mut gi = Tensor::zeros(shape);
+        let mut gi = vec![0.0; trace.steps() * trace.neurons()];
+        // The kernel takes ∂L/∂c for every step: a c[T−1]-only gradient is the last row.
+        let gc = match (&grads[1], self.full_c) {
+            (Some(g), false) => {
+                let mut full = vec![0.0; gi.len()];
+                full[gi.len() - g.len()..].copy_from_slice(slice(g));
+                Some(full)
+            }
+            (g, _) => g.as_ref().map(|g| slice(g).to_vec()),
+        };
         kernels::lif::lif_backward(
             &self.params,
             &trace,
             grads[0].as_ref().map(slice),
-            grads[1].as_ref().map(slice),
-            gi.as_slice_mut().expect("fresh tensor"),
+            gc.as_deref(),
+            &mut gi,
         );
+        let shape = grads[0].as_ref().map_or_else(
+            || {
+                full_dim(
+                    grads[1].as_ref().expect("a gradient").shape(),
+                    self.steps,
+                    self.full_c,
+                )
+            },
+            |g| g.raw_dim(),
+        );
+        let gi = Tensor::from_shape_vec(shape, gi).expect("current's shape");
         vec![Some(gi)]
     }
+}
+
+/// The shape of one step of a time-folded `[T·B, …]`: `[B, …]`.
+fn last_step_dim(shape: &[usize], steps: usize) -> ndarray::IxDyn {
+    let mut shape = shape.to_vec();
+    shape[0] /= steps;
+    ndarray::IxDyn(&shape)
+}
+
+/// The time-folded shape `[T·B, …]` of a `c` output's shape.
+fn full_dim(shape: &[usize], steps: usize, full_c: bool) -> ndarray::IxDyn {
+    let mut shape = shape.to_vec();
+    if !full_c {
+        shape[0] *= steps;
+    }
+    ndarray::IxDyn(&shape)
 }
 
 /// Spikes and leaky cumulative potential `(s, c)` of LIF neurons driven by `current`
@@ -70,6 +106,24 @@ impl Function for LifOp {
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
 pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
+    lif_op(current, steps, params, true)
+}
+
+/// [`lif`] that gives only the last step's potential `C = c[T−1]` `[B, …]`, all the
+/// regularizers read: the full `c` is never stored.
+///
+/// # Panics
+/// If `steps` is 0 or does not divide the leading dimension.
+pub fn lif_final<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
+    lif_op(current, steps, params, false)
+}
+
+fn lif_op<'t>(
+    current: &Var<'t>,
+    steps: usize,
+    params: &LifParams,
+    full_c: bool,
+) -> (Var<'t>, Var<'t>) {
     let rows = current.shape().first().copied().unwrap_or(0);
     assert!(
         steps > 0 && rows % steps == 0,
@@ -79,6 +133,7 @@ pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>,
     let op = LifOp {
         params: *params,
         steps,
+        full_c,
         trace: None,
     };
     let mut out = current.tape().apply(op, &[current]);
@@ -225,6 +280,33 @@ pub(crate) mod tests {
     use super::*;
     use autograd::Tape;
     use autograd::gradcheck::random;
+
+    /// `lif_final` gives the same spikes, `c[T−1]` and input gradient as `lif` sliced.
+    #[test]
+    fn final_step_potential_matches_the_full_one() {
+        let (steps, b) = (5, 3);
+        let current = random(&[steps * b, 2, 7], -0.5, 2.0, 1);
+        let gs = random(current.shape(), -1.0, 1.0, 2);
+        let gc = random(&[b, 2, 7], -1.0, 1.0, 3);
+        for p in all_params() {
+            let run = |full: bool| {
+                let tape = Tape::new();
+                let x = tape.var(current.clone());
+                let (s, c) = if full {
+                    let (s, c) = lif(&x, steps, &p);
+                    (s, c.slice_axis(0, (steps - 1) * b..steps * b))
+                } else {
+                    lif_final(&x, steps, &p)
+                };
+                let loss = (&s * &tape.constant(gs.clone())).sum()
+                    + (&c * &tape.constant(gc.clone())).sum();
+                let g = loss.backward();
+                let gx = g.get(&x).expect("input gradient").clone();
+                (s.value().clone(), c.value().clone(), gx)
+            };
+            assert_eq!(run(true), run(false), "{p:?}");
+        }
+    }
 
     pub(crate) fn all_params() -> Vec<LifParams> {
         let mut out = vec![];

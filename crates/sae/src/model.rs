@@ -298,29 +298,33 @@ impl Sae {
             if i == self.latent {
                 h = tape.scope(&layer.name, || h.flatten());
             }
-            let (s, c, c_last) = tape.scope(&layer.name, || {
-                let (s, c) = layer.forward(tape, &h, t);
-                let c_last = last_step(&c);
+            let output = i + 1 == self.layers.len();
+            let (s, counts, c_last) = tape.scope(&layer.name, || {
+                // The read-out needs the output layer's c at every step; the others only C.
+                let (mut s, mut c_last) = if output {
+                    let (s, c) = layer.forward(tape, &h, t);
+                    let c_last = last_step(&c);
+                    out_c = c;
+                    (s, c_last)
+                } else {
+                    layer.forward_final(tape, &h, t)
+                };
                 if i == self.latent + 1 {
                     let [f, hh, ww] = self.feature_shape;
-                    (
-                        s.reshape(&[t * b, f, hh, ww]),
-                        c,
-                        c_last.reshape(&[b, f, hh, ww]),
-                    )
-                } else {
-                    (s, c, c_last)
+                    s = s.reshape(&[t * b, f, hh, ww]);
+                    c_last = c_last.reshape(&[b, f, hh, ww]);
                 }
+                (s.clone(), s.sum_blocks(t), c_last)
             });
             layers.push(LayerActivity {
                 name: layer.name.clone(),
-                counts: s.sum_blocks(t),
+                counts,
                 c_last,
             });
             if i == self.latent {
                 latent_spikes = Some(s.clone());
             }
-            (h, out_c, out_s) = (s.clone(), c, s);
+            (h, out_s) = (s.clone(), s);
         }
         drop(h);
         let out = tape.scope("loss", || self.finish(tape, x, layers, &out_c, &out_s));
