@@ -223,21 +223,52 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// `Σ a·b` over two equally long slices, eight lanes at a time with a scalar tail.
+/// A dot product summed over several pairs of runs: four independent 8-lane
+/// accumulators (so consecutive multiply-adds do not wait on each other) and a scalar
+/// tail, reduced once at the end.
+#[derive(Default)]
+struct Dot {
+    lanes: [f32x8; 4],
+    tail: f32,
+}
+
+impl Dot {
+    /// Adds `Σ a·b` over two equally long slices.
+    #[inline(always)]
+    fn add(&mut self, a: &[f32], b: &[f32]) {
+        debug_assert_eq!(a.len(), b.len());
+        let load = |s: &[f32]| f32x8::new(s[..8].try_into().expect("8 floats"));
+        let (mut xs, mut ys) = (a.chunks_exact(32), b.chunks_exact(32));
+        for (x, y) in (&mut xs).zip(&mut ys) {
+            for (k, acc) in self.lanes.iter_mut().enumerate() {
+                *acc = load(&x[8 * k..]).mul_add(load(&y[8 * k..]), *acc);
+            }
+        }
+        let (mut xs, mut ys) = (
+            xs.remainder().chunks_exact(8),
+            ys.remainder().chunks_exact(8),
+        );
+        for ((x, y), acc) in (&mut xs).zip(&mut ys).zip(&mut self.lanes) {
+            *acc = load(x).mul_add(load(y), *acc);
+        }
+        let tail = xs.remainder().iter().zip(ys.remainder());
+        self.tail = tail.fold(self.tail, |s, (x, y)| x.mul_add(*y, s));
+    }
+
+    /// The sum.
+    #[inline(always)]
+    fn sum(&self) -> f32 {
+        let [a, b, c, d] = self.lanes;
+        ((a + b) + (c + d)).reduce_add() + self.tail
+    }
+}
+
+/// `Σ a·b` over two equally long slices.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = f32x8::ZERO;
-    let (mut xs, mut ys) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut xs).zip(&mut ys) {
-        let (x, y) = (
-            x.try_into().expect("8 floats"),
-            y.try_into().expect("8 floats"),
-        );
-        acc = f32x8::new(x).mul_add(f32x8::new(y), acc);
-    }
-    let tail = xs.remainder().iter().zip(ys.remainder());
-    tail.fold(acc.reduce_add(), |s, (x, y)| x.mul_add(*y, s))
+    let mut d = Dot::default();
+    d.add(a, b);
+    d.sum()
 }
 
 /// Writes the transpose of the row-major `rows×cols` matrix `src` into `dst`
@@ -1226,13 +1257,13 @@ impl Scatter {
                             let (c, ih) = (k / self.h, k % self.h);
                             let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
                             for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
-                                let mut dot_sum = 0.0;
+                                let mut dot = Dot::default();
                                 self.event_runs(c, ih, iw as usize, |w, y, len| {
                                     let g = &g[y..y + len];
                                     axpy(&mut sum[w..w + len], v, g);
-                                    dot_sum += dot(&wp[w..w + len], g);
+                                    dot.add(&wp[w..w + len], g);
                                 });
-                                gx[iw as usize] = dot_sum;
+                                gx[iw as usize] = dot.sum();
                             }
                         }
                     }
@@ -1265,11 +1296,11 @@ impl Scatter {
                     for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
                         let (c, ih) = (k / self.h, k % self.h);
                         for &iw in &ev.iw[ev.seg[k]..ev.seg[k + 1]] {
-                            let mut sum = 0.0;
+                            let mut dot = Dot::default();
                             self.event_runs(c, ih, iw as usize, |w, y, len| {
-                                sum += dot(&wp[w..w + len], &g[y..y + len]);
+                                dot.add(&wp[w..w + len], &g[y..y + len]);
                             });
-                            gx[iw as usize] = sum;
+                            gx[iw as usize] = dot.sum();
                         }
                     }
                 });

@@ -456,6 +456,44 @@ mod tests {
         }
     }
 
+    /// A training step's loss and every weight gradient are bit-for-bit the same on one
+    /// and on two threads (the kernels split work by shape, never by thread count), for
+    /// sparse (Poisson) and dense (current) input.
+    #[test]
+    fn gradients_are_identical_on_one_and_two_threads() {
+        let x = autograd::gradcheck::random(&[8, 1, SIDE, SIDE], 0.0, 1.0, 3);
+        for encoder in [Encoder::Poisson, Encoder::Current] {
+            let cfg = Config {
+                steps: 6,
+                encoder,
+                ..Config::paper()
+            };
+            let step = |threads: usize| {
+                let pool = kernels::rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool");
+                pool.install(|| {
+                    let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+                    let tape = Tape::new();
+                    let out = net.run(&tape, &x, 5);
+                    out.loss.backward();
+                    let grads: Vec<Tensor> = net
+                        .params()
+                        .iter()
+                        .map(|p| p.grad().expect("gradient").clone())
+                        .collect();
+                    (out.loss.item().to_bits(), grads)
+                })
+            };
+            let (one, two) = (step(1), step(2));
+            assert_eq!(one.0, two.0, "{encoder:?}: loss differs");
+            for (a, b) in one.1.iter().zip(&two.1) {
+                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+
     #[test]
     fn shapes_of_the_paper_network() {
         let net = Sae::new(&Config::paper(), &mut StdRng::seed_from_u64(0));
