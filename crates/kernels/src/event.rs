@@ -1195,18 +1195,14 @@ impl Scatter {
     }
 
     /// The packed weight gradient `Σ_images` of `v·gy` at every position each spike
-    /// reached. Each task sums a run of images into its own partial, whose boundaries
-    /// depend on the shape only; the partials are then added in task order.
+    /// reached, and with `input = (wp, gx)` also the input gradient at the nonzero inputs
+    /// (as [`Scatter::backward_input`]) in the same pass: each event's runs of the
+    /// channels-last output gradient are read once for both. Each task sums a run of
+    /// images into its own partial, whose boundaries depend on the shape only; the
+    /// partials are then added in task order.
     ///
     /// The spikes are taken channel by channel, so the gradient rows being updated (one
     /// channel's taps) stay in L1.
-    fn backward_weight(&self, batch: usize, x: &[f32], gy: &[f32]) -> Vec<f32x8> {
-        self.backward(batch, x, gy, None)
-    }
-
-    /// [`Scatter::backward_weight`], and with `input = (wp, gx)` also the input gradient at
-    /// the nonzero inputs (as [`Scatter::backward_input`]) in the same pass: each event's
-    /// runs of the channels-last output gradient are read once for both.
     fn backward(
         &self,
         batch: usize,
@@ -1343,12 +1339,145 @@ fn check_lens(kernel: &str, shape: &impl std::fmt::Debug, got: [usize; 3], want:
     );
 }
 
-fn conv2d_lens(s: &Conv2dShape) -> [usize; 3] {
-    [s.input_len(), s.weight_len(), s.output_len()]
+/// What the event kernels need of a convolution kind: its slice lengths `(x, w, y)`,
+/// where each input pixel's contributions land ([`Scatter`]), and its weight in and out of
+/// the packed `[c_in][kh][kw][c_out]` layout.
+trait EventConv: std::fmt::Debug {
+    fn batch(&self) -> usize;
+    fn lens(&self) -> [usize; 3];
+    fn scatter(&self) -> Scatter;
+    /// The weight `w` packed for the scatter's taps.
+    fn pack(&self, g: &Scatter, w: &[f32]) -> Vec<f32x8>;
+    /// A packed weight gradient back into the weight's layout.
+    fn unpack(&self, g: &Scatter, packed: &[f32], gw: &mut [f32]);
 }
 
-fn conv_transpose2d_lens(s: &ConvTranspose2dShape) -> [usize; 3] {
-    [s.input_len(), s.weight_len(), s.output_len()]
+impl EventConv for Conv2dShape {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn lens(&self) -> [usize; 3] {
+        [self.input_len(), self.weight_len(), self.output_len()]
+    }
+
+    fn scatter(&self) -> Scatter {
+        Scatter::conv2d(self)
+    }
+
+    /// `w[o][c][p][q]` → `wp[c][p][kw − 1 − q][o]`.
+    fn pack(&self, g: &Scatter, w: &[f32]) -> Vec<f32x8> {
+        let mut packed = Vec::new();
+        let wp = aligned(&mut packed, w.len());
+        let mut flat = vec![0.0; w.len()];
+        transpose(w, self.c_out, g.packed_len() / self.c_out, &mut flat);
+        let co = self.c_out;
+        for (t, src) in g.conv_taps() {
+            wp[t * co..][..co].copy_from_slice(&flat[src * co..][..co]);
+        }
+        packed
+    }
+
+    fn unpack(&self, g: &Scatter, packed: &[f32], gw: &mut [f32]) {
+        let mut flat = vec![0.0; gw.len()];
+        let co = self.c_out;
+        for (t, dst) in g.conv_taps() {
+            flat[dst * co..][..co].copy_from_slice(&packed[t * co..][..co]);
+        }
+        transpose(&flat, g.packed_len() / co, co, gw);
+    }
+}
+
+impl EventConv for ConvTranspose2dShape {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn lens(&self) -> [usize; 3] {
+        [self.input_len(), self.weight_len(), self.output_len()]
+    }
+
+    fn scatter(&self) -> Scatter {
+        Scatter::conv_transpose2d(self)
+    }
+
+    /// `w[c][o][p][q]` → `wp[c][p][q][o]`, one transpose per input channel.
+    fn pack(&self, _: &Scatter, w: &[f32]) -> Vec<f32x8> {
+        let taps = self.kh * self.kw;
+        let mut packed = Vec::new();
+        let wp = aligned(&mut packed, w.len());
+        let pieces = w.chunks_exact(self.c_out * taps);
+        for (src, dst) in pieces.zip(wp.chunks_exact_mut(self.c_out * taps)) {
+            transpose(src, self.c_out, taps, dst);
+        }
+        packed
+    }
+
+    fn unpack(&self, _: &Scatter, packed: &[f32], gw: &mut [f32]) {
+        let taps = self.kh * self.kw;
+        let pieces = packed.chunks_exact(self.c_out * taps);
+        for (src, dst) in pieces.zip(gw.chunks_exact_mut(self.c_out * taps)) {
+            transpose(src, taps, self.c_out, dst);
+        }
+    }
+}
+
+/// The forward pass of either convolution kind over the nonzero inputs.
+fn forward_event(kernel: &str, s: &impl EventConv, x: &[f32], w: &[f32], y: &mut [f32]) {
+    check_lens(kernel, s, [x.len(), w.len(), y.len()], s.lens());
+    if x.is_empty() || w.is_empty() || y.is_empty() {
+        return y.fill(0.0);
+    }
+    let g = s.scatter();
+    let mut wp = s.pack(&g, w);
+    g.forward(x, aligned(&mut wp, w.len()), y);
+}
+
+/// The weight gradient of either convolution kind over the nonzero inputs, and with `gx`
+/// the input gradient at them in the same pass.
+fn backward_event(
+    kernel: &str,
+    s: &impl EventConv,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: Option<&mut [f32]>,
+    gw: &mut [f32],
+) {
+    check_lens(kernel, s, [x.len(), gw.len(), gy.len()], s.lens());
+    if let Some(gx) = &gx {
+        assert_eq!(gx.len(), x.len(), "{kernel}: gx must be as long as x");
+    }
+    if x.is_empty() || gy.is_empty() || gw.is_empty() {
+        if let Some(gx) = gx {
+            gx.fill(0.0);
+        }
+        return gw.fill(0.0);
+    }
+    let g = s.scatter();
+    let mut wp = gx.as_ref().map(|_| s.pack(&g, w)).unwrap_or_default();
+    let input = gx.map(|gx| (aligned(&mut wp, w.len()) as &[f32], gx));
+    let mut packed = g.backward(s.batch(), x, gy, input);
+    s.unpack(&g, aligned(&mut packed, gw.len()), gw);
+}
+
+/// The input gradient of either convolution kind at the nonzero inputs, zero elsewhere.
+fn backward_input_event(
+    kernel: &str,
+    s: &impl EventConv,
+    x: &[f32],
+    w: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) {
+    check_lens(kernel, s, [x.len(), w.len(), gy.len()], s.lens());
+    assert_eq!(gx.len(), x.len(), "{kernel}: gx must be as long as x");
+    if w.is_empty() || gy.is_empty() {
+        return gx.fill(0.0);
+    }
+    let g = s.scatter();
+    let mut wp = s.pack(&g, w);
+    g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
 }
 
 /// Convolution forward pass over the nonzero inputs only: `y ← conv2d(x, w)` (see
@@ -1362,41 +1491,7 @@ fn conv_transpose2d_lens(s: &ConvTranspose2dShape) -> [usize; 3] {
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_forward_event(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
-    let got = [x.len(), w.len(), y.len()];
-    check_lens("conv2d_forward_event", s, got, conv2d_lens(s));
-    if x.is_empty() || w.is_empty() || y.is_empty() {
-        return y.fill(0.0);
-    }
-    let g = Scatter::conv2d(s);
-    let mut wp = pack_conv2d(s, &g, w);
-    g.forward(x, aligned(&mut wp, w.len()), y);
-}
-
-/// A convolution weight `w[o][c][p][q]` packed as `wp[c][p][kw − 1 − q][o]`.
-fn pack_conv2d(s: &Conv2dShape, g: &Scatter, w: &[f32]) -> Vec<f32x8> {
-    let mut packed = Vec::new();
-    let wp = aligned(&mut packed, w.len());
-    let mut flat = vec![0.0; w.len()];
-    transpose(w, s.c_out, g.packed_len() / s.c_out, &mut flat);
-    for (t, src) in g.conv_taps() {
-        wp[t * s.c_out..][..s.c_out].copy_from_slice(&flat[src * s.c_out..][..s.c_out]);
-    }
-    packed
-}
-
-/// A transposed convolution weight `w[c][o][p][q]` packed as `wp[c][p][q][o]`, one
-/// transpose per input channel.
-fn pack_conv_transpose2d(s: &ConvTranspose2dShape, w: &[f32]) -> Vec<f32x8> {
-    let taps = s.kh * s.kw;
-    let mut packed = Vec::new();
-    let wp = aligned(&mut packed, w.len());
-    for (src, dst) in w
-        .chunks_exact(s.c_out * taps)
-        .zip(wp.chunks_exact_mut(s.c_out * taps))
-    {
-        transpose(src, s.c_out, taps, dst);
-    }
-    packed
+    forward_event("conv2d_forward_event", s, x, w, y);
 }
 
 /// Convolution weight gradient over the nonzero inputs only: `gw[o, c, p, q] = Σ x·gy[b, o,
@@ -1410,23 +1505,7 @@ fn pack_conv_transpose2d(s: &ConvTranspose2dShape, w: &[f32]) -> Vec<f32x8> {
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_backward_weight_event(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
-    let got = [x.len(), gw.len(), gy.len()];
-    check_lens("conv2d_backward_weight_event", s, got, conv2d_lens(s));
-    if x.is_empty() || gy.is_empty() || gw.is_empty() {
-        return gw.fill(0.0);
-    }
-    let g = Scatter::conv2d(s);
-    let mut packed = g.backward_weight(s.batch, x, gy);
-    unpack_conv2d(s, &g, aligned(&mut packed, gw.len()), gw);
-}
-
-/// A packed convolution weight gradient `[c][p][kw − 1 − q][o]` into `gw[o][c][p][q]`.
-fn unpack_conv2d(s: &Conv2dShape, g: &Scatter, packed: &[f32], gw: &mut [f32]) {
-    let mut flat = vec![0.0; gw.len()];
-    for (t, dst) in g.conv_taps() {
-        flat[dst * s.c_out..][..s.c_out].copy_from_slice(&packed[t * s.c_out..][..s.c_out]);
-    }
-    transpose(&flat, g.packed_len() / s.c_out, s.c_out, gw);
+    backward_event("conv2d_backward_weight_event", s, x, &[], gy, None, gw);
 }
 
 /// Transposed convolution forward pass over the nonzero inputs only: `y ←
@@ -1445,19 +1524,7 @@ pub fn conv_transpose2d_forward_event(
     w: &[f32],
     y: &mut [f32],
 ) {
-    let got = [x.len(), w.len(), y.len()];
-    check_lens(
-        "conv_transpose2d_forward_event",
-        s,
-        got,
-        conv_transpose2d_lens(s),
-    );
-    if x.is_empty() || w.is_empty() || y.is_empty() {
-        return y.fill(0.0);
-    }
-    let g = Scatter::conv_transpose2d(s);
-    let mut wp = pack_conv_transpose2d(s, w);
-    g.forward(x, aligned(&mut wp, w.len()), y);
+    forward_event("conv_transpose2d_forward_event", s, x, w, y);
 }
 
 /// Transposed convolution weight gradient over the nonzero inputs only: `gw[c, o, p, q] =
@@ -1474,27 +1541,8 @@ pub fn conv_transpose2d_backward_weight_event(
     gy: &[f32],
     gw: &mut [f32],
 ) {
-    let got = [x.len(), gw.len(), gy.len()];
-    let want = conv_transpose2d_lens(s);
-    check_lens("conv_transpose2d_backward_weight_event", s, got, want);
-    if x.is_empty() || gy.is_empty() || gw.is_empty() {
-        return gw.fill(0.0);
-    }
-    let g = Scatter::conv_transpose2d(s);
-    let mut packed = g.backward_weight(s.batch, x, gy);
-    let packed = aligned(&mut packed, gw.len());
-    unpack_conv_transpose2d(s, packed, gw);
-}
-
-/// A packed transposed-convolution weight gradient `[c][p][q][o]` into `gw[c][o][p][q]`.
-fn unpack_conv_transpose2d(s: &ConvTranspose2dShape, packed: &[f32], gw: &mut [f32]) {
-    let taps = s.kh * s.kw;
-    for (src, dst) in packed
-        .chunks_exact(s.c_out * taps)
-        .zip(gw.chunks_exact_mut(s.c_out * taps))
-    {
-        transpose(src, taps, s.c_out, dst);
-    }
+    let kernel = "conv_transpose2d_backward_weight_event";
+    backward_event(kernel, s, x, &[], gy, None, gw);
 }
 
 /// Convolution input gradient at the nonzero inputs only: `gx[b, c, ih, iw] = Σ gy[b, o, oh,
@@ -1515,23 +1563,7 @@ pub fn conv2d_backward_input_event(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    check_lens(
-        "conv2d_backward_input_event",
-        s,
-        [x.len(), w.len(), gy.len()],
-        conv2d_lens(s),
-    );
-    assert_eq!(
-        gx.len(),
-        x.len(),
-        "conv2d_backward_input_event: gx must be as long as x"
-    );
-    if w.is_empty() || gy.is_empty() {
-        return gx.fill(0.0);
-    }
-    let g = Scatter::conv2d(s);
-    let mut wp = pack_conv2d(s, &g, w);
-    g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
+    backward_input_event("conv2d_backward_input_event", s, x, w, gy, gx);
 }
 
 /// Transposed convolution input gradient at the nonzero inputs only, zero elsewhere (see
@@ -1547,20 +1579,7 @@ pub fn conv_transpose2d_backward_input_event(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    let got = [x.len(), w.len(), gy.len()];
-    let want = conv_transpose2d_lens(s);
-    check_lens("conv_transpose2d_backward_input_event", s, got, want);
-    assert_eq!(
-        gx.len(),
-        x.len(),
-        "conv_transpose2d_backward_input_event: gx must be as long as x"
-    );
-    if w.is_empty() || gy.is_empty() {
-        return gx.fill(0.0);
-    }
-    let g = Scatter::conv_transpose2d(s);
-    let mut wp = pack_conv_transpose2d(s, w);
-    g.backward_input(x, aligned(&mut wp, w.len()), gy, gx);
+    backward_input_event("conv_transpose2d_backward_input_event", s, x, w, gy, gx);
 }
 
 /// Convolution weight gradient ([`conv2d_backward_weight_event`]) and input gradient at the
@@ -1577,24 +1596,7 @@ pub fn conv2d_backward_event(
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    check_lens(
-        "conv2d_backward_event",
-        s,
-        [x.len(), w.len(), gy.len()],
-        conv2d_lens(s),
-    );
-    assert!(
-        gx.len() == x.len() && gw.len() == w.len(),
-        "conv2d_backward_event: gx must be as long as x, gw as w"
-    );
-    if x.is_empty() || gy.is_empty() || w.is_empty() {
-        gx.fill(0.0);
-        return gw.fill(0.0);
-    }
-    let g = Scatter::conv2d(s);
-    let mut wp = pack_conv2d(s, &g, w);
-    let mut packed = g.backward(s.batch, x, gy, Some((aligned(&mut wp, w.len()), gx)));
-    unpack_conv2d(s, &g, aligned(&mut packed, gw.len()), gw);
+    backward_event("conv2d_backward_event", s, x, w, gy, Some(gx), gw);
 }
 
 /// Transposed convolution weight gradient and input gradient at the nonzero inputs only in
@@ -1610,26 +1612,7 @@ pub fn conv_transpose2d_backward_event(
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    let got = [x.len(), w.len(), gy.len()];
-    check_lens(
-        "conv_transpose2d_backward_event",
-        s,
-        got,
-        conv_transpose2d_lens(s),
-    );
-    assert!(
-        gx.len() == x.len() && gw.len() == w.len(),
-        "conv_transpose2d_backward_event: gx must be as long as x, gw as w"
-    );
-    if x.is_empty() || gy.is_empty() || w.is_empty() {
-        gx.fill(0.0);
-        return gw.fill(0.0);
-    }
-    let g = Scatter::conv_transpose2d(s);
-    let mut wp = pack_conv_transpose2d(s, w);
-    let mut packed = g.backward(s.batch, x, gy, Some((aligned(&mut wp, w.len()), gx)));
-    let packed = aligned(&mut packed, gw.len());
-    unpack_conv_transpose2d(s, packed, gw);
+    backward_event("conv_transpose2d_backward_event", s, x, w, gy, Some(gx), gw);
 }
 
 /// [`conv2d_backward_event`] when `x` is sparser than [`CONV2D_BACKWARD_CROSSOVER`] (scaled
@@ -1866,7 +1849,7 @@ fn conv_transpose2d_events(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_forward_event_ref(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
     let got = [x.len(), w.len(), y.len()];
-    check_lens("conv2d_forward_event_ref", s, got, conv2d_lens(s));
+    check_lens("conv2d_forward_event_ref", s, got, s.lens());
     accumulate(y, |y| {
         conv2d_events(s, x, |xi, wi, yi| y[yi] += product(x[xi], w[wi]))
     });
@@ -1879,7 +1862,7 @@ pub fn conv2d_forward_event_ref(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_backward_weight_event_ref(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
     let got = [x.len(), gw.len(), gy.len()];
-    check_lens("conv2d_backward_weight_event_ref", s, got, conv2d_lens(s));
+    check_lens("conv2d_backward_weight_event_ref", s, got, s.lens());
     accumulate(gw, |gw| {
         conv2d_events(s, x, |xi, wi, yi| gw[wi] += product(x[xi], gy[yi]))
     });
@@ -1897,7 +1880,7 @@ pub fn conv_transpose2d_forward_event_ref(
     y: &mut [f32],
 ) {
     let got = [x.len(), w.len(), y.len()];
-    let want = conv_transpose2d_lens(s);
+    let want = s.lens();
     check_lens("conv_transpose2d_forward_event_ref", s, got, want);
     accumulate(y, |y| {
         conv_transpose2d_events(s, x, |xi, wi, yi| y[yi] += product(x[xi], w[wi]))
@@ -1916,7 +1899,7 @@ pub fn conv_transpose2d_backward_weight_event_ref(
     gw: &mut [f32],
 ) {
     let got = [x.len(), gw.len(), gy.len()];
-    let want = conv_transpose2d_lens(s);
+    let want = s.lens();
     check_lens("conv_transpose2d_backward_weight_event_ref", s, got, want);
     accumulate(gw, |gw| {
         conv_transpose2d_events(s, x, |xi, wi, yi| gw[wi] += product(x[xi], gy[yi]))
