@@ -128,12 +128,12 @@ pub fn sum_to(g: Tensor, shape: &[usize]) -> Tensor {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn saved_values_come_back_unchanged() {
-        use super::{Rc, Saved, Tensor};
-        use ndarray::IxDyn;
         let binary = Tensor::from_shape_fn(IxDyn(&[3, 45]), |i| {
-            ((i[0] * 7 + i[1]) % 3 == 0) as u8 as f32
+            f32::from(u8::from((i[0] * 7 + i[1]) % 3 == 0))
         });
         let analog = binary.mapv(|v| v * 0.5);
         for t in [binary, analog, Tensor::zeros(IxDyn(&[0, 4]))] {
@@ -145,8 +145,6 @@ mod tests {
             Saved::Bits { .. }
         ));
     }
-
-    use super::*;
 
     #[test]
     fn broadcast_rules() {
