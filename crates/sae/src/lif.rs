@@ -17,7 +17,8 @@ struct LifOp {
     params: LifParams,
     steps: usize,
     full_c: bool,
-    trace: Option<LifTrace>,
+    /// The currents' shape and the kernel's trace, kept by a recorded forward.
+    saved: Option<(ndarray::IxDyn, LifTrace)>,
 }
 
 fn slice(t: &Tensor) -> &[f32] {
@@ -43,41 +44,28 @@ impl Function for LifOp {
         let mut s = Tensor::zeros(current.raw_dim());
         trace.spikes_into(s.as_slice_mut().expect("fresh tensor"));
         if record {
-            self.trace = Some(trace);
+            self.saved = Some((current.raw_dim(), trace));
         }
         vec![s, c]
     }
 
     fn backward(self: Box<Self>, grads: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
-        let trace = self.trace.expect("forward recorded its trace");
-        let mut gi = vec![0.0; trace.steps() * trace.neurons()];
+        let (shape, trace) = self.saved.expect("forward recorded its trace");
+        let mut gi = Tensor::zeros(shape);
+        let gi_out = gi.as_slice_mut().expect("fresh tensor");
         // The kernel takes ∂L/∂c for every step: a c[T−1]-only gradient is the last row.
+        let expanded: Vec<f32>;
         let gc = match (&grads[1], self.full_c) {
             (Some(g), false) => {
-                let mut full = vec![0.0; gi.len()];
-                full[gi.len() - g.len()..].copy_from_slice(slice(g));
-                Some(full)
+                let mut full = vec![0.0; gi_out.len()];
+                full[gi_out.len() - g.len()..].copy_from_slice(slice(g));
+                expanded = full;
+                Some(&expanded[..])
             }
-            (g, _) => g.as_ref().map(|g| slice(g).to_vec()),
+            (g, _) => g.as_ref().map(slice),
         };
-        kernels::lif::lif_backward(
-            &self.params,
-            &trace,
-            grads[0].as_ref().map(slice),
-            gc.as_deref(),
-            &mut gi,
-        );
-        let shape = grads[0].as_ref().map_or_else(
-            || {
-                full_dim(
-                    grads[1].as_ref().expect("a gradient").shape(),
-                    self.steps,
-                    self.full_c,
-                )
-            },
-            |g| g.raw_dim(),
-        );
-        let gi = Tensor::from_shape_vec(shape, gi).expect("current's shape");
+        let gs = grads[0].as_ref().map(slice);
+        kernels::lif::lif_backward(&self.params, &trace, gs, gc, gi_out);
         vec![Some(gi)]
     }
 }
@@ -86,15 +74,6 @@ impl Function for LifOp {
 fn last_step_dim(shape: &[usize], steps: usize) -> ndarray::IxDyn {
     let mut shape = shape.to_vec();
     shape[0] /= steps;
-    ndarray::IxDyn(&shape)
-}
-
-/// The time-folded shape `[T·B, …]` of a `c` output's shape.
-fn full_dim(shape: &[usize], steps: usize, full_c: bool) -> ndarray::IxDyn {
-    let mut shape = shape.to_vec();
-    if !full_c {
-        shape[0] *= steps;
-    }
     ndarray::IxDyn(&shape)
 }
 
@@ -134,7 +113,7 @@ fn lif_op<'t>(
         params: *params,
         steps,
         full_c,
-        trace: None,
+        saved: None,
     };
     let mut out = current.tape().apply(op, &[current]);
     let c = out.pop().expect("two outputs");
