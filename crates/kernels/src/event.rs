@@ -1260,21 +1260,9 @@ impl Scatter {
                             continue;
                         };
                         let gx = &mut gx[i * self.image_len()..][..self.image_len()];
-                        gx.fill(0.0);
-                        let ev = &sc.events;
-                        for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
-                            let (c, ih) = (k / self.h, k % self.h);
-                            let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
-                            for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
-                                let mut dot = Dot::default();
-                                self.event_runs(c, ih, iw as usize, |w, y, len| {
-                                    let g = &g[y..y + len];
-                                    axpy(&mut sum[w..w + len], v, g);
-                                    dot.add(&wp[w..w + len], g);
-                                });
-                                gx[iw as usize] = dot.sum();
-                            }
-                        }
+                        self.input_grad_image(&sc.events, wp, g, gx, |w, y, len, v| {
+                            axpy(&mut sum[w..w + len], v, &g[y..y + len]);
+                        });
                     }
                 });
                 partial
@@ -1293,27 +1281,45 @@ impl Scatter {
             .zip(x.par_chunks(self.image_len()))
             .zip(gy.par_chunks(self.out_len()))
             .for_each(|((gx, x), gy)| {
-                gx.fill(0.0);
                 with_scratch(|sc| {
                     self.gather(x, &mut sc.events);
                     let ev = &sc.events;
                     if ev.seg.last() == Some(&0) {
-                        return;
+                        return gx.fill(0.0);
                     }
                     let g = aligned(&mut sc.floats, gy.len());
                     transpose_streaming_src(gy, self.c_out, positions, g);
-                    for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
-                        let (c, ih) = (k / self.h, k % self.h);
-                        for &iw in &ev.iw[ev.seg[k]..ev.seg[k + 1]] {
-                            let mut dot = Dot::default();
-                            self.event_runs(c, ih, iw as usize, |w, y, len| {
-                                dot.add(&wp[w..w + len], &g[y..y + len]);
-                            });
-                            gx[iw as usize] = dot.sum();
-                        }
-                    }
+                    self.input_grad_image(ev, wp, g, gx, |_, _, _, _| {});
                 });
             });
+    }
+
+    /// One image's input gradient at its events into `gx` (zero elsewhere): each event's
+    /// `Σ wp[runs]·g[runs]`, `g` the image's channels-last output gradient. `each_run(w, y,
+    /// len, v)` is called on every run as well, for work that shares the walk (the fused
+    /// weight gradient).
+    #[inline(always)]
+    fn input_grad_image(
+        &self,
+        ev: &ImageEvents,
+        wp: &[f32],
+        g: &[f32],
+        gx: &mut [f32],
+        mut each_run: impl FnMut(usize, usize, usize, f32),
+    ) {
+        gx.fill(0.0);
+        for (k, gx) in gx.chunks_exact_mut(self.w).enumerate() {
+            let (c, ih) = (k / self.h, k % self.h);
+            let (lo, hi) = (ev.seg[k], ev.seg[k + 1]);
+            for (&iw, &v) in ev.iw[lo..hi].iter().zip(&ev.v[lo..hi]) {
+                let mut dot = Dot::default();
+                self.event_runs(c, ih, iw as usize, |w, y, len| {
+                    each_run(w, y, len, v);
+                    dot.add(&wp[w..w + len], &g[y..y + len]);
+                });
+                gx[iw as usize] = dot.sum();
+            }
+        }
     }
 
     /// Iterates `(packed tap t, index of (c, p, q) in a [c_in][kh][kw] order)` pairs for

@@ -292,7 +292,7 @@ impl Sae {
             counts: tape.constant(events).sum_blocks(t),
             c_last: last_step(&input),
         }];
-        let (mut h, mut out_c, mut out_s) = (input.clone(), input.clone(), input);
+        let (mut h, mut out_c) = (input.clone(), input);
         let mut latent_spikes = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if i == self.latent {
@@ -324,10 +324,10 @@ impl Sae {
             if i == self.latent {
                 latent_spikes = Some(s.clone());
             }
-            (h, out_s) = (s.clone(), s);
+            h = s;
         }
-        drop(h);
-        let out = tape.scope("loss", || self.finish(tape, x, layers, &out_c, &out_s));
+        // `h` now holds the output layer's spikes.
+        let out = tape.scope("loss", || self.finish(tape, x, layers, &out_c, &h));
         Output {
             latent_spikes,
             ..out
