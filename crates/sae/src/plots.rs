@@ -1,8 +1,10 @@
 //! The run's figures as PNG files, drawn pixel by pixel on an RGB canvas (no plotting
-//! library): reconstructions, the latent raster beside the class-correlation heat map,
-//! per-layer firing-rate histograms and the loss curve. Labels use a built-in 3×5 pixel
-//! font (digits, upper-case letters, a few signs). Every file is written atomically: a
-//! temporary file in the same folder, renamed over the target.
+//! library): reconstructions (also as labelled rows, one per model), the latent raster
+//! beside the class-correlation heat map, per-layer firing-rate histograms, and x–y line
+//! plots such as the loss curve. Labels use a built-in 3×5 pixel font (digits, upper-case
+//! letters, a few signs): lower case is drawn as upper case, a character the font lacks
+//! as `?`. Every file is written atomically: a temporary file in the same folder, renamed
+//! over the target.
 
 use std::fs;
 use std::io::{self, Write};
@@ -24,6 +26,17 @@ const GRID: Rgb = [225, 225, 225];
 const RED: Rgb = [178, 24, 43];
 const BLUE: Rgb = [33, 102, 172];
 const BAR: Rgb = [70, 110, 170];
+/// Colours of a [`line_plot`]'s series, in order, repeating after the last.
+const PALETTE: [Rgb; 8] = [
+    RED,
+    BLUE,
+    [27, 120, 55],  // green
+    [230, 120, 0],  // orange
+    [118, 42, 131], // purple
+    [0, 150, 160],  // teal
+    [140, 81, 10],  // brown
+    [90, 90, 90],   // grey
+];
 
 /// Scale of reconstructions: one MNIST pixel becomes `ZOOM × ZOOM`.
 const ZOOM: usize = 3;
@@ -92,21 +105,47 @@ impl Canvas {
         }
     }
 
+    /// A line two pixels thick: [`line`](Self::line) and its neighbour below it, or to
+    /// its right where it is steeper than 45°.
+    fn thick_line(&mut self, a: (i64, i64), b: (i64, i64), c: Rgb) {
+        let (dx, dy) = if (b.0 - a.0).abs() >= (b.1 - a.1).abs() {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        self.line(a, b, c);
+        self.line((a.0 + dx, a.1 + dy), (b.0 + dx, b.1 + dy), c);
+    }
+
     /// Draws `text` with its top-left corner at `(x, y)`, each font pixel `scale`
     /// pixels wide; returns the width drawn.
     fn text(&mut self, x: i64, y: i64, text: &str, scale: usize, c: Rgb) -> usize {
-        for (i, ch) in text.chars().enumerate() {
-            let left = x + (i * 4 * scale) as i64;
-            for (row, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..3 {
-                    if bits & (4 >> col) != 0 {
-                        let (px, py) = (left + (col * scale) as i64, y + (row * scale) as i64);
-                        self.rect(px, py, scale, scale, c);
-                    }
-                }
-            }
+        for (along, across) in font_pixels(text) {
+            let (px, py) = (x + (along * scale) as i64, y + (across * scale) as i64);
+            self.rect(px, py, scale, scale, c);
         }
         text_width(text, scale)
+    }
+
+    /// Draws `text` turned a quarter to the left, reading bottom to top (a vertical axis
+    /// label), with the top-left corner of what is drawn at `(x, y)`; returns the height
+    /// drawn.
+    fn text_up(&mut self, x: i64, y: i64, text: &str, scale: usize, c: Rgb) -> usize {
+        let length = text_width(text, 1);
+        for (along, across) in font_pixels(text) {
+            let (px, py) = (across * scale, (length - 1 - along) * scale);
+            self.rect(x + px as i64, y + py as i64, scale, scale, c);
+        }
+        text_width(text, scale)
+    }
+
+    /// Draws one `SIDE × SIDE` image (pixels row by row, shaded by [`grey`]) with its
+    /// top-left corner at `(x, y)`, each pixel `ZOOM × ZOOM`.
+    fn image(&mut self, x: usize, y: usize, pixels: &[f32]) {
+        for (j, &v) in pixels.iter().enumerate() {
+            let (px, py) = (x + (j % SIDE) * ZOOM, y + (j / SIDE) * ZOOM);
+            self.rect(px as i64, py as i64, ZOOM, ZOOM, grey(v));
+        }
     }
 
     /// Encodes the canvas as PNG and writes it to `path` atomically.
@@ -129,6 +168,21 @@ impl Canvas {
 /// Width in pixels of `text` drawn at `scale`.
 fn text_width(text: &str, scale: usize) -> usize {
     (text.chars().count() * 4).saturating_sub(1) * scale
+}
+
+/// The lit font pixels of `text` as `(along, across)`: the pixel column counted from the
+/// start of the text (each glyph 3 wide, 1 apart) and the pixel row from its top.
+fn font_pixels(text: &str) -> impl Iterator<Item = (usize, usize)> {
+    text.chars().enumerate().flat_map(|(i, ch)| {
+        glyph(ch)
+            .into_iter()
+            .enumerate()
+            .flat_map(move |(row, bits)| {
+                (0..3)
+                    .filter(move |col| bits & (4 >> col) != 0)
+                    .map(move |col| (4 * i + col, row))
+            })
+    })
 }
 
 /// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over `path`,
@@ -286,12 +340,60 @@ pub fn reconstructions(path: &Path, originals: &[f32], recons: &[f32], n: usize)
     for (b, images) in [originals, recons].into_iter().enumerate() {
         let top = b * (block + split);
         for (i, image) in images.chunks_exact(px).take(n).enumerate() {
-            let x0 = gap + (i % PER_ROW) * (cell + gap);
-            let y0 = top + gap + (i / PER_ROW) * (cell + gap);
-            for (j, &v) in image.iter().enumerate() {
-                let (x, y) = (x0 + (j % SIDE) * ZOOM, y0 + (j / SIDE) * ZOOM);
-                canvas.rect(x as i64, y as i64, ZOOM, ZOOM, grey(v));
-            }
+            let x = gap + (i % PER_ROW) * (cell + gap);
+            let y = top + gap + (i / PER_ROW) * (cell + gap);
+            canvas.image(x, y, image);
+        }
+    }
+    canvas.save(path)
+}
+
+/// Labelled rows of MNIST images, to compare models: each row's label at the left (e.g.
+/// `ORIGINAL`, `AE`, `SAE BEST`), then the first `n` images of its pixels on one line,
+/// drawn as in [`reconstructions`] (each pixel ×3, clamped to `[0, 1]`, 0 black, 2-pixel
+/// grey gaps). Each row's pixels are `28·28` per image, image after image; a row with
+/// fewer than `n` images shows those it has.
+///
+/// # Errors
+/// If there is no row, `n` is 0, a row holds less than one image, or writing the file
+/// fails.
+pub fn reconstruction_rows(path: &Path, rows: &[(&str, &[f32])], n: usize) -> io::Result<()> {
+    let px = SIDE * SIDE;
+    if rows.is_empty() || n == 0 {
+        return Err(invalid(format!(
+            "{}: no image to show ({} rows, n = {n})",
+            path.display(),
+            rows.len()
+        )));
+    }
+    if let Some((label, pixels)) = rows.iter().find(|(_, pixels)| pixels.len() < px) {
+        return Err(invalid(format!(
+            "{}: row {label:?} has {} pixels, less than one image ({px})",
+            path.display(),
+            pixels.len()
+        )));
+    }
+    let cols = rows
+        .iter()
+        .map(|(_, pixels)| (pixels.len() / px).min(n))
+        .max()
+        .unwrap_or(0);
+    let (cell, gap, margin) = (SIDE * ZOOM, 2, 12);
+    let label_w = rows
+        .iter()
+        .map(|(label, _)| text_width(label, 2))
+        .max()
+        .unwrap_or(0);
+    let strip = margin + label_w + margin; // the images' grey band starts here
+    let width = strip + cols * (cell + gap) + gap;
+    let height = rows.len() * (cell + gap) + gap;
+    let mut canvas = Canvas::new(width, height, WHITE);
+    canvas.rect(strip as i64, 0, width - strip, height, GAP);
+    for (r, (label, pixels)) in rows.iter().enumerate() {
+        let y = gap + r * (cell + gap);
+        canvas.text(margin as i64, (y + cell / 2 - 5) as i64, label, 2, BLACK);
+        for (i, image) in pixels.chunks_exact(px).take(n).enumerate() {
+            canvas.image(strip + gap + i * (cell + gap), y, image);
         }
     }
     canvas.save(path)
@@ -473,92 +575,295 @@ pub fn firing_rate_histograms(path: &Path, layers: &[LayerReport]) -> io::Result
     c.save(path)
 }
 
-/// The training curves: `loss` (red) and `mse` (blue), each `(step, value)`, on shared
-/// axes with five labelled ticks per axis. The value axis is logarithmic when every
-/// value is positive and the largest is more than 10 times the smallest, linear
+/// One named curve of a [`line_plot`].
+pub struct Series<'a> {
+    /// Shown in the legend beside the series' colour.
+    pub label: &'a str,
+    /// The points `(x, y)`, joined in the order given.
+    pub points: &'a [(f64, f64)],
+}
+
+/// The titles and scales of a [`line_plot`].
+pub struct Axes<'a> {
+    /// Drawn above the plot.
+    pub title: &'a str,
+    /// Drawn under the x axis.
+    pub x_label: &'a str,
+    /// Drawn along the y axis, reading upwards.
+    pub y_label: &'a str,
+    /// Whether the x axis is logarithmic.
+    pub x_log: bool,
+    /// Whether the y axis is logarithmic; `None` chooses it when every plotted value is
+    /// positive and the largest is more than 10 times the smallest.
+    pub y_log: Option<bool>,
+}
+
+/// Size in pixels of a [`line_plot`].
+const LINE_PLOT: (usize, usize) = (720, 420);
+/// The most ticks on a logarithmic axis.
+const MAX_TICKS: usize = 8;
+/// Room for a line of scale-2 text and the gap under it.
+const TEXT_LINE: usize = 14;
+/// The least mean distance in pixels between a series' consecutive points for them to be
+/// marked: closer markers would merge into a band that hides the curve.
+const MARKER_SPACING: i64 = 8;
+/// Width of a legend entry's key (a short line through a marker) and its gap to the label.
+const LEGEND_KEY: usize = 22;
+
+/// Where value `v` is drawn along an axis, in plotted units (the value itself, or its
+/// base-10 logarithm on a logarithmic axis); `None` if it cannot be drawn: not finite, or
+/// not positive on a logarithmic axis.
+fn unit(log: bool, v: f64) -> Option<f64> {
+    let u = if log { v.log10() } else { v };
+    u.is_finite().then_some(u)
+}
+
+/// Where point `(x, y)` is drawn, in plotted units, on axes logarithmic as `x_log` and
+/// `y_log` say; `None` if it cannot be (see [`unit`]).
+fn plotted(x_log: bool, y_log: bool, (x, y): (f64, f64)) -> Option<(f64, f64)> {
+    Some((unit(x_log, x)?, unit(y_log, y)?))
+}
+
+/// The smallest and largest of `values`; `(∞, −∞)` if there is none.
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// One axis of a [`line_plot`]: the range shown, in plotted units (see [`unit`]).
+struct Scale {
+    lo: f64,
+    hi: f64,
+    log: bool,
+}
+
+impl Scale {
+    /// The range of the plotted `units`, widened by half a unit either side of a single
+    /// value; `0..1` when there is none.
+    fn fit(log: bool, units: impl Iterator<Item = f64>) -> Self {
+        let (lo, hi) = match extent(units) {
+            (lo, _) if !lo.is_finite() => (0.0, 1.0),
+            (lo, hi) if lo < hi => (lo, hi),
+            (lo, hi) => (lo - 0.5, hi + 0.5),
+        };
+        Scale { lo, hi, log }
+    }
+
+    /// How far along the axis plotted unit `u` lies, 0 at its start and 1 at its end.
+    fn fraction(&self, u: f64) -> f64 {
+        (u - self.lo) / (self.hi - self.lo)
+    }
+
+    /// The ticks, in plotted units. A linear axis has five, evenly spaced from end to
+    /// end. A logarithmic one has them at 1, 2 and 5 times the powers of ten in range, or
+    /// if those are more than [`MAX_TICKS`], at every power of ten (every k-th if still
+    /// too many); if fewer than two values of the 1-2-5 series fall in range, at five
+    /// evenly spaced places.
+    fn ticks(&self) -> Vec<f64> {
+        let even = (0..5)
+            .map(|k| self.lo + k as f64 / 4.0 * (self.hi - self.lo))
+            .collect();
+        if !self.log {
+            return even;
+        }
+        let inside = |u: &f64| (self.lo - 1e-9..=self.hi + 1e-9).contains(u);
+        let decades = self.lo.floor() as i64..=self.hi.ceil() as i64;
+        let fine: Vec<f64> = decades
+            .clone()
+            .flat_map(|k| [1.0f64, 2.0, 5.0].map(|m| k as f64 + m.log10()))
+            .filter(inside)
+            .collect();
+        if fine.len() < 2 {
+            return even;
+        }
+        if fine.len() <= MAX_TICKS {
+            return fine;
+        }
+        let powers: Vec<f64> = decades.map(|k| k as f64).filter(inside).collect();
+        let every = powers.len().div_ceil(MAX_TICKS);
+        powers.into_iter().step_by(every).collect()
+    }
+
+    /// The label of the tick at plotted unit `u`: the value there.
+    fn label(&self, u: f64) -> String {
+        number(if self.log { 10f64.powf(u) } else { u })
+    }
+}
+
+/// `label`, followed by `(LOG)` on a logarithmic axis.
+fn axis_label(label: &str, log: bool) -> String {
+    let suffix = if log { " (LOG)" } else { "" };
+    format!("{label}{suffix}").trim_start().to_string()
+}
+
+/// The layout of a [`line_plot`]: the axes' scales, the plot area (`left`, `top`, `width`
+/// × `height` pixels, axes included) and the top-left corner of each series' legend entry.
+struct Frame {
+    x: Scale,
+    y: Scale,
+    left: usize,
+    top: usize,
+    width: usize,
+    height: usize,
+    legend: Vec<(usize, usize)>,
+}
+
+impl Frame {
+    /// Lays out a plot of `series` on `axes`.
+    fn new(axes: &Axes, series: &[Series]) -> Self {
+        let (width, height) = LINE_PLOT;
+        let (margin, right, bottom) = (12, 24, 40);
+        let points = || series.iter().flat_map(|s| s.points);
+        let x_log = axes.x_log;
+        let y_log = axes.y_log.unwrap_or_else(|| {
+            let on_x = points().filter(|p| unit(x_log, p.0).is_some());
+            let (lo, hi) = extent(on_x.filter_map(|p| unit(false, p.1)));
+            lo > 0.0 && hi > 10.0 * lo
+        });
+        let plotted = || points().filter_map(|&p| plotted(x_log, y_log, p));
+        let x = Scale::fit(x_log, plotted().map(|p| p.0));
+        let y = Scale::fit(y_log, plotted().map(|p| p.1));
+        let ticks = y.ticks().into_iter();
+        let tick_w = ticks.map(|u| text_width(&y.label(u), 2)).max();
+        // The y label, reading upwards, then the tick labels, each 8 pixels from the next.
+        let left = margin + 10 + 8 + tick_w.unwrap_or(0) + 8;
+        // Legend entries fill rows under the title, a new row when one would not fit.
+        let first_row = margin + TEXT_LINE + 4;
+        let (mut lx, mut ly) = (left, first_row);
+        let mut legend = vec![];
+        for s in series {
+            let w = LEGEND_KEY + text_width(s.label, 2);
+            if lx > left && lx + w > width - right {
+                (lx, ly) = (left, ly + TEXT_LINE);
+            }
+            legend.push((lx, ly));
+            lx += w + 16;
+        }
+        let top = legend.last().map_or(first_row, |_| ly + TEXT_LINE) + 8;
+        Frame {
+            x,
+            y,
+            left,
+            top,
+            width: width - left - right,
+            height: height - top - bottom,
+            legend,
+        }
+    }
+
+    /// The pixel of a point in plotted units.
+    fn pixel(&self, (x, y): (f64, f64)) -> (i64, i64) {
+        let px = self.left as f64 + self.x.fraction(x) * (self.width - 1) as f64;
+        let py = self.bottom() as f64 - self.y.fraction(y) * (self.height - 1) as f64;
+        (px.round() as i64, py.round() as i64)
+    }
+
+    /// The pixel row of the x axis.
+    fn bottom(&self) -> i64 {
+        (self.top + self.height - 1) as i64
+    }
+
+    /// The pixel column of the plot area's right edge.
+    fn right(&self) -> i64 {
+        (self.left + self.width - 1) as i64
+    }
+}
+
+/// Draws the `series` on shared axes in a 720×420 picture: each series in its own colour
+/// (red, blue, then six more, repeating after the eighth), its points joined by 2-pixel
+/// lines and marked by 5-pixel squares (unless they lie on average closer than 8 pixels,
+/// as on a long training curve, where markers would hide the line), with a legend of the
+/// series' labels in rows under the title. Both axes have labelled ticks and a light
+/// grid; a logarithmic axis is labelled `(LOG)`, its ticks at 1, 2 and 5 times powers of
+/// ten, or at powers of ten on a wide range. Points that cannot be drawn (not finite, or
+/// not positive on a logarithmic axis) are skipped; any series may be empty, and so may
+/// `series`.
+///
+/// # Errors
+/// If writing the file fails.
+pub fn line_plot(path: &Path, axes: &Axes, series: &[Series]) -> io::Result<()> {
+    let f = Frame::new(axes, series);
+    let (width, height) = LINE_PLOT;
+    let (left, top, bottom, right) = (f.left as i64, f.top as i64, f.bottom(), f.right());
+    let mut c = Canvas::new(width, height, WHITE);
+    for u in f.x.ticks() {
+        let (gx, _) = f.pixel((u, f.y.lo));
+        c.line((gx, top), (gx, bottom), GRID);
+        let label = f.x.label(u);
+        let w = text_width(&label, 2) as i64;
+        let tx = (gx - w / 2).clamp(0, (width - 1) as i64 - w);
+        c.text(tx, bottom + 9, &label, 2, BLACK);
+    }
+    for u in f.y.ticks() {
+        let (_, gy) = f.pixel((f.x.lo, u));
+        c.line((left, gy), (right, gy), GRID);
+        let label = f.y.label(u);
+        let w = text_width(&label, 2) as i64;
+        c.text(left - 8 - w, gy - 5, &label, 2, BLACK);
+    }
+    c.line((left, top), (left, bottom), BLACK);
+    c.line((left, bottom), (right, bottom), BLACK);
+    for (s, &colour) in series.iter().zip(PALETTE.iter().cycle()) {
+        let pts: Vec<(i64, i64)> = s
+            .points
+            .iter()
+            .filter_map(|&p| plotted(f.x.log, f.y.log, p))
+            .map(|p| f.pixel(p))
+            .collect();
+        let mut length = 0;
+        for w in pts.windows(2) {
+            c.thick_line(w[0], w[1], colour);
+            length += (w[1].0 - w[0].0).abs().max((w[1].1 - w[0].1).abs());
+        }
+        if length >= MARKER_SPACING * (pts.len() as i64 - 1) {
+            for (x, y) in pts {
+                c.rect(x - 2, y - 2, 5, 5, colour);
+            }
+        }
+    }
+    c.text(left, 12, axes.title, 2, BLACK);
+    for ((s, &colour), &(x, y)) in series.iter().zip(PALETTE.iter().cycle()).zip(&f.legend) {
+        let (x, y) = (x as i64, y as i64);
+        c.thick_line((x, y + 4), (x + 15, y + 4), colour);
+        c.rect(x + 6, y + 2, 5, 5, colour);
+        c.text(x + LEGEND_KEY as i64, y, s.label, 2, BLACK);
+    }
+    let x_label = axis_label(axes.x_label, f.x.log);
+    let centre = left + f.width as i64 / 2 - text_width(&x_label, 2) as i64 / 2;
+    c.text(centre.max(0), (height - 14) as i64, &x_label, 2, GAP);
+    let y_label = axis_label(axes.y_label, f.y.log);
+    let middle = top + f.height as i64 / 2 - text_width(&y_label, 2) as i64 / 2;
+    c.text_up(12, middle.max(0), &y_label, 2, GAP);
+    c.save(path)
+}
+
+/// The training curves: `loss` (red) and `mse` (blue), each `(step, value)`, as a
+/// [`line_plot`] titled `TRAINING CURVES` over `STEP`. The value axis is logarithmic when
+/// every value is positive and the largest is more than 10 times the smallest, linear
 /// otherwise. Non-finite points are skipped; either series may be empty.
 ///
 /// # Errors
 /// If writing the file fails.
 pub fn loss_curve(path: &Path, loss: &[(f64, f64)], mse: &[(f64, f64)]) -> io::Result<()> {
-    let (width, height) = (720usize, 420usize);
-    let (left, right, top, bottom) = (84usize, 24usize, 36usize, 40usize);
-    let (pw, ph) = (width - left - right, height - top - bottom);
-    let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
-    let points: Vec<(f64, f64)> = loss.iter().chain(mse).filter(finite).copied().collect();
-    let span = |vals: &mut dyn Iterator<Item = f64>| {
-        let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        match (lo.is_finite(), lo < hi) {
-            (false, _) => (0.0, 1.0),
-            (true, true) => (lo, hi),
-            (true, false) => (lo - 0.5, hi + 0.5),
-        }
+    let axes = Axes {
+        title: "TRAINING CURVES",
+        x_label: "STEP",
+        y_label: "",
+        x_log: false,
+        y_log: None,
     };
-    let (x0, x1) = span(&mut points.iter().map(|p| p.0));
-    let (y_lo, y_hi) = span(&mut points.iter().map(|p| p.1));
-    let log = y_lo > 0.0 && y_hi > 10.0 * y_lo;
-    let fy = |v: f64| if log { v.log10() } else { v };
-    let (y0, y1) = (fy(y_lo), fy(y_hi));
-    let to_px = |(x, y): (f64, f64)| {
-        let px = left as f64 + (x - x0) / (x1 - x0) * (pw - 1) as f64;
-        let py = (top + ph - 1) as f64 - (fy(y) - y0) / (y1 - y0) * (ph - 1) as f64;
-        (px.round() as i64, py.round() as i64)
-    };
-
-    let mut c = Canvas::new(width, height, WHITE);
-    for k in 0..5 {
-        let f = k as f64 / 4.0;
-        let gy = (top + ph - 1) as i64 - (f * (ph - 1) as f64).round() as i64;
-        let gx = left as i64 + (f * (pw - 1) as f64).round() as i64;
-        c.line((left as i64, gy), ((left + pw - 1) as i64, gy), GRID);
-        c.line((gx, top as i64), (gx, (top + ph - 1) as i64), GRID);
-        let yv = y0 + f * (y1 - y0);
-        let ylabel = number(if log { 10f64.powf(yv) } else { yv });
-        let w = text_width(&ylabel, 2) as i64;
-        c.text(left as i64 - 8 - w, gy - 5, &ylabel, 2, BLACK);
-        let xlabel = number(x0 + f * (x1 - x0));
-        let w = text_width(&xlabel, 2) as i64;
-        let tx = (gx - w / 2).clamp(0, (width - 1) as i64 - w);
-        c.text(tx, (top + ph + 8) as i64, &xlabel, 2, BLACK);
-    }
-    c.line(
-        (left as i64, top as i64),
-        (left as i64, (top + ph - 1) as i64),
-        BLACK,
-    );
-    c.line(
-        (left as i64, (top + ph - 1) as i64),
-        ((left + pw - 1) as i64, (top + ph - 1) as i64),
-        BLACK,
-    );
-    for (series, colour) in [(loss, RED), (mse, BLUE)] {
-        let pts: Vec<(i64, i64)> = series.iter().filter(finite).map(|&p| to_px(p)).collect();
-        for w in pts.windows(2) {
-            c.line(w[0], w[1], colour);
-            c.line((w[0].0, w[0].1 + 1), (w[1].0, w[1].1 + 1), colour);
-        }
-        if let [p] = pts[..] {
-            c.rect(p.0 - 1, p.1 - 1, 3, 3, colour);
-        }
-    }
-    let scale = if log { "LOG SCALE" } else { "" };
-    c.text(
-        left as i64,
-        12,
-        &format!("TRAINING CURVES {scale}"),
-        2,
-        BLACK,
-    );
-    let lx = (left + pw) as i64 - 120;
-    c.rect(lx, 14, 16, 3, RED);
-    c.text(lx + 22, 10, "LOSS", 2, BLACK);
-    c.rect(lx + 70, 14, 16, 3, BLUE);
-    c.text(lx + 92, 10, "MSE", 2, BLACK);
-    let centre = (left + pw / 2) as i64 - text_width("STEP", 2) as i64 / 2;
-    c.text(centre, (height - 14) as i64, "STEP", 2, GAP);
-    c.save(path)
+    let series = [
+        Series {
+            label: "LOSS",
+            points: loss,
+        },
+        Series {
+            label: "MSE",
+            points: mse,
+        },
+    ];
+    line_plot(path, &axes, &series)
 }
 
 #[cfg(test)]
@@ -611,6 +916,30 @@ mod tests {
         assert_eq!(decode(&path).0, 3 * 86 + 2);
         only(dir.path(), "recon.png");
         assert!(reconstructions(&path, &[], &recons, 3).is_err());
+    }
+
+    #[test]
+    fn labelled_reconstruction_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.png");
+        let px = SIDE * SIDE;
+        let originals = vec![1.0f32; 3 * px]; // white
+        let best = vec![0.5f32; 2 * px]; // grey
+        let rows: [(&str, &[f32]); 2] = [("ORIGINAL", &originals), ("sae best", &best)];
+        reconstruction_rows(&path, &rows, 5).unwrap();
+        let img = decode(&path);
+        // Labels 8·4−1 = 31 font pixels ×2 with 12-pixel margins: images from x = 86;
+        // three 86-pixel cells, two 86-pixel rows.
+        assert_eq!((img.0, img.1), (86 + 3 * 86 + 2, 2 * 86 + 2));
+        assert_eq!(pixel(&img, 88, 2), WHITE);
+        assert_eq!(pixel(&img, 88, 88), [128, 128, 128]);
+        assert_eq!(pixel(&img, 88 + 2 * 86, 88), GAP); // the second row has two images
+        assert_eq!(pixel(&img, 86, 88), GAP);
+        only(dir.path(), "rows.png");
+        assert!(reconstruction_rows(&path, &[], 5).is_err());
+        assert!(reconstruction_rows(&path, &rows, 0).is_err());
+        let short = [rows[0], ("AE", &best[..px - 1])];
+        assert!(reconstruction_rows(&path, &short, 5).is_err());
     }
 
     #[test]
@@ -678,6 +1007,84 @@ mod tests {
         loss_curve(&path, &[(0.0, f64::NAN), (1.0, 2.0)], &[]).unwrap();
         loss_curve(&path, &[], &[]).unwrap();
         only(dir.path(), "loss.png");
+    }
+
+    #[test]
+    fn line_plot_series_legend_and_log_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sweep.png");
+        let falling: Vec<(f64, f64)> = (1..=32).map(|t| (t as f64, 1.0 / t as f64)).collect();
+        let pair = [(2.0, 0.5), (8.0, 0.3)];
+        let single = [(4.0, 0.04)];
+        let labels: Vec<String> = (0..8)
+            .map(|i| format!("SERIES {i} ABCDEFGHIJKLMNOP"))
+            .collect();
+        let mut series: Vec<Series> = labels
+            .iter()
+            .map(|label| Series {
+                label,
+                points: &pair,
+            })
+            .collect();
+        series[0].points = &falling;
+        series[7].points = &single;
+        let axes = Axes {
+            title: "MSE vs T",
+            x_label: "T",
+            y_label: "MSE ±σ",
+            x_log: true,
+            y_log: None,
+        };
+        line_plot(&path, &axes, &series).unwrap();
+        let img = decode(&path);
+        assert_eq!((img.0, img.1), (720, 420));
+        let f = Frame::new(&axes, &series);
+        assert!(f.y.log, "1/32 .. 1 spans more than a decade");
+        // Every legend entry fits in the picture, above the plot.
+        for (s, &(x, y)) in series.iter().zip(&f.legend) {
+            assert!(x + LEGEND_KEY + text_width(s.label, 2) <= 720 && y + TEXT_LINE <= f.top);
+        }
+        // The single point's marker, in the eighth colour, drawn last.
+        let (x, y) = f.pixel(plotted(true, true, single[0]).unwrap());
+        let (x, y) = (x as usize, y as usize);
+        for (dx, dy) in [(0, 0), (-2, -2), (2, 2)] {
+            let p = pixel(&img, x.wrapping_add_signed(dx), y.wrapping_add_signed(dy));
+            assert_eq!(p, PALETTE[7]);
+        }
+        let labels: Vec<String> = f.x.ticks().iter().map(|&u| f.x.label(u)).collect();
+        assert_eq!(labels, ["1", "2", "5", "10", "20"]);
+        let wide = Scale {
+            lo: -6.0,
+            hi: 0.3,
+            log: true,
+        };
+        let labels: Vec<String> = wide.ticks().iter().map(|&u| wide.label(u)).collect();
+        assert_eq!(labels[..2], ["1.0e-6", "1.0e-5"]);
+        assert_eq!(labels.len(), 7);
+
+        // Degenerate inputs still give a picture.
+        let nan = [(f64::NAN, 1.0), (1.0, f64::NAN), (f64::INFINITY, 2.0)];
+        let nonpositive = [(0.0, 1.0), (-3.0, 2.0)];
+        for points in [&nan[..], &nonpositive, &[]] {
+            let s = [Series { label: "X", points }];
+            line_plot(&path, &axes, &s).unwrap();
+            assert_eq!(decode(&path).0, 720);
+        }
+        line_plot(&path, &axes, &[]).unwrap();
+        let forced = Axes {
+            y_log: Some(true),
+            ..axes
+        };
+        line_plot(
+            &path,
+            &forced,
+            &[Series {
+                label: "",
+                points: &nonpositive,
+            }],
+        )
+        .unwrap();
+        only(dir.path(), "sweep.png");
     }
 
     #[test]
