@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Coefficients, Config, Encoder, ModelKind, Readout};
+use crate::experiment::{self, Budget, Study};
 use crate::train::{self, BenchMode, BenchOptions, RunError, RunOptions};
 
 /// Every [`Config`] field as an optional flag and TOML key; unset ones leave the layer
@@ -146,13 +147,14 @@ pub struct ConfigArgs {
 
 /// `v` as the shortest decimal that reads back as the same `f32`, so a written
 /// configuration shows `0.0005`, not `0.0005000000237…`.
-fn wide(v: f32) -> f64 {
+pub(crate) fn wide(v: f32) -> f64 {
     v.to_string()
         .parse()
         .expect("a float's decimal form parses")
 }
 
-fn model_name(m: ModelKind) -> &'static str {
+/// The name of a model kind (`sae`, `ae`, `vae`).
+pub fn model_name(m: ModelKind) -> &'static str {
     match m {
         ModelKind::Sae => "sae",
         ModelKind::Ae => "ae",
@@ -505,6 +507,30 @@ pub struct BenchArgs {
     common: Common,
 }
 
+/// `sae experiment`: a whole study.
+#[derive(Args, Clone, Debug)]
+pub struct ExperimentArgs {
+    /// `paper`: the paper's rows, seeds and T sweep; `tune`: the regularizer-coefficient
+    /// search on held-out training images.
+    #[arg(value_parser = ["paper", "tune"])]
+    pub study: String,
+    /// `quick` (under 20 minutes on 2 cores), `full` (the paper's protocol) or `smoke` (a
+    /// pipeline check on a few dozen images).
+    #[arg(long, value_parser = ["quick", "full", "smoke"], default_value = "quick")]
+    pub budget: String,
+    /// Folder of the study [default: results/<study>-<budget>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// List the runs (row and run folder) and exit without training.
+    #[arg(long)]
+    pub plan: bool,
+    /// No line per run on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// What to do.
 #[derive(Subcommand, Clone, Debug)]
 pub enum Command {
@@ -523,6 +549,9 @@ pub enum Command {
     /// Time training and inference steps; prints one JSON object.
     #[command(allow_negative_numbers = true)]
     Bench(Box<BenchArgs>),
+    /// Run a whole study (`paper` or `tune`): every run, summary.json, report.md, figures;
+    /// a second call skips finished runs and resumes interrupted ones.
+    Experiment(Box<ExperimentArgs>),
 }
 
 /// The `sae` tool. Without a subcommand it trains (`sae train`), quick preset by default.
@@ -625,6 +654,7 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
         Some(Command::Eval(args)) => run_command(*args, Kind::Eval),
         Some(Command::Reconstruct(args)) => run_command(*args, Kind::Reconstruct),
         Some(Command::Analyze(args)) => run_command(*args, Kind::Analyze),
+        Some(Command::Experiment(args)) => experiment_command(*args),
         Some(Command::Bench(args)) => {
             threads(&args.common)?;
             let cfg = resolve(None, &args.config).map_err(RunError::Usage)?;
@@ -645,6 +675,37 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
             Ok(())
         }
     }
+}
+
+fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
+    let study = Study::parse(&args.study).map_err(RunError::Usage)?;
+    let budget = Budget::parse(&args.budget).map_err(RunError::Usage)?;
+    if args.plan {
+        for (row, run) in experiment::plan(study, budget) {
+            println!("{row}\t{run}");
+        }
+        return Ok(());
+    }
+    threads(&args.common)?;
+    let stop = interrupt_flag();
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("results/{}-{}", args.study, args.budget)));
+    let ctx = experiment::Context {
+        out: out.clone(),
+        data_dir: args.common.data_dir.clone(),
+        stop: &stop,
+        verbose: !args.quiet,
+    };
+    let summary = experiment::run(study, budget, &ctx)?;
+    println!(
+        "{}: {} rows in {:.0} s; tables in {}",
+        out.join("summary.json").display(),
+        summary["rows"].as_array().map_or(0, Vec::len),
+        summary["wall_s"].as_f64().unwrap_or(0.0),
+        out.join("report.md").display()
+    );
+    Ok(())
 }
 
 fn train_command(args: TrainArgs) -> Result<(), RunError> {

@@ -330,16 +330,24 @@ impl Split {
 
     /// The first n examples (for quick runs and tests); n larger than len is clamped.
     pub fn take(&self, n: usize) -> Split {
-        let n = n.min(self.len());
+        self.range(0, n)
+    }
+
+    /// The examples `start..start + n`, clamped to the split (e.g. a validation subset
+    /// from the end of the training split).
+    pub fn range(&self, start: usize, n: usize) -> Split {
+        let start = start.min(self.len());
+        let end = start + n.min(self.len() - start);
         let Images { rows, cols, .. } = self.images;
+        let size = rows * cols;
         Split {
             images: Images {
-                count: n,
+                count: end - start,
                 rows,
                 cols,
-                pixels: self.images.pixels[..n * rows * cols].to_vec(),
+                pixels: self.images.pixels[start * size..end * size].to_vec(),
             },
-            labels: self.labels[..n].to_vec(),
+            labels: self.labels[start..end].to_vec(),
         }
     }
 }

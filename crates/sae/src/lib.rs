@@ -6,6 +6,7 @@ pub mod baselines;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod experiment;
 pub mod layers;
 pub mod lif;
 pub mod metrics;

@@ -456,6 +456,9 @@ impl Evaluation {
             })),
             "sops_per_image": self.energy.as_ref().map(|e| e.sops_per_image),
             "dense_macs_per_image": self.energy.as_ref().map(|e| e.dense_macs_per_image),
+            "dense_macs_per_frame": self.energy.as_ref().map(|e| e.dense_macs_per_frame),
+            "energy_uj": self.energy.as_ref().map(|e| e.snn_energy_uj),
+            "ann_energy_uj": self.energy.as_ref().map(|e| e.ann_energy_uj),
         })
     }
 
@@ -1238,8 +1241,9 @@ impl Loaded {
         )
     }
 
-    /// Draws the first `count` test images above their reconstructions.
-    pub fn reconstruct(&self, out: &Path, count: usize) -> Result<(), RunError> {
+    /// The first `count` test images (at least one) and their reconstructions, pixels
+    /// image after image.
+    pub fn reconstruction(&self, count: usize) -> (Vec<f32>, Vec<f32>) {
         let idx: Vec<usize> = (0..count.clamp(1, self.test.len())).collect();
         let x = self.test.images_f32(&idx).into_dyn();
         let tape = Tape::eval();
@@ -1247,9 +1251,15 @@ impl Loaded {
             .model
             .net()
             .forward(&tape, &x, eval_seed(self.cfg.seed, 0));
-        let originals: Vec<f32> = x.iter().copied().collect();
-        let recons: Vec<f32> = o.recon.value().iter().copied().collect();
-        plots::reconstructions(out, &originals, &recons, idx.len()).map_err(|e| io_err(out, e))
+        let recons = o.recon.value().iter().copied().collect();
+        (x.iter().copied().collect(), recons)
+    }
+
+    /// Draws the first `count` test images above their reconstructions.
+    pub fn reconstruct(&self, out: &Path, count: usize) -> Result<(), RunError> {
+        let (originals, recons) = self.reconstruction(count);
+        let n = originals.len() / (SIDE * SIDE);
+        plots::reconstructions(out, &originals, &recons, n).map_err(|e| io_err(out, e))
     }
 }
 

@@ -470,3 +470,114 @@ fn a_diverging_run_stops_keeps_its_checkpoint_and_names_the_layer() {
     assert!(!dir.join("eval.json").exists());
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn the_full_study_plan_lists_every_run_without_training() {
+    let o = sae(&["experiment", "paper", "--budget", "full", "--plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // 7 main rows × 3 seeds, then 2 × 4 sweep rows × 3 seeds, the T = 100 ones being
+    // the main rows' runs.
+    assert_eq!(lines.len(), 7 * 3 + 8 * 3, "{text}");
+    let runs: std::collections::HashSet<&str> = lines
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 7 * 3 + 6 * 3);
+    assert!(
+        lines[0].starts_with("ae\tae-t100-n0-m0-wd_0.00001-s0"),
+        "{text}"
+    );
+    let bad = sae(&["experiment", "paper", "--budget", "huge"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("huge"), "{}", stderr(&bad));
+}
+
+/// The smoke study end to end: every row and column of `summary.json`, the figures; a
+/// second call trains nothing, and a run without its evaluation is resumed and finished.
+#[test]
+fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
+    let Some(data) = mnist() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("paper-smoke");
+    let args: Vec<String> = [
+        "experiment",
+        "paper",
+        "--budget",
+        "smoke",
+        "--threads",
+        "1",
+        "--data-dir",
+        &data.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let first = run_ok(&args);
+    assert!(String::from_utf8_lossy(&first.stdout).contains("summary.json"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 7 + 4);
+    for r in rows {
+        for key in [
+            "model",
+            "T",
+            "regularized",
+            "coefficients",
+            "seeds",
+            "test_mse",
+            "test_mse_std",
+            "latent_dead_frac",
+            "latent_bursting_frac",
+            "latent_density",
+            "probe_accuracy",
+            "sops_per_image",
+            "wall_s",
+        ] {
+            assert!(r.get(key).is_some(), "row {} lacks {key}", r["name"]);
+        }
+        assert!(r["test_mse"].as_f64().unwrap() > 0.0);
+        let spiking = r["model"] == "sae";
+        assert_eq!(r["sops_per_image"].is_number(), spiking, "{}", r["name"]);
+        assert_eq!(r["latent_dead_frac"].is_number(), spiking, "{}", r["name"]);
+        if r["group"] == "main" {
+            assert_eq!(r["seeds"].as_array().unwrap().len(), 2);
+            assert!(r["test_mse_std"].is_number());
+            assert!(r["probe_accuracy"].is_number());
+        }
+    }
+    let ae = rows.iter().find(|r| r["name"] == "ae").unwrap();
+    assert!(ae["macs_per_image"].as_f64().unwrap() > 1e6);
+    for f in [
+        "reconstructions.png",
+        "mse_vs_sops.png",
+        "firing_rates_unregularized.png",
+        "firing_rates_best.png",
+        "latent_sae_best.png",
+        "latent_vae.png",
+    ] {
+        assert!(out.join("figures").join(f).is_file(), "{f}");
+    }
+    assert!(read(&out.join("report.md")).contains("| sae-best |"));
+
+    // Nothing left to train: the same rows.
+    let again = run_ok(&args);
+    assert!(!stderr(&again).contains("training "), "{}", stderr(&again));
+    let second: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(second["rows"], summary["rows"]);
+
+    // A run stopped after its last checkpoint but before its evaluation is finished.
+    let run = out.join("runs").join(rows[2]["runs"][0].as_str().unwrap());
+    std::fs::remove_file(run.join("eval.json")).unwrap();
+    let resumed = run_ok(&args);
+    assert!(
+        stderr(&resumed).contains("resuming"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert!(run.join("eval.json").is_file());
+}
