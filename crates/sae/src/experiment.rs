@@ -449,12 +449,14 @@ impl Context<'_> {
     ) -> Result<RunResult, RunError> {
         let dir = self.out.join("runs").join(run_id(cfg));
         let wall_path = dir.join(WALL_FILE);
-        if !dir.join(EVAL_FILE).is_file() {
-            let resume = dir.join(CHECKPOINT_FILE).is_file();
+        let checkpoint = dir.join(CHECKPOINT_FILE).is_file();
+        if !(checkpoint && dir.join(EVAL_FILE).is_file()) {
+            let resume = checkpoint;
             if resume {
                 check_config(&dir, cfg)?;
             } else if dir.exists() {
-                // Stopped before its first checkpoint: nothing to keep.
+                // Stopped before its first checkpoint, or results committed without their
+                // checkpoint (the figures need it): trained again, to the same numbers.
                 std::fs::remove_dir_all(&dir)
                     .map_err(|e| RunError::Io(format!("{}: {e}", dir.display())))?;
             }
