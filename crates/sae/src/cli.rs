@@ -699,10 +699,11 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
     };
     let summary = experiment::run(study, budget, &ctx)?;
     println!(
-        "{}: {} rows in {:.0} s; tables in {}",
+        "{}: {} rows from {} runs in {:.0} s; tables in {}",
         out.join("summary.json").display(),
         summary["rows"].as_array().map_or(0, Vec::len),
-        summary["wall_s"].as_f64().unwrap_or(0.0),
+        summary["runs"],
+        summary["call_wall_s"].as_f64().unwrap_or(0.0),
         out.join("report.md").display()
     );
     Ok(())
