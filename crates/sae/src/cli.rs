@@ -697,7 +697,16 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
         stop: &stop,
         verbose: !args.quiet,
     };
-    let summary = experiment::run(study, budget, &ctx)?;
+    let summary = experiment::run(study, budget, &ctx).inspect_err(|e| {
+        if matches!(e, RunError::Interrupted { .. }) {
+            eprintln!(
+                "the study continues where it stopped with `sae experiment {} --budget {}{}`",
+                args.study,
+                args.budget,
+                out_flag(&out, &args.study, &args.budget)
+            );
+        }
+    })?;
     println!(
         "{}: {} rows from {} runs in {:.0} s; tables in {}",
         out.join("summary.json").display(),
@@ -707,6 +716,15 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
         out.join("report.md").display()
     );
     Ok(())
+}
+
+/// ` --out DIR` when `out` is not the study's default folder.
+fn out_flag(out: &Path, study: &str, budget: &str) -> String {
+    if out == Path::new(&format!("results/{study}-{budget}")) {
+        String::new()
+    } else {
+        format!(" --out {}", out.display())
+    }
 }
 
 fn train_command(args: TrainArgs) -> Result<(), RunError> {

@@ -89,18 +89,20 @@ impl Budget {
             coefficients: Coefficients::default(),
             ..cfg
         };
+        // The paper's T sweep and a coefficient grid of half-decades.
+        let paper = Protocol {
+            base: Config::paper(),
+            seeds: vec![0, 1, 2],
+            sweep_steps: vec![10, 20, 50, 100],
+            sweep_seeds: 3,
+            sweep_train_images: 0,
+            sweep_test_images: 0,
+            probe_images: 2000,
+            validation_images: 1000,
+            grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 1.0],
+        };
         match self {
-            Budget::Full => Protocol {
-                base: Config::paper(),
-                seeds: vec![0, 1, 2],
-                sweep_steps: vec![10, 20, 50, 100],
-                sweep_seeds: 3,
-                sweep_train_images: 0,
-                sweep_test_images: 0,
-                probe_images: 2000,
-                validation_images: 1000,
-                grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 1.0],
-            },
+            Budget::Full => paper,
             Budget::Quick => Protocol {
                 base: unregularized(Config {
                     steps: 10,
@@ -109,13 +111,11 @@ impl Budget {
                     ..Config::quick()
                 }),
                 seeds: vec![0, 1],
-                sweep_steps: vec![10, 20, 50, 100],
                 sweep_seeds: 1,
                 sweep_train_images: 1000,
                 sweep_test_images: 500,
                 probe_images: 1000,
-                validation_images: 1000,
-                grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 1.0],
+                ..paper
             },
             Budget::Smoke => Protocol {
                 base: unregularized(Config {
@@ -1256,10 +1256,9 @@ mod tests {
             assert_eq!(sweep, doubled);
             for r in &rows {
                 r.cfg.validate().unwrap();
-                assert_eq!(
-                    r.cfg.coefficients.any(),
-                    r.name.contains("-l2") || r.name.contains("best")
-                );
+                let plain = ["ae", "vae"].contains(&r.name.as_str())
+                    || r.name.starts_with("sae-unregularized");
+                assert_eq!(r.cfg.coefficients.any(), !plain, "{}", r.name);
             }
             // A run folder stands for one configuration: rows share a run only when they
             // train the same (the full budget's T = 100 sweep is its main rows).
