@@ -452,6 +452,10 @@ pub struct TrainArgs {
     /// `--resume` continues.
     #[arg(long, value_name = "N")]
     pub stop_after: Option<u64>,
+    /// Start a new run from this checkpoint's parameters (fresh optimizer and position),
+    /// e.g. to fine-tune at another T; its tensors must fit the model.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Training images encoded for the latent linear probe at each evaluation [default:
     /// 2000, or the resumed run's].
     #[arg(long, value_name = "N")]
@@ -770,6 +774,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
         checkpoint_every: args.checkpoint_every,
         eval_every: args.eval_every,
         stop_after: args.stop_after,
+        init: args.init.clone(),
         probe_images: args.probe_images,
         progress: !args.quiet,
     };

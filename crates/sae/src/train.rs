@@ -58,6 +58,8 @@ pub const FIRING_RATES_FILE: &str = "firing_rates.png";
 pub const LOSS_FILE: &str = "loss.png";
 /// A short summary of the run.
 pub const REPORT_FILE: &str = "report.md";
+/// Where a run started from `--init` names the checkpoint it started from.
+pub const INIT_FILE: &str = "init.txt";
 
 /// Format tag in the checkpoint's metadata.
 const CHECKPOINT_FORMAT: &str = "sae-checkpoint-1";
@@ -147,6 +149,9 @@ pub struct RunOptions {
     pub probe_images: Option<usize>,
     /// Stop with a checkpoint once this many optimizer steps are done in all.
     pub stop_after: Option<u64>,
+    /// A new run starts from this checkpoint's parameters (not its optimizer state or
+    /// position): e.g. fine-tuning at T = 100 a network trained at T = 20.
+    pub init: Option<PathBuf>,
     /// Draw a progress bar (only shown on a terminal).
     pub progress: bool,
 }
@@ -162,6 +167,7 @@ impl RunOptions {
             eval_every: None,
             probe_images: None,
             stop_after: None,
+            init: None,
             progress: false,
         }
     }
@@ -834,7 +840,13 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
                 dir.display()
             )));
         }
+        if let Some(init) = &opts.init {
+            load_checkpoint(init, &params, None)?;
+        }
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        if let Some(init) = &opts.init {
+            write_text(&dir.join(INIT_FILE), &format!("{}\n", init.display()))?;
+        }
     }
     // On resume too: flags may have changed the configuration (e.g. more --epochs).
     let header = format!(

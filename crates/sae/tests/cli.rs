@@ -581,3 +581,46 @@ fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
     );
     assert!(run.join("eval.json").is_file());
 }
+
+#[test]
+fn init_starts_a_new_run_from_another_runs_parameters() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    run_ok(&train_args(&data, runs, "a", &["--epochs", "1"]));
+    let ckpt = runs.join("a").join("checkpoint.safetensors");
+    let ckpt_arg = ckpt.display().to_string();
+    // Stopped before its first step, the new run holds exactly a's parameters.
+    run_ok(&train_args(
+        &data,
+        runs,
+        "b",
+        &["--epochs", "1", "--init", &ckpt_arg, "--stop-after", "0"],
+    ));
+    let a = autograd::io::load_tensors(&ckpt).unwrap();
+    let b = autograd::io::load_tensors(&runs.join("b").join("checkpoint.safetensors")).unwrap();
+    let mut compared = 0;
+    for (name, t) in a.tensors.iter().filter(|(n, _)| !n.starts_with("adam.")) {
+        assert_eq!(&b.tensors[name], t, "{name}");
+        compared += 1;
+    }
+    assert!(compared >= 6);
+    assert_eq!(read(&runs.join("b").join("init.txt")).trim(), ckpt_arg);
+    // Parameters of another shape are refused by name, and leave no folder behind.
+    let o = Command::new(SAE)
+        .args(train_args(
+            &data,
+            runs,
+            "c",
+            &["--init", &ckpt_arg, "--kernel", "3"],
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("`conv1.weight`") && err.contains("[4, 1, 3, 3]"),
+        "{err}"
+    );
+    assert!(!runs.join("c").exists());
+}
