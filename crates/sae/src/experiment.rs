@@ -1,12 +1,13 @@
 //! The paper's study as one command: `sae experiment paper --budget quick|full` trains
-//! every row (baselines, the spiking model with each regularizer family and the best
-//! combination, a T sweep) over several seeds, and `sae experiment tune` picks the
-//! regularizer coefficients on held-out training images.
+//! every row (baselines, the spiking model unregularized, with each regularizer family,
+//! the best combination and the best of all, a T sweep) over several seeds, and
+//! `sae experiment tune` picks the regularizer coefficients on held-out training images.
 //!
 //! Every run is an ordinary run folder under `<out>/runs/`, named by what sets it apart
-//! (model, T, images, coefficients, seed), so a second invocation skips finished runs,
-//! resumes interrupted ones from their checkpoints and refuses a folder whose
-//! `config.toml` no longer matches. The study's outputs are `summary.json` (one row per
+//! (model, T, images, coefficients, seed), so rows that train the same share it, a second
+//! invocation skips finished runs (evaluated, with their checkpoint), resumes interrupted
+//! ones from their checkpoints and refuses a folder whose `config.toml` no longer
+//! matches. The study's outputs are `summary.json` (one row per
 //! configuration, seeds aggregated), `report.md` (the tables) and `figures/`.
 
 use std::fmt::Write as _;
