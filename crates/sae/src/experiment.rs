@@ -24,7 +24,7 @@ use crate::metrics::PJ_PER_MAC;
 use crate::plots::{self, Axes, Series};
 use crate::train::{
     self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, FIRING_RATES_FILE, LATENT_FILE, RunError,
-    RunOptions, write_text,
+    RunOptions, io_err, write_text,
 };
 
 /// Which study to run.
@@ -470,8 +470,7 @@ impl Context<'_> {
             } else if dir.exists() {
                 // Stopped before its first checkpoint, or results committed without their
                 // checkpoint (the figures need it): trained again, to the same numbers.
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| RunError::Io(format!("{}: {e}", dir.display())))?;
+                std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
             }
             self.say(&format!(
                 "{} {}",
@@ -543,8 +542,7 @@ impl Context<'_> {
 /// Refuses a run folder trained with another configuration than `cfg`.
 fn check_config(dir: &Path, cfg: &Config) -> Result<(), RunError> {
     let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| RunError::Io(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
     let body = |t: &str| -> String {
         t.lines()
             .filter(|l| !l.starts_with('#'))
@@ -562,8 +560,7 @@ fn check_config(dir: &Path, cfg: &Config) -> Result<(), RunError> {
 }
 
 fn read_json(path: &Path) -> Result<Value, RunError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RunError::Io(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
     serde_json::from_str(&text)
         .map_err(|e| RunError::Io(format!("{}: not JSON: {e}", path.display())))
 }
@@ -742,8 +739,7 @@ pub fn plan(study: Study, budget: Budget) -> Vec<(String, String)> {
 pub fn run(study: Study, budget: Budget, ctx: &Context<'_>) -> Result<Value, RunError> {
     let started = Instant::now();
     let p = budget.protocol();
-    std::fs::create_dir_all(&ctx.out)
-        .map_err(|e| RunError::Io(format!("{}: {e}", ctx.out.display())))?;
+    std::fs::create_dir_all(&ctx.out).map_err(|e| io_err(&ctx.out, e))?;
     let summary = match study {
         Study::Paper => {
             let rows = paper_rows(&p);
@@ -933,8 +929,7 @@ fn figures(
     json_rows: &[Value],
 ) -> Result<(), RunError> {
     let dir = ctx.out.join("figures");
-    std::fs::create_dir_all(&dir).map_err(|e| RunError::Io(format!("{}: {e}", dir.display())))?;
-    let io = |path: &Path, e: std::io::Error| RunError::Io(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     let first = |name: &str| -> Option<(&Row, &RunResult)> {
         let i = rows.iter().position(|r| r.name == name)?;
         Some((&rows[i], runs[i].first()?))
@@ -960,7 +955,7 @@ fn figures(
         .iter()
         .map(|(l, p)| (l.as_str(), p.as_slice()))
         .collect();
-    plots::reconstruction_rows(&path, &refs, 10).map_err(|e| io(&path, e))?;
+    plots::reconstruction_rows(&path, &refs, 10).map_err(|e| io_err(&path, e))?;
     // Per-run pictures, copied.
     for (name, file, to) in [
         (
@@ -980,7 +975,7 @@ fn figures(
     ] {
         if let Some((_, run)) = first(name) {
             let (from, to) = (run.dir.join(file), dir.join(to));
-            std::fs::copy(&from, &to).map_err(|e| io(&from, e))?;
+            std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
         }
     }
     // MSE against synaptic operations: the sweeps as curves, the main rows as points.
@@ -1020,7 +1015,7 @@ fn figures(
         },
         &series,
     )
-    .map_err(|e| io(&path, e))?;
+    .map_err(|e| io_err(&path, e))?;
     Ok(())
 }
 

@@ -127,7 +127,8 @@ impl From<DataError> for RunError {
     }
 }
 
-fn io_err(path: &Path, e: impl fmt::Display) -> RunError {
+/// A runtime error naming the file or folder `path` and what went wrong with it.
+pub(crate) fn io_err(path: &Path, e: impl fmt::Display) -> RunError {
     RunError::Io(format!("{}: {e}", path.display()))
 }
 
