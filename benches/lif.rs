@@ -11,9 +11,8 @@
 //! floor), which also keeps `v[t]`. Throughput counts the bytes each kernel must move:
 //! forward reads the current and writes `c` and the trace; backward reads the trace and
 //! both upstream gradients (`∂L/∂s` and `∂L/∂c`) and writes `∂L/∂I`. `lif_forward`
-//! allocates a fresh trace on every call, and the page faults of its first writes are
-//! timed but not counted; the `reused_trace` cases run `lif_forward_into` on a trace kept
-//! from the previous call, as a training loop can. Every case runs on a 1-thread and a
+//! allocates a fresh trace on every call, as the training step does, and the page faults
+//! of its first writes are timed but not counted. Every case runs on a 1-thread and a
 //! 2-thread rayon pool.
 //!
 //! `cargo bench --bench lif`.
@@ -25,7 +24,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use kernels::rayon::prelude::*;
 use kernels::rayon::{ThreadPool, ThreadPoolBuilder};
-use kernels::{Floor, LifParams, Reset, Surrogate, lif_backward, lif_forward, lif_forward_into};
+use kernels::{Floor, LifParams, Reset, Surrogate, lif_backward, lif_forward};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const STEPS: usize = 100;
@@ -110,19 +109,6 @@ fn lif(c: &mut Criterion) {
                 bench.iter(|| {
                     let t = pool.install(|| lif_forward(&p, STEPS, NEURONS, &current, &mut cum));
                     black_box((&t, &cum));
-                })
-            });
-        }
-        // The same into a trace kept from the last call, as a training loop can.
-        let mut kept = trace.clone();
-        for threads in THREADS {
-            let pool = pool(threads);
-            g.bench_function(format!("{threads}_thread_reused_trace"), |bench| {
-                bench.iter(|| {
-                    pool.install(|| {
-                        lif_forward_into(&p, STEPS, NEURONS, &current, &mut cum, &mut kept)
-                    });
-                    black_box((&kept, &cum));
                 })
             });
         }

@@ -269,7 +269,12 @@ impl ConvTranspose2dShape {
 }
 
 /// Panics unless the lengths of a kernel's `(x, w, y)` slices are `want`.
-fn check_lens(kernel: &str, shape: &impl std::fmt::Debug, got: [usize; 3], want: [usize; 3]) {
+pub(crate) fn check_lens(
+    kernel: &str,
+    shape: &impl std::fmt::Debug,
+    got: [usize; 3],
+    want: [usize; 3],
+) {
     assert!(
         got == want,
         "{kernel}: slice lengths (x, w, y) = {got:?}, but {shape:?} needs {want:?}"
@@ -711,7 +716,9 @@ pub fn conv_transpose2d_backward_weight_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{assert_close, conv_transpose2d_shapes, conv2d_shapes, random_vec};
+    use crate::testutil::{
+        assert_close, bits, conv_transpose2d_shapes, conv2d_shapes, on_threads, random_vec, run,
+    };
     use proptest::prelude::*;
 
     /// Random convolution shapes, mostly tiny, with now and then a batch long enough to
@@ -732,13 +739,6 @@ mod tests {
             per_chunk: 2,
             ..Plan::new(s, 1)
         }
-    }
-
-    /// The output of `f` writing into a buffer of `len` NaNs (so unwritten output shows).
-    fn run(len: usize, f: impl FnOnce(&mut [f32])) -> Vec<f32> {
-        let mut out = vec![f32::NAN; len];
-        f(&mut out);
-        out
     }
 
     proptest! {
@@ -901,11 +901,7 @@ mod tests {
         let tx = random_vec(t.input_len(), 3);
         let tgy = random_vec(t.output_len(), 4);
         let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let gw = run(s.weight_len(), |gw| conv2d_backward_weight(&s, &x, &gy, gw));
                 let tgw = run(t.weight_len(), |gw| {
                     conv_transpose2d_backward_weight(&t, &tx, &tgy, gw)
@@ -914,7 +910,6 @@ mod tests {
             })
         };
         let (one, two) = (on(1), on(2));
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&one.0), bits(&two.0));
         assert_eq!(bits(&one.1), bits(&two.1));
     }

@@ -195,15 +195,8 @@ pub fn add_noise_ref(x: &mut [f32], noise: f32, seed: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::on_threads;
     use proptest::prelude::*;
-
-    fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(f)
-    }
 
     fn pixels(n: usize, seed: u64) -> Vec<f32> {
         (0..n as u64).map(|i| uniform_at(seed, i)).collect()

@@ -1,11 +1,22 @@
-//! Plain-slice compute kernels: GEMM, GEMM-based 2-D convolution and transposed
-//! convolution, and pooling.
+//! Plain-slice compute kernels for spiking networks, one module per concern:
+//!
+//! - [`gemm`]: single-precision matrix multiply over strided slices;
+//! - [`linear`]: the dense linear layer (`nn.Linear`), forward and both gradients on GEMM;
+//! - [`conv`]: 2-D convolution and transposed convolution, im2col + GEMM (the im2col
+//!   itself is the private `unfold` module);
+//! - [`pool`]: average and max pooling;
+//! - [`event`]: spike-driven (event) linear and convolution kernels that visit only the
+//!   nonzero inputs, and the dispatchers that pick them or the dense ones by density;
+//! - [`lif`]: multi-step leaky integrate-and-fire neurons, forward and backward over all
+//!   time steps, with the compact trace the backward reads;
+//! - [`encode`]: input encoders (rate and latency spike codes, input noise).
 //!
 //! Every tensor is `f32`, row-major and contiguous, images in NCHW order. Kernels take
 //! their shape as a small `Copy` struct and their data as slices; output buffers are
 //! overwritten, never accumulated into. Each fast kernel has a scalar reference twin named
 //! `<name>_ref` beside it: the obvious nested loops, kept as the specification the fast
-//! version is tested against.
+//! version is tested against (the GEMM-backed dense linear kernels are one `sgemm` call
+//! each and are checked against the event references instead).
 //!
 //! Parallelism is one level deep: rayon over independent rows, images or planes, with
 //! single-threaded GEMM inside each task.
@@ -17,6 +28,7 @@ pub mod encode;
 pub mod event;
 pub mod gemm;
 pub mod lif;
+pub mod linear;
 pub mod pool;
 mod unfold;
 
@@ -49,16 +61,16 @@ pub use event::{
     conv2d_backward_input_auto, conv2d_backward_input_event, conv2d_backward_input_event_ref,
     conv2d_backward_weight_auto, conv2d_backward_weight_event, conv2d_backward_weight_event_ref,
     conv2d_forward_auto, conv2d_forward_event, conv2d_forward_event_ref, density,
-    linear_backward_input_auto, linear_backward_input_dense, linear_backward_input_event,
-    linear_backward_input_event_ref, linear_backward_weight_auto, linear_backward_weight_dense,
-    linear_backward_weight_event, linear_backward_weight_event_ref, linear_forward_auto,
-    linear_forward_dense, linear_forward_event, linear_forward_event_ref,
+    linear_backward_input_auto, linear_backward_input_event, linear_backward_input_event_ref,
+    linear_backward_weight_auto, linear_backward_weight_event, linear_backward_weight_event_ref,
+    linear_forward_auto, linear_forward_event, linear_forward_event_ref,
 };
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{
     Floor, LifParams, LifTrace, Reset, Surrogate, lif_backward, lif_backward_ref, lif_forward,
-    lif_forward_into, lif_forward_ref,
+    lif_forward_ref,
 };
+pub use linear::{linear_backward_input_dense, linear_backward_weight_dense, linear_forward_dense};
 pub use pool::{
     Pool2dShape, avg_pool2d_backward, avg_pool2d_backward_ref, avg_pool2d_forward,
     avg_pool2d_forward_ref, max_pool2d_backward, max_pool2d_backward_ref, max_pool2d_forward,

@@ -1,5 +1,6 @@
-//! Helpers shared by the kernel tests: seeded random data, tolerant comparison and
-//! random convolution shapes.
+//! Helpers shared by the kernel tests: seeded random data and spikes, output buffers
+//! that show what a kernel left unwritten, tolerant and bitwise comparison, and random
+//! convolution shapes.
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -10,6 +11,52 @@ use crate::conv::{Conv2dShape, ConvTranspose2dShape};
 pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// `len` inputs, each nonzero with probability `density`: 1.0 (a spike), or when
+/// `analog` a nonzero value drawn from `[-1, 1)`. Density 1 gives all ones (or all
+/// nonzero), density 0 all zeros.
+pub fn spikes(len: usize, density: f64, analog: bool, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..len)
+        .map(|_| {
+            if !rng.random_bool(density) {
+                0.0
+            } else if analog {
+                let v: f32 = rng.random_range(-1.0..1.0);
+                if v == 0.0 { 0.5 } else { v }
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+/// The spike densities the event tests cover: none, sparse, half, all.
+pub fn any_density() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.0), Just(0.05), Just(0.5), Just(1.0)]
+}
+
+/// The output of `f` writing into a buffer of `len` NaNs (so unwritten output shows).
+pub fn run(len: usize, f: impl FnOnce(&mut [f32])) -> Vec<f32> {
+    let mut out = vec![f32::NAN; len];
+    f(&mut out);
+    out
+}
+
+/// `f` on a fresh rayon pool of `threads` threads.
+pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(f)
+}
+
+/// The bit patterns of `v`, for comparisons that must be exact (NaNs and signed zeros
+/// included).
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
 }
 
 /// Asserts `|got − want| ≤ tol·max(1, |want|)` elementwise, naming the first offender.

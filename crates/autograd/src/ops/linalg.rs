@@ -132,7 +132,7 @@ impl<'t> Var<'t> {
                             rows, fan_in, fan_out, x, w, g, &mut gx,
                         );
                     } else {
-                        kernels::event::linear_backward_input_dense(
+                        kernels::linear::linear_backward_input_dense(
                             rows, fan_in, fan_out, g, w, &mut gx,
                         );
                     }

@@ -43,14 +43,9 @@ use std::f32::consts::FRAC_PI_2;
 use rayon::prelude::*;
 use wide::{f32x8, u32x8};
 
-/// Most neurons per chunk (one rayon task). A chunk's state, two `f32` per neuron, stays in
-/// L2 while the chunk walks all steps, and each step reads and writes runs of this many
-/// values per row: long runs keep the hardware prefetchers streaming (runs of 1 KiB ran
-/// at half the speed of runs of 16 KiB and more on the development machine).
-const MAX_CHUNK: usize = 16384;
+mod trace;
 
-/// Fewest neurons per chunk (but for the last): shorter runs per row stream poorly.
-const MIN_CHUNK: usize = 1024;
+pub use trace::LifTrace;
 
 /// Inputs with fewer neuron-steps than this run on the calling thread: below it a
 /// fork/join costs more than the kernel.
@@ -139,257 +134,6 @@ impl LifParams {
             _ => self.leak,
         }
     }
-}
-
-/// What the backward pass needs, recorded by the forward pass, nothing more: spikes as
-/// bits, the floor mask as bits when a floor is on, and `v[t]` (`f32`) when the
-/// surrogate reads it.
-///
-/// Internally the neurons are cut into the same chunks the fast kernels hand to rayon
-/// tasks, and each chunk's record is contiguous (`[chunk][t][neuron in chunk]`, eight
-/// neurons to a byte), so every task writes its own region. The layout depends on the
-/// shape only; read the trace through the methods.
-#[derive(Clone, PartialEq)]
-pub struct LifTrace {
-    steps: usize,
-    neurons: usize,
-    /// Neurons per chunk, a multiple of 8; the last chunk may be shorter.
-    chunk: usize,
-    /// The parameters of the forward pass that recorded this trace.
-    params: LifParams,
-    /// Spike bits; bit `j mod 8` of a byte is neuron `j` of its group of eight.
-    spikes: Vec<u8>,
-    /// Floor-applied bits, laid out as `spikes`; present iff `params.floor != None`.
-    floored: Option<Vec<u8>>,
-    /// `v[t]`, one `f32` per neuron-step in chunk order; present iff the surrogate reads it.
-    potential: Option<Vec<f32>>,
-}
-
-impl std::fmt::Debug for LifTrace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LifTrace")
-            .field("steps", &self.steps)
-            .field("neurons", &self.neurons)
-            .field("params", &self.params)
-            .field("total_spikes", &self.total_spikes())
-            .field("bytes", &self.bytes())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for LifTrace {
-    /// An empty trace (no steps, no neurons), to hand to [`lif_forward_into`].
-    fn default() -> Self {
-        LifTrace::new(&LifParams::PAPER, 0, 0)
-    }
-}
-
-impl LifTrace {
-    /// An all-zero trace for `steps × neurons`, with the parts `p` needs.
-    fn new(p: &LifParams, steps: usize, neurons: usize) -> Self {
-        let (len, bytes) = (steps * neurons, steps * neurons.div_ceil(8));
-        LifTrace {
-            steps,
-            neurons,
-            chunk: chunk_len(neurons),
-            params: *p,
-            spikes: vec![0; bytes],
-            floored: (p.floor != Floor::None).then(|| vec![0; bytes]),
-            potential: p.needs_potential().then(|| vec![0.0; len]),
-        }
-    }
-
-    /// Makes this the right size and shape for a forward pass `p` over `steps × neurons`,
-    /// keeping the buffers it already has; the contents are stale until overwritten.
-    fn reshape(&mut self, p: &LifParams, steps: usize, neurons: usize) {
-        let (len, bytes) = (steps * neurons, steps * neurons.div_ceil(8));
-        (self.steps, self.neurons) = (steps, neurons);
-        (self.chunk, self.params) = (chunk_len(neurons), *p);
-        self.spikes.resize(bytes, 0);
-        match (p.floor != Floor::None, &mut self.floored) {
-            (true, Some(f)) => f.resize(bytes, 0),
-            (true, f) => *f = Some(vec![0; bytes]),
-            (false, f) => *f = None,
-        }
-        match (p.needs_potential(), &mut self.potential) {
-            (true, Some(v)) => v.resize(len, 0.0),
-            (true, v) => *v = Some(vec![0.0; len]),
-            (false, v) => *v = None,
-        }
-    }
-
-    /// Number of time steps `T`.
-    pub fn steps(&self) -> usize {
-        self.steps
-    }
-
-    /// Number of neurons `N`.
-    pub fn neurons(&self) -> usize {
-        self.neurons
-    }
-
-    /// Whether neuron `i` spiked at step `t`.
-    ///
-    /// # Panics
-    /// If `t ≥ T` or `i ≥ N`.
-    pub fn spike(&self, t: usize, i: usize) -> bool {
-        let (byte, bit) = self.bit_index(t, i);
-        self.spikes[byte] & bit != 0
-    }
-
-    /// Whether the floor applied to neuron `i` at step `t`; `None` when the trace was
-    /// recorded with [`Floor::None`].
-    ///
-    /// # Panics
-    /// If `t ≥ T` or `i ≥ N`.
-    pub fn floored(&self, t: usize, i: usize) -> Option<bool> {
-        let (byte, bit) = self.bit_index(t, i);
-        self.floored.as_ref().map(|f| f[byte] & bit != 0)
-    }
-
-    /// The membrane potential `v[t]` of neuron `i` (after the floor, before the reset);
-    /// `None` when the trace was recorded for [`Surrogate::Membrane`], which does not keep it.
-    ///
-    /// # Panics
-    /// If `t ≥ T` or `i ≥ N`.
-    pub fn potential(&self, t: usize, i: usize) -> Option<f32> {
-        let at = self.value_index(t, i);
-        self.potential.as_ref().map(|v| v[at])
-    }
-
-    /// The parameters of the forward pass that recorded this trace.
-    pub fn params(&self) -> &LifParams {
-        &self.params
-    }
-
-    /// Writes the spikes as 0.0/1.0 into `out[T·N]`, time-major.
-    ///
-    /// # Panics
-    /// If `out.len() != T·N`.
-    pub fn spikes_into(&self, out: &mut [f32]) {
-        let (steps, n) = (self.steps, self.neurons);
-        assert_eq!(
-            out.len(),
-            steps * n,
-            "spikes_into: out must hold T·N values"
-        );
-        if out.is_empty() {
-            return;
-        }
-        let row = |(t, out): (usize, &mut [f32])| {
-            for (k, out) in out.chunks_mut(self.chunk).enumerate() {
-                let bits = self.chunk_row(&self.spikes, k, t);
-                for (&byte, out) in bits.iter().zip(out.chunks_mut(8)) {
-                    for (q, o) in out.iter_mut().enumerate() {
-                        *o = f32::from((byte >> q) & 1);
-                    }
-                }
-            }
-        };
-        if out.len() < PAR_MIN_LEN {
-            out.chunks_mut(n).enumerate().for_each(row);
-        } else {
-            out.par_chunks_mut(n).enumerate().for_each(row);
-        }
-    }
-
-    /// Spike count per neuron summed over time, into `out[N]`.
-    ///
-    /// # Panics
-    /// If `out.len() != N`.
-    pub fn spike_counts_into(&self, out: &mut [f32]) {
-        assert_eq!(
-            out.len(),
-            self.neurons,
-            "spike_counts_into: out must hold N values"
-        );
-        let chunk = |(k, out): (usize, &mut [f32])| {
-            out.fill(0.0);
-            for t in 0..self.steps {
-                let bits = self.chunk_row(&self.spikes, k, t);
-                for (&byte, out) in bits.iter().zip(out.chunks_mut(8)) {
-                    for (q, o) in out.iter_mut().enumerate() {
-                        *o += f32::from((byte >> q) & 1);
-                    }
-                }
-            }
-        };
-        if self.steps * self.neurons < PAR_MIN_LEN {
-            out.chunks_mut(self.chunk).enumerate().for_each(chunk);
-        } else {
-            out.par_chunks_mut(self.chunk).enumerate().for_each(chunk);
-        }
-    }
-
-    /// Total number of spikes over all neurons and steps.
-    pub fn total_spikes(&self) -> u64 {
-        // Padding bits past the last neuron of a chunk are always zero.
-        let words = self.spikes.chunks(8);
-        words
-            .map(|w| {
-                let mut word = [0; 8];
-                word[..w.len()].copy_from_slice(w);
-                u64::from(u64::from_le_bytes(word).count_ones())
-            })
-            .sum()
-    }
-
-    /// Bytes of recorded data (for memory reports): what the forward pass writes and the
-    /// backward pass reads. A trace reused from a larger layer may hold more capacity.
-    pub fn bytes(&self) -> usize {
-        let floored = self.floored.as_ref().map_or(0, Vec::len);
-        let potential = self.potential.as_ref().map_or(0, |v| v.len() * 4);
-        self.spikes.len() + floored + potential
-    }
-
-    /// Number of chunks.
-    fn chunks(&self) -> usize {
-        self.neurons.div_ceil(self.chunk)
-    }
-
-    /// Length in neurons of chunk `k`.
-    fn chunk_neurons(&self, k: usize) -> usize {
-        self.chunk.min(self.neurons - k * self.chunk)
-    }
-
-    /// Byte and bit mask of `(t, i)` in the bit buffers.
-    fn bit_index(&self, t: usize, i: usize) -> (usize, u8) {
-        self.check_index(t, i);
-        let (k, j) = (i / self.chunk, i % self.chunk);
-        let row = self.chunk_neurons(k).div_ceil(8);
-        let at = k * self.steps * (self.chunk / 8) + t * row + j / 8;
-        (at, 1 << (j % 8))
-    }
-
-    /// Index of `(t, i)` in the potential buffer.
-    fn value_index(&self, t: usize, i: usize) -> usize {
-        self.check_index(t, i);
-        let (k, j) = (i / self.chunk, i % self.chunk);
-        k * self.steps * self.chunk + t * self.chunk_neurons(k) + j
-    }
-
-    fn check_index(&self, t: usize, i: usize) {
-        assert!(
-            t < self.steps && i < self.neurons,
-            "LifTrace: (t, i) = ({t}, {i}) outside [{}, {}]",
-            self.steps,
-            self.neurons
-        );
-    }
-
-    /// The bits of chunk `k` at step `t`, from a bit buffer laid out as `spikes`.
-    fn chunk_row<'a>(&self, bits: &'a [u8], k: usize, t: usize) -> &'a [u8] {
-        let row = self.chunk_neurons(k).div_ceil(8);
-        &bits[k * self.steps * (self.chunk / 8) + t * row..][..row]
-    }
-}
-
-/// Neurons per chunk (one rayon task) for a layer of `neurons`: about a sixteenth of the
-/// layer so that two or more threads balance, at least [`MIN_CHUNK`] and at most
-/// [`MAX_CHUNK`], a multiple of 8.
-/// A function of the shape alone, so the work split never depends on the thread count.
-fn chunk_len(neurons: usize) -> usize {
-    (neurons.div_ceil(16).next_multiple_of(8)).clamp(MIN_CHUNK, MAX_CHUNK)
 }
 
 /// One forward step of one neuron: updates `v̂` and `c` with input `i`, returns
@@ -631,8 +375,6 @@ fn run_tasks<T: Send>(tasks: Vec<T>, work: usize, f: impl Fn((usize, T)) + Sync 
 /// values) and returns the trace the backward pass needs. See the [module docs](self) for
 /// the recurrence.
 ///
-/// Allocates the trace; [`lif_forward_into`] reuses one.
-///
 /// # Panics
 /// If `current` does not hold `steps·neurons` values, or `c` neither `steps·neurons` nor
 /// `neurons`.
@@ -643,34 +385,13 @@ pub fn lif_forward(
     current: &[f32],
     c: &mut [f32],
 ) -> LifTrace {
-    let mut trace = LifTrace::default();
-    lif_forward_into(p, steps, neurons, current, c, &mut trace);
-    trace
-}
-
-/// [`lif_forward`] into an existing trace, whose buffers are reused (grown if needed):
-/// everything it held is replaced. A fresh trace of a large layer costs a page fault per
-/// 4 KiB on first write, as much time as the kernel itself for `v[t]`; a training loop
-/// can keep one trace per layer and hand it back here each step once the backward pass
-/// has consumed it.
-///
-/// # Panics
-/// As [`lif_forward`].
-pub fn lif_forward_into(
-    p: &LifParams,
-    steps: usize,
-    neurons: usize,
-    current: &[f32],
-    c: &mut [f32],
-    trace: &mut LifTrace,
-) {
     check_len("lif_forward", "current", current.len(), steps, neurons);
     if c.len() != neurons || steps == 0 {
         check_len("lif_forward", "c", c.len(), steps, neurons);
     }
-    trace.reshape(p, steps, neurons);
+    let mut trace = LifTrace::new(p, steps, neurons);
     if steps * neurons == 0 {
-        return;
+        return trace;
     }
     let (chunk, chunks) = (trace.chunk, trace.chunks());
     let bits = steps * chunk / 8;
@@ -682,7 +403,6 @@ pub fn lif_forward_into(
         .zip(floored.into_iter().zip(potential))
         .collect::<Vec<_>>();
     let lanes = Lanes::new(p);
-    // Every byte and value of the trace is written below, so stale contents never leak.
     run_tasks(tasks, steps * neurons, |(k, ((mut c, s), (f, v)))| {
         let out = ChunkOut {
             c: &mut c,
@@ -692,6 +412,7 @@ pub fn lif_forward_into(
         };
         forward_chunk(&lanes, steps, neurons, k * chunk, current, out);
     });
+    trace
 }
 
 /// One forward task's outputs: `c[t]` is row `t`'s piece of `c` for the chunk, the rest
@@ -985,8 +706,9 @@ pub fn lif_backward_ref(
 
 #[cfg(test)]
 mod tests {
+    use super::trace::MAX_CHUNK;
     use super::*;
-    use crate::testutil::random_vec;
+    use crate::testutil::{bits, on_threads, random_vec};
     use proptest::prelude::*;
 
     const RESETS: [Reset; 2] = [Reset::Zero, Reset::Subtract];
@@ -1018,10 +740,6 @@ mod tests {
             }
         }
         all
-    }
-
-    fn bits(x: &[f32]) -> Vec<u32> {
-        x.iter().map(|v| v.to_bits()).collect()
     }
 
     /// Runs fast and reference forward and backward on `current` and asserts they agree
@@ -1132,9 +850,9 @@ mod tests {
 
             let (trace, _, _) = check(&p, steps, n, &vec![1e6; steps * n], [None, None]);
             assert_eq!(trace.total_spikes(), (steps * n) as u64);
-            let mut counts = vec![0.0; n];
-            trace.spike_counts_into(&mut counts);
-            assert!(counts.iter().all(|&k| k == steps as f32));
+            let mut spikes = vec![0.0; steps * n];
+            trace.spikes_into(&mut spikes);
+            assert!(spikes.iter().all(|&s| s == 1.0));
         }
     }
 
@@ -1153,11 +871,7 @@ mod tests {
         let (steps, n) = (5, 12301);
         let [current, gs, gc] = random_case(steps, n, 2.0, 21);
         let run = |threads: usize, p: &LifParams| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut c = vec![0.0; steps * n];
                 let trace = lif_forward(p, steps, n, &current, &mut c);
                 let mut gi = vec![0.0; steps * n];
@@ -1181,33 +895,6 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_trace_equals_a_fresh_one() {
-        // One trace through shapes and parameters that grow, shrink and drop its parts.
-        let mut trace = LifTrace::default();
-        let sigmoid = LifParams {
-            surrogate: Surrogate::FastSigmoid { slope: 4.0 },
-            ..LifParams::PAPER
-        };
-        let none = LifParams {
-            floor: Floor::None,
-            ..LifParams::PAPER
-        };
-        let cases = [
-            (sigmoid, 9, 5000),
-            (LifParams::PAPER, 4, 301),
-            (none, 3, 77),
-        ];
-        for (k, (p, steps, n)) in cases.into_iter().chain(cases).enumerate() {
-            let [current, ..] = random_case(steps, n, 2.0, k as u64);
-            let (mut c, mut c_fresh) = (vec![0.0; steps * n], vec![0.0; steps * n]);
-            lif_forward_into(&p, steps, n, &current, &mut c, &mut trace);
-            let fresh = lif_forward_ref(&p, steps, n, &current, &mut c_fresh);
-            assert!(trace == fresh, "case {k}");
-            assert_eq!(bits(&c), bits(&c_fresh));
-        }
-    }
-
-    #[test]
     fn spike_readouts_agree() {
         let (steps, n) = (13, 4173);
         let [current, ..] = random_case(steps, n, 2.0, 8);
@@ -1215,17 +902,12 @@ mod tests {
         let trace = lif_forward(&LifParams::PAPER, steps, n, &current, &mut c);
         let mut spikes = vec![f32::NAN; steps * n];
         trace.spikes_into(&mut spikes);
-        let mut counts = vec![f32::NAN; n];
-        trace.spike_counts_into(&mut counts);
-        let mut want_counts = vec![0.0; n];
         for t in 0..steps {
             for i in 0..n {
                 let s = spikes[t * n + i];
                 assert_eq!(s, f32::from(u8::from(trace.spike(t, i))));
-                want_counts[i] += s;
             }
         }
-        assert_eq!(counts, want_counts);
         let total = spikes.iter().sum::<f32>();
         assert_eq!(trace.total_spikes() as f32, total);
         assert!(total > 0.0 && total < (steps * n) as f32);
