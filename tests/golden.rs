@@ -1,28 +1,46 @@
 //! Golden vectors: PyTorch's forward values and gradients for our ops.
 //!
-//! Reads every `*.safetensors` file in `GOLDEN_DIR` (default `../shared/golden` beside
-//! the workspace), checks each op it knows, and prints one line per file with the worst
-//! relative error (`max|ours − torch| / max|torch|` over each compared tensor; spikes must
-//! match exactly). The files
-//! were made by PyTorch in float64 and rounded to float32; their layout is described in
-//! the folder's README.
+//! Reads the `*.safetensors` files in `GOLDEN_DIR` (default `../shared/golden` beside the
+//! workspace), one test per op family ([`FAMILIES`], by the file's `op` metadata), and
+//! prints one line per file with the worst relative error (`max|ours − torch| / max|torch|`
+//! over each compared tensor; spikes must match exactly). A family with no file fails, and
+//! so does a file of no family, so a missing or renamed file is never a silent pass. The
+//! files were made by PyTorch in float64 and rounded to float32; their layout is described
+//! in the folder's README.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use autograd::io::{TensorFile, load_tensors};
 use autograd::{Tape, Tensor, Var};
-use sae::lif::{LifParams, lif, parse_floor, parse_reset, parse_surrogate};
+use sae::config::{Floor, Reset, Surrogate};
+use sae::nn::lif::{LifParams, lif};
 
 /// Relative tolerance for every compared tensor.
 const TOLERANCE: f32 = 1e-4;
 
+/// The op families, one test each: the family and the `op` metadata values it covers. Each
+/// op needs at least one golden file.
+const FAMILIES: &[(&str, &[&str])] = &[
+    ("conv2d", &["conv2d"]),
+    ("conv_transpose2d", &["conv_transpose2d"]),
+    ("linear", &["linear"]),
+    ("pooling", &["avg_pool2d", "max_pool2d"]),
+    ("losses", &["losses"]),
+    ("chain", &["chain"]),
+    ("lif", &["lif"]),
+];
+
+/// GOLDEN_DIR if set and not empty (a panic if it is not a folder), else `../shared/golden`
+/// beside the workspace; `None` only if GOLDEN_DIR is unset and that folder is absent.
 fn golden_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("GOLDEN_DIR") {
+    if let Some(dir) = std::env::var_os("GOLDEN_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         assert!(
             dir.is_dir(),
-            "GOLDEN_DIR={} is not a directory",
+            "GOLDEN_DIR={} is not a directory; point it at the golden folder \
+             (../shared/golden beside the workspace) or unset it",
             dir.display()
         );
         return Some(dir);
@@ -31,15 +49,59 @@ fn golden_dir() -> Option<PathBuf> {
     default.is_dir().then_some(default)
 }
 
-/// `max|a − b| / max|b|`.
+/// Every golden file of the folder with its contents, sorted by name; `None` (after a note
+/// on the terminal) when there is no golden folder.
+fn golden_files() -> Option<Vec<(PathBuf, TensorFile)>> {
+    let Some(dir) = golden_dir() else {
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "golden: SKIPPED, no ../shared/golden beside the workspace and GOLDEN_DIR unset"
+        );
+        return None;
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "{}: no golden files", dir.display());
+    Some(
+        paths
+            .into_iter()
+            .map(|path| {
+                let file = load_tensors(&path).unwrap_or_else(|e| panic!("{e}"));
+                (path, file)
+            })
+            .collect(),
+    )
+}
+
+/// A golden file's `op` metadata, or "" if it has none.
+fn op_of(file: &TensorFile) -> &str {
+    file.metadata.get("op").map(String::as_str).unwrap_or("")
+}
+
+/// `max|a − b| / max|b|`; NaN if any of ours is NaN.
 fn rel_err(ours: &Tensor, torch: &Tensor) -> f32 {
     assert_eq!(ours.shape(), torch.shape(), "shape differs from PyTorch's");
     let scale = torch.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
     let diff = ours
         .iter()
         .zip(torch)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        .fold(0.0f32, |m, (a, b)| worse(m, (a - b).abs()));
     diff / scale
+}
+
+/// The larger error, NaN counting as the largest: `f32::max` would drop a NaN, and a NaN
+/// gradient would pass.
+fn worse(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 struct Case<'a> {
@@ -139,16 +201,11 @@ where
     errs
 }
 
-/// The comparisons for one file, or `None` for an op this test cannot check yet.
-fn check(case: &Case) -> Option<Errors> {
-    let op = case
-        .file
-        .metadata
-        .get("op")
-        .map(String::as_str)
-        .unwrap_or("");
+/// The comparisons for one file.
+fn check(case: &Case) -> Errors {
+    let op = op_of(case.file);
     let bias = case.has("b");
-    Some(match op {
+    match op {
         "conv2d" => {
             let (s, p): (usize, usize) = (case.meta("stride"), case.meta("padding"));
             let (names, grads): (&[&str], &[(usize, &str)]) = if bias {
@@ -238,12 +295,11 @@ fn check(case: &Case) -> Option<Errors> {
             let params = LifParams {
                 leak: case.meta("leak"),
                 threshold: case.meta("threshold"),
-                reset: case.ok(parse_reset(case.meta_str("reset"))),
-                floor: case.ok(parse_floor(case.meta_str("floor"))),
-                surrogate: case.ok(parse_surrogate(
-                    case.meta_str("surrogate"),
-                    case.meta("slope"),
-                )),
+                reset: case.ok(case.meta_str("reset").parse::<Reset>()).into(),
+                floor: case.ok(case.meta_str("floor").parse::<Floor>()).into(),
+                surrogate: case
+                    .ok(case.meta_str("surrogate").parse::<Surrogate>())
+                    .with_slope(case.meta("slope")),
             };
             let tape = Tape::new();
             let current = tape.var(case.t("I"));
@@ -268,52 +324,108 @@ fn check(case: &Case) -> Option<Errors> {
             ));
             errs
         }
-        _ => return None,
-    })
+        _ => panic!("{}: no check for op `{op}`", case.path.display()),
+    }
+}
+
+/// Checks every golden file of `family` against our ops and prints one line per file; fails
+/// if a file is over tolerance or an op of the family has no file.
+fn check_family(family: &str) {
+    let (_, ops) = FAMILIES
+        .iter()
+        .find(|(name, _)| *name == family)
+        .unwrap_or_else(|| panic!("no family `{family}` in FAMILIES"));
+    let Some(files) = golden_files() else { return };
+    let mut failures: BTreeMap<String, (String, f32)> = BTreeMap::new();
+    for (path, file) in files.iter().filter(|(_, f)| ops.contains(&op_of(f))) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let errs = check(&Case { path, file });
+        let (worst_name, worst) = errs
+            .iter()
+            .cloned()
+            .reduce(|w, e| if e.1.is_nan() || e.1 > w.1 { e } else { w })
+            .expect("at least one comparison");
+        // Written so that a NaN error fails.
+        let ok = worst <= TOLERANCE;
+        let verdict = if ok { "ok" } else { "FAIL" };
+        println!("golden {name:<46} worst rel err {worst:.2e} ({worst_name}) {verdict}");
+        if !ok {
+            failures.insert(name, (worst_name, worst));
+        }
+    }
+    let absent: Vec<&str> = ops
+        .iter()
+        .copied()
+        .filter(|op| !files.iter().any(|(_, f)| op_of(f) == *op))
+        .collect();
+    assert!(
+        absent.is_empty(),
+        "family {family}: no golden file with op {absent:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "family {family}: golden cases over tolerance {TOLERANCE}: {failures:?}"
+    );
 }
 
 #[test]
-fn golden_vectors_match_pytorch() {
-    let Some(dir) = golden_dir() else {
-        println!("golden: no ../shared/golden beside the workspace and GOLDEN_DIR unset; skipped");
-        return;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+fn conv2d_matches_pytorch() {
+    check_family("conv2d");
+}
+
+#[test]
+fn conv_transpose2d_matches_pytorch() {
+    check_family("conv_transpose2d");
+}
+
+#[test]
+fn linear_matches_pytorch() {
+    check_family("linear");
+}
+
+#[test]
+fn pooling_matches_pytorch() {
+    check_family("pooling");
+}
+
+#[test]
+fn losses_match_pytorch() {
+    check_family("losses");
+}
+
+/// conv2d → relu → linear → sigmoid → mse as one graph: the ops compose.
+#[test]
+fn chain_matches_pytorch() {
+    check_family("chain");
+}
+
+#[test]
+fn lif_matches_pytorch() {
+    check_family("lif");
+}
+
+/// A golden file no family test reads would never be checked: a new op needs its family.
+#[test]
+fn every_golden_file_belongs_to_a_family() {
+    let Some(files) = golden_files() else { return };
+    let orphans: Vec<String> = files
+        .iter()
+        .filter(|(_, f)| !FAMILIES.iter().any(|(_, ops)| ops.contains(&op_of(f))))
+        .map(|(path, f)| format!("{} (op `{}`)", path.display(), op_of(f)))
         .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{}: no golden files", dir.display());
-    let mut failures: HashMap<String, (String, f32)> = HashMap::new();
-    let mut checked = 0;
-    for path in &files {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let file = load_tensors(path).unwrap_or_else(|e| panic!("{e}"));
-        let case = Case { path, file: &file };
-        match check(&case) {
-            None => {
-                let op = file.metadata.get("op").cloned().unwrap_or_default();
-                println!("golden {name:<46} not checked yet (op `{op}`)");
-            }
-            Some(errs) => {
-                checked += 1;
-                let (worst_name, worst) = errs
-                    .iter()
-                    .cloned()
-                    .reduce(|w, e| if e.1 > w.1 { e } else { w })
-                    .expect("at least one comparison");
-                let verdict = if worst <= TOLERANCE { "ok" } else { "FAIL" };
-                println!("golden {name:<46} worst rel err {worst:.2e} ({worst_name}) {verdict}");
-                if worst > TOLERANCE {
-                    failures.insert(name, (worst_name, worst));
-                }
-            }
-        }
-    }
-    assert!(checked > 0, "no golden file could be checked");
     assert!(
-        failures.is_empty(),
-        "golden cases over tolerance {TOLERANCE}: {failures:?}"
+        orphans.is_empty(),
+        "golden files of no family in FAMILIES: {orphans:?}"
     );
+}
+
+/// A NaN of ours must fail, not vanish in a `max`.
+#[test]
+fn a_nan_counts_as_the_largest_error() {
+    let torch = Tensor::from_elem(ndarray::IxDyn(&[3]), 1.0);
+    let mut ours = torch.clone();
+    ours[[1]] = f32::NAN;
+    let err = rel_err(&ours, &torch);
+    assert!(err.is_nan() && !(err <= TOLERANCE), "{err}");
+    assert!(rel_err(&torch, &torch) == 0.0);
 }

@@ -26,8 +26,8 @@ use autograd::{Adam, Optimizer, Parameter, Tape, Tensor};
 use ndarray::IxDyn;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sae::config::{Coefficients, Config, Encoder, Readout};
-use sae::model::{AutoEncoder, Sae};
+use sae::config::{Coefficients, Config, Encoder, Floor, Readout, Reset, Surrogate};
+use sae::nn::{AutoEncoder, Model, Objective, Sae};
 
 /// Loss and MSE: `|ours − ref| / |ref|`.
 const LOSS_TOL: f64 = 1e-4;
@@ -129,8 +129,8 @@ fn settings(meta: &HashMap<String, String>) -> Result<Settings, String> {
     }
     let mut cfg = Config {
         input_noise: 0.0,
-        reset: "zero".into(),
-        surrogate: "membrane".into(),
+        reset: Reset::Zero,
+        surrogate: Surrogate::Membrane,
         readout: Readout::MaxPotential,
         stride: 1,
         padding: 0,
@@ -158,7 +158,7 @@ fn settings(meta: &HashMap<String, String>) -> Result<Settings, String> {
             "scale" => cfg.input_scale = num(key, v)?,
             "floor" => {
                 require(key, v, ["authors", "clamp", "none"].contains(&v), "a floor")?;
-                cfg.floor = v.into();
+                cfg.floor = v.parse::<Floor>()?;
             }
             "readout" => require(key, v, v == "max-potential", "max-potential")?,
             "readout_formula" => require(
@@ -285,12 +285,13 @@ struct Pass {
 }
 
 /// Zeroes the gradients, runs the network on the encoded input and back-propagates.
-fn forward_backward(sae: &Sae, x: &Tensor, input: &Tensor) -> Pass {
+fn forward_backward(sae: &Sae, objective: &Objective, x: &Tensor, input: &Tensor) -> Pass {
     let params = sae.params();
     params.iter().for_each(Parameter::zero_grad);
     let tape = Tape::new();
     let out = sae.run_encoded(&tape, x, input.clone());
-    out.loss.backward();
+    let loss = objective.loss(&tape, &out, x);
+    loss.backward();
     let mut counts = vec![];
     let mut c_final = vec![];
     // layers[0] is the encoded input; the LIF layers follow in order.
@@ -299,7 +300,7 @@ fn forward_backward(sae: &Sae, x: &Tensor, input: &Tensor) -> Pass {
         c_final.push(flat(layer.c_last.value()));
     }
     Pass {
-        loss: out.loss.item(),
+        loss: loss.item(),
         mse: out.mse.item(),
         recon: flat(out.recon.value()),
         counts,
@@ -370,7 +371,7 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
 
     let mut sae = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
     for (layer, (reference, ours)) in sae.layers.iter_mut().zip(LAYERS) {
-        assert_eq!(layer.name, ours, "layer order of sae::model::Sae changed");
+        assert_eq!(layer.name, ours, "layer order of sae::nn::Sae changed");
         let key = format!("{reference}.weight");
         if !file.tensors.contains_key(&key) {
             dump.fail(format!(
@@ -388,6 +389,7 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
         }
         layer.weight.set_value(w.clone());
     }
+    let objective = Objective::new(&cfg, &Model::Sae(sae.clone()));
     let params = sae.params();
     let initial: Vec<Vec<f32>> = params.iter().map(|p| flat(&p.value())).collect();
     let input = match cfg.encoder {
@@ -417,7 +419,7 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
         }
     };
 
-    let pass = forward_backward(&sae, &x, &input);
+    let pass = forward_backward(&sae, &objective, &x, &input);
     let loss_ref = get("loss")[[0]];
     let loss_err = rel_scalar(pass.loss, loss_ref);
     check(
@@ -528,7 +530,7 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
             let loss_k = if k == 0 {
                 pass.loss
             } else {
-                forward_backward(&sae, &x, &input).loss
+                forward_backward(&sae, &objective, &x, &input).loss
             };
             let err = rel_scalar(loss_k, loss_k_ref);
             check(

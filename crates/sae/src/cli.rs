@@ -1,6 +1,7 @@
 //! The `sae` command line: `train | eval | reconstruct | analyze | bench`.
 //!
-//! Every [`Config`] field is also a flag and a key of a TOML file ([`ConfigArgs`]); a run
+//! Every [`Config`](crate::config::Config) field is also a flag and a key of a TOML file
+//! ([`ConfigArgs`]); a run
 //! resolves its configuration as preset, then `--config` file, then flags, each layer
 //! overriding the one before. `sae` with no subcommand (and `cargo run --release` at the
 //! workspace root) is `sae train` with the quick preset.
@@ -15,401 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand};
-use serde::{Deserialize, Serialize};
 
-use crate::config::{Coefficients, Config, Encoder, ModelKind, Readout};
-use crate::experiment::{self, Budget, Study};
-use crate::train::{self, BenchMode, BenchOptions, RunError, RunOptions};
-
-/// Every [`Config`] field as an optional flag and TOML key; unset ones leave the layer
-/// below (file, preset) as it is.
-#[derive(Args, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigArgs {
-    /// Starting point of the configuration: quick (minutes on 2 cores) or paper.
-    #[arg(long, value_parser = ["quick", "paper"], help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
-    /// The network: sae (spiking), ae or vae (non-spiking baselines).
-    #[arg(long, value_parser = ["sae", "ae", "vae"], help_heading = "Configuration")]
-    pub model: Option<String>,
-    /// Time steps per image T.
-    #[arg(long, help_heading = "Configuration")]
-    pub steps: Option<usize>,
-    /// Images per mini-batch.
-    #[arg(long, help_heading = "Configuration")]
-    pub batch: Option<usize>,
-    /// Training epochs.
-    #[arg(long, help_heading = "Configuration")]
-    pub epochs: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long, help_heading = "Configuration")]
-    pub lr: Option<f64>,
-    /// Gradient clipping by value (0: off).
-    #[arg(long, help_heading = "Configuration")]
-    pub clip_value: Option<f64>,
-    /// Seed of initialization, data order and input encoding.
-    #[arg(long, help_heading = "Configuration")]
-    pub seed: Option<u64>,
-    /// Training images used (0: all 60 000).
-    #[arg(long, help_heading = "Configuration")]
-    pub train_images: Option<usize>,
-    /// Test images evaluated (0: all 10 000).
-    #[arg(long, help_heading = "Configuration")]
-    pub test_images: Option<usize>,
-    /// Input encoder.
-    #[arg(long, value_parser = ["poisson", "current", "latency"], help_heading = "Configuration")]
-    pub encoder: Option<String>,
-    /// Input scale: Poisson rate or current amplitude.
-    #[arg(long, help_heading = "Configuration")]
-    pub input_scale: Option<f64>,
-    /// Input noise: x ← (1−noise)·x + noise·u.
-    #[arg(long, help_heading = "Configuration")]
-    pub input_noise: Option<f64>,
-    /// Membrane leak λ.
-    #[arg(long, help_heading = "Configuration")]
-    pub leak: Option<f64>,
-    /// Firing threshold θ.
-    #[arg(long, help_heading = "Configuration")]
-    pub threshold: Option<f64>,
-    /// Reset after a spike.
-    #[arg(long, value_parser = ["zero", "subtract"], help_heading = "Configuration")]
-    pub reset: Option<String>,
-    /// Membrane floor.
-    #[arg(long, value_parser = ["none", "clamp", "authors"], help_heading = "Configuration")]
-    pub floor: Option<String>,
-    /// Spike derivative in the backward pass.
-    #[arg(long, value_parser = ["membrane", "fast-sigmoid", "arctan", "triangle"],
-          help_heading = "Configuration")]
-    pub surrogate: Option<String>,
-    /// Surrogate slope k.
-    #[arg(long, help_heading = "Configuration")]
-    pub slope: Option<f64>,
-    /// Output read-out.
-    #[arg(long, value_parser = ["max-potential", "mean-potential", "spike-rate"],
-          help_heading = "Configuration")]
-    pub readout: Option<String>,
-    /// Channels of the encoder's conv layers, e.g. 16,32 (the decoder mirrors them).
-    #[arg(long, value_delimiter = ',', num_args = 1.., help_heading = "Configuration")]
-    pub channels: Option<Vec<usize>>,
-    /// Square kernel size of every conv.
-    #[arg(long, help_heading = "Configuration")]
-    pub kernel: Option<usize>,
-    /// Conv stride.
-    #[arg(long, help_heading = "Configuration")]
-    pub stride: Option<usize>,
-    /// Conv padding.
-    #[arg(long, help_heading = "Configuration")]
-    pub padding: Option<usize>,
-    /// Latent neurons.
-    #[arg(long, help_heading = "Configuration")]
-    pub latent: Option<usize>,
-    /// Regularizer λ1·Σ|S/T|/(B·N), every layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub burst_l1: Option<f64>,
-    /// Regularizer λ2·Σ(S/T)²/(B·N), every layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub burst_l2: Option<f64>,
-    /// Regularizer β1·Σ|C/T|/(B·N), every layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub potential_l1: Option<f64>,
-    /// Regularizer β2·Σ(C/T)²/(B·N), every layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub potential_l2: Option<f64>,
-    /// Regularizer e2·Σ_b(Σ_n S/T)²/(B·N), latent layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub example_l2: Option<f64>,
-    /// Regularizer n2·Σ_n(Σ_b S/T)²/(B·N), latent layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub neuron_l2: Option<f64>,
-    /// Regularizer n1·Σ S/T/(B·N), latent layer.
-    #[arg(long, help_heading = "Regularizers")]
-    pub neuron_l1: Option<f64>,
-    /// Regularizer w1·Σ|W|.
-    #[arg(long, help_heading = "Regularizers")]
-    pub weight_l1: Option<f64>,
-    /// Regularizer w2·ΣW².
-    #[arg(long, help_heading = "Regularizers")]
-    pub weight_l2: Option<f64>,
-    /// Mean firing rate (spikes per step) above which a neuron counts as bursting.
-    #[arg(long, help_heading = "Configuration")]
-    pub burst_threshold: Option<f64>,
-    /// VAE: weight β of the KL term per image.
-    #[arg(long, help_heading = "Configuration")]
-    pub beta: Option<f64>,
-    /// Decoupled (AdamW) weight decay; meant for the AE baseline, applied to any model.
-    #[arg(long, help_heading = "Configuration")]
-    pub weight_decay: Option<f64>,
-    /// AE/VAE: the authors' variant (ReLU output trained on MSE).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Configuration")]
-    pub authors_ae: Option<bool>,
-}
-
-/// `v` as the shortest decimal that reads back as the same `f32`, so a written
-/// configuration shows `0.0005`, not `0.0005000000237…`.
-pub(crate) fn wide(v: f32) -> f64 {
-    v.to_string()
-        .parse()
-        .expect("a float's decimal form parses")
-}
-
-/// The name of a model kind (`sae`, `ae`, `vae`).
-pub fn model_name(m: ModelKind) -> &'static str {
-    match m {
-        ModelKind::Sae => "sae",
-        ModelKind::Ae => "ae",
-        ModelKind::Vae => "vae",
-    }
-}
-
-fn encoder_name(e: Encoder) -> &'static str {
-    match e {
-        Encoder::Poisson => "poisson",
-        Encoder::Current => "current",
-        Encoder::Latency => "latency",
-    }
-}
-
-fn readout_name(r: Readout) -> &'static str {
-    match r {
-        Readout::MaxPotential => "max-potential",
-        Readout::MeanPotential => "mean-potential",
-        Readout::SpikeRate => "spike-rate",
-    }
-}
-
-/// The model a name stands for (`sae`, `ae`, `vae`).
-pub fn parse_model(name: &str) -> Result<ModelKind, String> {
-    match name {
-        "sae" => Ok(ModelKind::Sae),
-        "ae" => Ok(ModelKind::Ae),
-        "vae" => Ok(ModelKind::Vae),
-        _ => Err(format!("model = {name:?}: must be one of sae, ae, vae")),
-    }
-}
-
-fn parse_encoder(name: &str) -> Result<Encoder, String> {
-    match name {
-        "poisson" => Ok(Encoder::Poisson),
-        "current" => Ok(Encoder::Current),
-        "latency" => Ok(Encoder::Latency),
-        _ => Err(format!(
-            "encoder = {name:?}: must be one of poisson, current, latency"
-        )),
-    }
-}
-
-fn parse_readout(name: &str) -> Result<Readout, String> {
-    match name {
-        "max-potential" => Ok(Readout::MaxPotential),
-        "mean-potential" => Ok(Readout::MeanPotential),
-        "spike-rate" => Ok(Readout::SpikeRate),
-        _ => Err(format!(
-            "readout = {name:?}: must be one of max-potential, mean-potential, spike-rate"
-        )),
-    }
-}
-
-/// The preset a name stands for.
-pub fn preset(name: &str) -> Result<Config, String> {
-    match name {
-        "quick" => Ok(Config::quick()),
-        "paper" => Ok(Config::paper()),
-        _ => Err(format!("preset = {name:?}: must be quick or paper")),
-    }
-}
-
-impl ConfigArgs {
-    /// Every field of `cfg`, set (no preset): what a run writes as `config.toml`.
-    pub fn from_config(cfg: &Config) -> Self {
-        // Exhaustive on purpose: a new Config field fails to compile here until it has
-        // a flag.
-        let Config {
-            model,
-            steps,
-            batch,
-            epochs,
-            lr,
-            clip_value,
-            seed,
-            train_images,
-            test_images,
-            encoder,
-            input_scale,
-            input_noise,
-            leak,
-            threshold,
-            reset,
-            floor,
-            surrogate,
-            slope,
-            readout,
-            channels,
-            kernel,
-            stride,
-            padding,
-            latent,
-            coefficients,
-            burst_threshold,
-            beta,
-            weight_decay,
-            authors_ae,
-        } = cfg.clone();
-        let Coefficients {
-            burst_l1,
-            burst_l2,
-            potential_l1,
-            potential_l2,
-            example_l2,
-            neuron_l2,
-            neuron_l1,
-            weight_l1,
-            weight_l2,
-        } = coefficients;
-        ConfigArgs {
-            preset: None,
-            model: Some(model_name(model).into()),
-            steps: Some(steps),
-            batch: Some(batch),
-            epochs: Some(epochs),
-            lr: Some(wide(lr)),
-            clip_value: Some(wide(clip_value)),
-            seed: Some(seed),
-            train_images: Some(train_images),
-            test_images: Some(test_images),
-            encoder: Some(encoder_name(encoder).into()),
-            input_scale: Some(wide(input_scale)),
-            input_noise: Some(wide(input_noise)),
-            leak: Some(wide(leak)),
-            threshold: Some(wide(threshold)),
-            reset: Some(reset),
-            floor: Some(floor),
-            surrogate: Some(surrogate),
-            slope: Some(wide(slope)),
-            readout: Some(readout_name(readout).into()),
-            channels: Some(channels),
-            kernel: Some(kernel),
-            stride: Some(stride),
-            padding: Some(padding),
-            latent: Some(latent),
-            burst_l1: Some(wide(burst_l1)),
-            burst_l2: Some(wide(burst_l2)),
-            potential_l1: Some(wide(potential_l1)),
-            potential_l2: Some(wide(potential_l2)),
-            example_l2: Some(wide(example_l2)),
-            neuron_l2: Some(wide(neuron_l2)),
-            neuron_l1: Some(wide(neuron_l1)),
-            weight_l1: Some(wide(weight_l1)),
-            weight_l2: Some(wide(weight_l2)),
-            burst_threshold: Some(wide(burst_threshold)),
-            beta: Some(wide(beta)),
-            weight_decay: Some(wide(weight_decay)),
-            authors_ae: Some(authors_ae),
-        }
-    }
-
-    /// Overwrites the fields of `cfg` this sets. Names outside their set of values are
-    /// errors naming the field; numbers are checked later by [`Config::validate`].
-    pub fn apply(&self, cfg: &mut Config) -> Result<(), String> {
-        fn set<T: Clone>(dst: &mut T, v: &Option<T>) {
-            if let Some(v) = v {
-                *dst = v.clone();
-            }
-        }
-        fn set_f(dst: &mut f32, v: Option<f64>) {
-            if let Some(v) = v {
-                *dst = v as f32;
-            }
-        }
-        if let Some(m) = &self.model {
-            cfg.model = parse_model(m)?;
-        }
-        if let Some(e) = &self.encoder {
-            cfg.encoder = parse_encoder(e)?;
-        }
-        if let Some(r) = &self.readout {
-            cfg.readout = parse_readout(r)?;
-        }
-        set(&mut cfg.steps, &self.steps);
-        set(&mut cfg.batch, &self.batch);
-        set(&mut cfg.epochs, &self.epochs);
-        set_f(&mut cfg.lr, self.lr);
-        set_f(&mut cfg.clip_value, self.clip_value);
-        set(&mut cfg.seed, &self.seed);
-        set(&mut cfg.train_images, &self.train_images);
-        set(&mut cfg.test_images, &self.test_images);
-        set_f(&mut cfg.input_scale, self.input_scale);
-        set_f(&mut cfg.input_noise, self.input_noise);
-        set_f(&mut cfg.leak, self.leak);
-        set_f(&mut cfg.threshold, self.threshold);
-        set(&mut cfg.reset, &self.reset);
-        set(&mut cfg.floor, &self.floor);
-        set(&mut cfg.surrogate, &self.surrogate);
-        set_f(&mut cfg.slope, self.slope);
-        set(&mut cfg.channels, &self.channels);
-        set(&mut cfg.kernel, &self.kernel);
-        set(&mut cfg.stride, &self.stride);
-        set(&mut cfg.padding, &self.padding);
-        set(&mut cfg.latent, &self.latent);
-        let k = &mut cfg.coefficients;
-        set_f(&mut k.burst_l1, self.burst_l1);
-        set_f(&mut k.burst_l2, self.burst_l2);
-        set_f(&mut k.potential_l1, self.potential_l1);
-        set_f(&mut k.potential_l2, self.potential_l2);
-        set_f(&mut k.example_l2, self.example_l2);
-        set_f(&mut k.neuron_l2, self.neuron_l2);
-        set_f(&mut k.neuron_l1, self.neuron_l1);
-        set_f(&mut k.weight_l1, self.weight_l1);
-        set_f(&mut k.weight_l2, self.weight_l2);
-        set_f(&mut cfg.burst_threshold, self.burst_threshold);
-        set_f(&mut cfg.beta, self.beta);
-        set_f(&mut cfg.weight_decay, self.weight_decay);
-        set(&mut cfg.authors_ae, &self.authors_ae);
-        Ok(())
-    }
-
-    /// Reads a TOML file of [`ConfigArgs`] keys (unknown keys are errors).
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    /// The file's TOML text.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a flat table of numbers and strings serializes")
-    }
-}
-
-/// The configuration of a run: `preset` (from the flags, else the file, else quick), then
-/// the file's keys, then the flags'; validated. Errors name the field (and, for a bad
-/// value, the flag).
-pub fn resolve(file: Option<&ConfigArgs>, flags: &ConfigArgs) -> Result<Config, String> {
-    let preset_name = flags
-        .preset
-        .as_deref()
-        .or(file.and_then(|f| f.preset.as_deref()))
-        .unwrap_or("quick");
-    let mut cfg = preset(preset_name)?;
-    if let Some(file) = file {
-        file.apply(&mut cfg)?;
-    }
-    flags.apply(&mut cfg)?;
-    cfg.validate().map_err(|e| {
-        // validate's messages start with the field's name; name the flag too.
-        let field = e.split(" = ").next().unwrap_or("");
-        if !field.is_empty()
-            && field
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
-        {
-            format!("{e} (--{})", field.replace('_', "-"))
-        } else {
-            e
-        }
-    })?;
-    Ok(cfg)
-}
+use crate::config::{ConfigArgs, resolve};
+use crate::report::evaluation::to_json;
+use crate::run::bench::{self, BenchMode, BenchOptions};
+use crate::run::error::{EXIT_INTERRUPTED, RunError};
+use crate::run::folder::{self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE};
+use crate::run::outputs::write_outputs;
+use crate::run::{RunOptions, load_run, train};
+use crate::study::{self, Budget, Study};
 
 /// Options every subcommand takes.
 #[derive(Args, Clone, Debug, Default)]
@@ -496,8 +111,8 @@ pub struct RunArgs {
 pub struct BenchArgs {
     /// What to time: training steps, inference steps or both (an infer-only run's peak
     /// RSS holds no training memory).
-    #[arg(long, value_parser = ["train", "infer", "both"], default_value = "both")]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = BenchMode::Both)]
+    pub mode: BenchMode,
     /// Timed iterations of each kind (each T = 100 step of the paper network takes
     /// seconds; the median is reported).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -516,12 +131,12 @@ pub struct BenchArgs {
 pub struct ExperimentArgs {
     /// `paper`: the paper's rows, seeds and T sweep; `tune`: the regularizer-coefficient
     /// search on held-out training images.
-    #[arg(value_parser = ["paper", "tune"])]
-    pub study: String,
+    #[arg(value_enum)]
+    pub study: Study,
     /// `quick` (under 20 minutes on 2 cores), `full` (the paper's protocol) or `smoke` (a
     /// pipeline check on a few dozen images).
-    #[arg(long, value_parser = ["quick", "full", "smoke"], default_value = "quick")]
-    pub budget: String,
+    #[arg(long, value_enum, default_value_t = Budget::Quick)]
+    pub budget: Budget,
     /// Folder of the study [default: results/<study>-<budget>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -574,13 +189,6 @@ pub struct Cli {
     #[command(flatten)]
     train: TrainArgs,
 }
-
-/// Exit code of a usage error.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code of a runtime error.
-pub const EXIT_RUNTIME: u8 = 1;
-/// Exit code after Ctrl-C.
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs the tool on the process's arguments; returns the exit code.
 pub fn main() -> ExitCode {
@@ -662,16 +270,12 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
         Some(Command::Bench(args)) => {
             threads(&args.common)?;
             let cfg = resolve(None, &args.config).map_err(RunError::Usage)?;
-            let report = train::bench(
+            let report = bench::bench(
                 &cfg,
                 &BenchOptions {
                     iters: args.iters,
                     warmup: args.warmup,
-                    mode: match args.mode.as_str() {
-                        "train" => BenchMode::Train,
-                        "infer" => BenchMode::Infer,
-                        _ => BenchMode::Both,
-                    },
+                    mode: args.mode,
                     data_dir: args.common.data_dir.clone(),
                 },
             )?;
@@ -682,10 +286,9 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
 }
 
 fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
-    let study = Study::parse(&args.study).map_err(RunError::Usage)?;
-    let budget = Budget::parse(&args.budget).map_err(RunError::Usage)?;
+    let (study, budget) = (args.study, args.budget);
     if args.plan {
-        for (row, run) in experiment::plan(study, budget) {
+        for (row, run) in study::plan(study, budget) {
             println!("{row}\t{run}");
         }
         return Ok(());
@@ -694,36 +297,35 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
     let stop = interrupt_flag();
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from(format!("results/{}-{}", args.study, args.budget)));
-    let ctx = experiment::Context {
+        .unwrap_or_else(|| PathBuf::from(format!("results/{study}-{budget}")));
+    let ctx = study::Context {
         out: out.clone(),
         data_dir: args.common.data_dir.clone(),
         stop: &stop,
         verbose: !args.quiet,
     };
-    let summary = experiment::run(study, budget, &ctx).inspect_err(|e| {
+    let summary = study::run(study, budget, &ctx).inspect_err(|e| {
         if matches!(e, RunError::Interrupted { .. }) {
             eprintln!(
-                "the study continues where it stopped with `sae experiment {} --budget {}{}`",
-                args.study,
-                args.budget,
-                out_flag(&out, &args.study, &args.budget)
+                "the study continues where it stopped with `sae experiment {study} --budget \
+                 {budget}{}`",
+                out_flag(&out, study, budget)
             );
         }
     })?;
     println!(
         "{}: {} rows from {} runs in {:.0} s; tables in {}",
         out.join("summary.json").display(),
-        summary["rows"].as_array().map_or(0, Vec::len),
-        summary["runs"],
-        summary["call_wall_s"].as_f64().unwrap_or(0.0),
+        summary.rows.len(),
+        summary.runs,
+        summary.call_wall_s,
         out.join("report.md").display()
     );
     Ok(())
 }
 
 /// ` --out DIR` when `out` is not the study's default folder.
-fn out_flag(out: &Path, study: &str, budget: &str) -> String {
+fn out_flag(out: &Path, study: Study, budget: Budget) -> String {
     if out == Path::new(&format!("results/{study}-{budget}")) {
         String::new()
     } else {
@@ -736,7 +338,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
     threads(&args.common)?;
     let (dir, file, resume) = match &args.resume {
         Some(dir) => {
-            let file = read_file_layer(Some(&dir.join(train::CONFIG_FILE)))?;
+            let file = read_file_layer(Some(&dir.join(CONFIG_FILE)))?;
             (dir.clone(), file, true)
         }
         None => {
@@ -753,7 +355,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
                 }
                 // Two runs started in the same second get -2, -3, … appended.
                 None => {
-                    let stamp = train::timestamp_name();
+                    let stamp = folder::timestamp_name();
                     (1..)
                         .map(|i| match i {
                             1 => args.runs_dir.join(&stamp),
@@ -778,7 +380,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
         probe_images: args.probe_images,
         progress: !args.quiet,
     };
-    let summary = train::train(&cfg, &opts, &stop)?;
+    let summary = train(&cfg, &opts, &stop)?;
     println!("{summary}");
     Ok(())
 }
@@ -792,12 +394,12 @@ enum Kind {
 
 fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
     threads(&args.common)?;
-    let config_path = args.run.join(train::CONFIG_FILE);
+    let config_path = args.run.join(CONFIG_FILE);
     if !config_path.is_file() {
         return Err(RunError::Usage(format!(
             "{}: not a run folder (no {})",
             args.run.display(),
-            train::CONFIG_FILE
+            CONFIG_FILE
         )));
     }
     let file = read_file_layer(Some(&config_path))?;
@@ -805,27 +407,27 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
     let checkpoint = args
         .checkpoint
         .clone()
-        .unwrap_or_else(|| args.run.join(train::CHECKPOINT_FILE));
-    let loaded = train::load_run(&cfg, &checkpoint, args.common.data_dir.as_deref())?;
+        .unwrap_or_else(|| args.run.join(CHECKPOINT_FILE));
+    let loaded = load_run(&cfg, &checkpoint, args.common.data_dir.as_deref())?;
     match kind {
         Kind::Eval => {
             let eval = loaded.evaluate(args.probe_images);
-            let json = serde_json::to_string_pretty(&eval.json()).expect("json");
-            let out = args.out.unwrap_or_else(|| args.run.join(train::EVAL_FILE));
-            train::write_text(&out, &(json.clone() + "\n"))?;
-            println!("{json}");
+            let json = to_json(&eval.record());
+            let out = args.out.unwrap_or_else(|| args.run.join(EVAL_FILE));
+            folder::write_text(&out, &json)?;
+            print!("{json}");
         }
         Kind::Reconstruct => {
             let out = args
                 .out
-                .unwrap_or_else(|| args.run.join(train::RECONSTRUCTIONS_FILE));
+                .unwrap_or_else(|| args.run.join(RECONSTRUCTIONS_FILE));
             loaded.reconstruct(&out, args.count)?;
             println!("{}", out.display());
         }
         Kind::Analyze => {
             let eval = loaded.evaluate(args.probe_images);
-            train::write_outputs(&args.run, &cfg, &eval, loaded.step, None)?;
-            println!("{}", args.run.join(train::REPORT_FILE).display());
+            write_outputs(&args.run, &cfg, &eval, loaded.step, None)?;
+            println!("{}", args.run.join(REPORT_FILE).display());
         }
     }
     Ok(())
@@ -834,6 +436,7 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Coefficients, Config, Encoder, Floor, ModelKind, Readout, Reset, Surrogate};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("sae").chain(args.iter().copied()))
@@ -953,9 +556,9 @@ mod tests {
             input_noise: 0.1,
             leak: 0.9,
             threshold: 0.8,
-            reset: "subtract".into(),
-            floor: "clamp".into(),
-            surrogate: "arctan".into(),
+            reset: Reset::Subtract,
+            floor: Floor::Clamp,
+            surrogate: Surrogate::Arctan,
             slope: 2.0,
             readout: Readout::SpikeRate,
             channels: vec![4, 8, 12],
@@ -981,11 +584,12 @@ mod tests {
         };
         assert_eq!(cfg, want);
         // The written file reads back as the same configuration, from either preset.
-        let text = ConfigArgs::from_config(&want).to_toml();
+        let text = want.to_toml();
         let file: ConfigArgs = toml::from_str(&text).unwrap();
-        for p in ["quick", "paper"] {
+        assert_eq!(ConfigArgs::of(&want), file);
+        for p in [crate::config::Preset::Quick, crate::config::Preset::Paper] {
             let flags = ConfigArgs {
-                preset: Some(p.into()),
+                preset: Some(p),
                 ..Default::default()
             };
             assert_eq!(resolve(Some(&file), &flags).unwrap(), want);
@@ -1008,7 +612,7 @@ mod tests {
 
     #[test]
     fn written_floats_are_short() {
-        let text = ConfigArgs::from_config(&Config::paper()).to_toml();
+        let text = Config::paper().to_toml();
         assert!(text.contains("lr = 0.0005\n"), "{text}");
         assert!(text.contains("channels = [16, 32]"), "{text}");
     }

@@ -470,21 +470,51 @@ fn resolve_from(
     }
 }
 
-/// For tests and examples: MNIST_DIR, then data/mnist/ (from the current directory, then from
-/// the workspace root), then ../shared/mnist/ relative to the workspace root; None if none
-/// holds the files.
-pub fn find_for_tests() -> Option<PathBuf> {
+/// MNIST for the tests that need it; those are marked
+/// `#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]` and run with `--include-ignored`.
+///
+/// MNIST_DIR if it is set and not empty, else `data/mnist/` from the current directory, then
+/// from the workspace root. Panics if that finds no folder holding the four files: a test
+/// asked to run must never pass without its data. A MNIST_DIR that lacks them is named with
+/// its value and what it lacks, with no fallback; otherwise the message names the places
+/// searched and says to run `./data-fetch.sh` or set MNIST_DIR.
+pub fn mnist_for_tests() -> PathBuf {
+    if let Some(env) = std::env::var_os("MNIST_DIR").filter(|e| !e.is_empty()) {
+        let dir = PathBuf::from(env);
+        if let Some(why) = lacks_files(&dir) {
+            panic!(
+                "MNIST_DIR={}: {why}; point it at a folder holding the four MNIST files, \
+                 or unset it to use {DEFAULT_DIR}/ (filled by ./data-fetch.sh)",
+                dir.display()
+            );
+        }
+        return dir.canonicalize().unwrap_or(dir);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let env = std::env::var_os("MNIST_DIR").filter(|e| !e.is_empty());
-    env.map(PathBuf::from)
-        .into_iter()
-        .chain([
-            PathBuf::from(DEFAULT_DIR),
-            root.join(DEFAULT_DIR),
-            root.join("../shared/mnist"),
-        ])
-        .find(|dir| lacks_files(dir).is_none())
-        .map(|dir| dir.canonicalize().unwrap_or(dir))
+    let root = root.canonicalize().unwrap_or(root);
+    let mut searched = Vec::new();
+    for dir in [PathBuf::from(DEFAULT_DIR), root.join(DEFAULT_DIR)] {
+        match lacks_files(&dir) {
+            None => return dir.canonicalize().unwrap_or(dir),
+            Some(why) => searched.push(format!("{}: {why}", dir.display())),
+        }
+    }
+    panic!(
+        "MNIST not found ({}); run ./data-fetch.sh to download it into {DEFAULT_DIR}/, \
+         or set MNIST_DIR to a folder holding {}",
+        searched.join("; "),
+        FILES.join(", ")
+    );
+}
+
+/// The former [`mnist_for_tests`], kept until train.rs's two MNIST tests move to it: `None`
+/// where that would panic for want of data, but a wrong MNIST_DIR still panics.
+#[doc(hidden)]
+pub fn find_for_tests() -> Option<PathBuf> {
+    if std::env::var_os("MNIST_DIR").is_some_and(|e| !e.is_empty()) {
+        return Some(mnist_for_tests());
+    }
+    std::panic::catch_unwind(mnist_for_tests).ok()
 }
 
 /// Deterministic shuffled mini-batch order for an epoch: a permutation of 0..n from a seed.
@@ -847,13 +877,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
     fn real_mnist() {
-        let Some(dir) = find_for_tests() else {
-            eprintln!(
-                "skipping real_mnist: MNIST not found (run ./data-fetch.sh or set MNIST_DIR)"
-            );
-            return;
-        };
+        let dir = mnist_for_tests();
         let mnist = Mnist::load(&dir).unwrap_or_else(|e| panic!("{e}"));
         for (split, n) in [(&mnist.train, 60_000), (&mnist.test, 10_000)] {
             assert_eq!(split.len(), n);

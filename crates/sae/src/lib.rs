@@ -1,15 +1,16 @@
-//! The regularized spiking convolutional auto-encoder: MNIST data, model, training, metrics.
+//! The regularized spiking convolutional auto-encoder: MNIST data, the models, training
+//! runs, their reports, the paper's study and the `sae` command line.
+//!
+//! Imports point one way: [`cli`] → [`study`] → [`run`] → [`nn`], [`data`], [`report`],
+//! [`seeds`] → [`config`]. `ARCHITECTURE.md` at the workspace root has the map.
 
 #![warn(missing_docs)]
 
-pub mod baselines;
 pub mod cli;
 pub mod config;
 pub mod data;
-pub mod experiment;
-pub mod layers;
-pub mod lif;
-pub mod metrics;
-pub mod model;
-pub mod plots;
-pub mod train;
+pub mod nn;
+pub mod report;
+pub mod run;
+pub mod seeds;
+pub mod study;

@@ -2,11 +2,12 @@
 //! `--stop-after`, SIGKILL and Ctrl-C, the run folder's files, eval/reconstruct/analyze
 //! and bench.
 //!
-//! Training tests use the real MNIST (`sae::data::find_for_tests`) on 512 training and
+//! Training tests use the real MNIST (`sae::data::mnist_for_tests`) on 512 training and
 //! 256 test images with a narrow network at T = 4, so each run takes seconds; they are
-//! skipped, with a note, when MNIST is absent.
+//! marked ignored, so a plain `cargo test` lists them as such, and run with
+//! `--include-ignored`, which fails them if MNIST is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,14 +46,6 @@ fn sae(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn mnist() -> Option<PathBuf> {
-    let dir = sae::data::find_for_tests();
-    if dir.is_none() {
-        eprintln!("skipping: MNIST not found (run ./data-fetch.sh or set MNIST_DIR)");
-    }
-    dir
 }
 
 /// `sae train` of the small configuration into `runs/<name>` with extra flags.
@@ -186,11 +179,11 @@ fn a_checkpoint_of_another_shape_names_the_tensor_and_both_shapes() {
     };
     std::fs::write(
         run.join("config.toml"),
-        sae::cli::ConfigArgs::from_config(&cfg).to_toml(),
+        cfg.to_toml(),
     )
     .unwrap();
     // Parameters of a network with a wider latent layer.
-    let wide = sae::train::Model::new(&Config { latent: 10, ..cfg });
+    let wide = sae::nn::Model::new(&Config { latent: 10, ..cfg });
     let ckpt = run.join("checkpoint.safetensors");
     autograd::io::save(&ckpt, &wide.net().params(), None).unwrap();
     for cmd in ["eval", "analyze", "reconstruct"] {
@@ -242,8 +235,9 @@ fn bench_prints_one_json_object() {
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path();
     run_ok(&train_args(&data, runs, "a", &["--eval-every", "10"]));
@@ -337,8 +331,9 @@ fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn resume_after_stop_continues_exactly() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path();
     run_ok(&train_args(&data, runs, "whole", &["--eval-every", "5"]));
@@ -386,8 +381,9 @@ fn start_and_wait(data: &Path, runs: &Path, name: &str, extra: &[&str], steps: u
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn resume_after_sigkill_loses_at_most_one_checkpoint_interval() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path();
     let extra = [
@@ -413,8 +409,9 @@ fn resume_after_sigkill_loses_at_most_one_checkpoint_interval() {
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path();
     let extra = [
@@ -444,8 +441,9 @@ fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn a_diverging_run_stops_keeps_its_checkpoint_and_names_the_layer() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     // Adam moves every weight by ≈ lr in its first step: 1e20 overflows the output layer.
     let o = Command::new(SAE)
@@ -497,8 +495,9 @@ fn the_full_study_plan_lists_every_run_without_training() {
 /// The smoke study end to end: every row and column of `summary.json`, the figures; a
 /// second call trains nothing, and a run without its evaluation is resumed and finished.
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("paper-smoke");
     let args: Vec<String> = [
@@ -583,8 +582,9 @@ fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
 }
 
 #[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn init_starts_a_new_run_from_another_runs_parameters() {
-    let Some(data) = mnist() else { return };
+    let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path();
     run_ok(&train_args(&data, runs, "a", &["--epochs", "1"]));

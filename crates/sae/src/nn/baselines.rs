@@ -10,8 +10,9 @@ use ndarray::IxDyn;
 use rand::Rng;
 
 use crate::config::Config;
-use crate::layers::Synapse;
-use crate::model::{AutoEncoder, Geometry, Output};
+use crate::nn::layers::{Reshape, Synapse};
+use crate::nn::plan::{self, LayerPlan};
+use crate::nn::{AutoEncoder, Output, Sampling};
 
 /// A synaptic op with weight and bias, initialized as PyTorch does.
 #[derive(Clone, Debug)]
@@ -19,37 +20,36 @@ struct Layer {
     weight: Parameter,
     bias: Parameter,
     synapse: Synapse,
+    input: Reshape,
 }
 
 impl Layer {
     /// PyTorch's default `U(±1/√fan_in)` for weight and bias; `fan_in` is the product of
     /// the weight's dimensions after the first (as PyTorch computes it, also for
     /// transposed convs).
-    fn new(
-        name: &str,
-        shape: &[usize],
-        bias_len: usize,
-        synapse: Synapse,
-        rng: &mut impl Rng,
-    ) -> Self {
-        let fan_in: usize = shape[1..].iter().product();
+    fn new(plan: &LayerPlan, rng: &mut impl Rng) -> Self {
+        let fan_in: usize = plan.weight[1..].iter().product();
         let bound = 1.0 / (fan_in as f32).sqrt();
         Layer {
             weight: Parameter::new(
-                format!("{name}.weight"),
-                init::uniform(shape, -bound, bound, rng),
+                format!("{}.weight", plan.name),
+                init::uniform(&plan.weight, -bound, bound, rng),
             ),
             bias: Parameter::new(
-                format!("{name}.bias"),
-                init::uniform(&[bias_len], -bound, bound, rng),
+                format!("{}.bias", plan.name),
+                init::uniform(&[plan.outputs()], -bound, bound, rng),
             ),
-            synapse,
+            synapse: plan.synapse,
+            input: plan.input,
         }
     }
 
     fn apply<'t>(&self, tape: &'t Tape, x: &Var<'t>) -> Var<'t> {
-        self.synapse
-            .apply(x, &tape.param(&self.weight), Some(&tape.param(&self.bias)))
+        self.synapse.apply(
+            &self.input.apply(x),
+            &tape.param(&self.weight),
+            Some(&tape.param(&self.bias)),
+        )
     }
 
     fn params(&self) -> [Parameter; 2] {
@@ -64,79 +64,40 @@ struct ConvStack {
     encoder: Vec<Layer>,
     decoder_fc: Layer,
     decoder: Vec<Layer>,
-    feature_shape: [usize; 3],
     relu_output: bool,
 }
 
 impl ConvStack {
-    /// Encoder convs, then `heads` linear maps from the features to the latent (one for
-    /// the AE, two — μ and log σ² — for the VAE), then the decoder.
+    /// The layers of [`plan::layers`] with latent heads `heads` (one for the AE, two —
+    /// μ and log σ² — for the VAE): the stack, and the heads.
     fn new(cfg: &Config, heads: &[&str], rng: &mut impl Rng) -> (Self, Vec<Layer>) {
-        let geometry = Geometry::of(cfg);
-        let (k, stride, padding) = (cfg.kernel, cfg.stride, cfg.padding);
-        let mut encoder = vec![];
-        let mut c_in = 1;
-        for (i, &c_out) in cfg.channels.iter().enumerate() {
-            let synapse = Synapse::Conv2d { stride, padding };
-            encoder.push(Layer::new(
-                &format!("conv{}", i + 1),
-                &[c_out, c_in, k, k],
-                c_out,
-                synapse,
-                rng,
-            ));
-            c_in = c_out;
-        }
-        let flat = geometry.flat();
-        let heads = heads
+        let mut layers: Vec<Layer> = plan::layers(cfg, heads)
             .iter()
-            .map(|name| Layer::new(name, &[cfg.latent, flat], cfg.latent, Synapse::Linear, rng))
+            .map(|l| Layer::new(l, rng))
             .collect();
-        let decoder_fc = Layer::new(
-            "decoder_fc",
-            &[flat, cfg.latent],
-            flat,
-            Synapse::Linear,
-            rng,
-        );
-        let plan = geometry.decoder();
-        let decoder = plan
-            .iter()
-            .enumerate()
-            .map(|(i, &(c_out, synapse))| {
-                let name = if i + 1 == plan.len() {
-                    "output".into()
-                } else {
-                    format!("deconv{}", i + 1)
-                };
-                let layer = Layer::new(&name, &[c_in, c_out, k, k], c_out, synapse, rng);
-                c_in = c_out;
-                layer
-            })
-            .collect();
+        let convs = cfg.channels.len();
+        let decoder = layers.split_off(convs + heads.len() + 1);
+        let decoder_fc = layers.pop().expect("decoder_fc");
+        let heads = layers.split_off(convs);
         let stack = ConvStack {
-            encoder,
+            encoder: layers,
             decoder_fc,
             decoder,
-            feature_shape: geometry.feature_shape(),
             relu_output: cfg.authors_ae,
         };
         (stack, heads)
     }
 
-    /// Flattened features `[B, C·H·W]` of images `[B, 1, 28, 28]`.
+    /// Features of images `[B, 1, 28, 28]` (the heads flatten them).
     fn encode<'t>(&self, tape: &'t Tape, x: &Var<'t>) -> Var<'t> {
         self.encoder
             .iter()
             .fold(x.clone(), |h, l| l.apply(tape, &h).relu())
-            .flatten()
     }
 
     /// Pixels `[B, 1, 28, 28]` from latent codes `[B, latent]`.
     fn decode<'t>(&self, tape: &'t Tape, z: &Var<'t>) -> Var<'t> {
-        let b = z.shape()[0];
-        let [c, h, w] = self.feature_shape;
-        let mut y = self.decoder_fc.apply(tape, z).relu().reshape(&[b, c, h, w]);
+        let mut y = self.decoder_fc.apply(tape, z).relu();
         for (i, layer) in self.decoder.iter().enumerate() {
             y = layer.apply(tape, &y);
             let last = i + 1 == self.decoder.len();
@@ -147,15 +108,6 @@ impl ConvStack {
             };
         }
         y
-    }
-
-    /// The reconstruction objective: BCE for a sigmoid output, MSE for the authors' ReLU one.
-    fn objective<'t>(&self, recon: &Var<'t>, x: &Var<'t>) -> Var<'t> {
-        if self.relu_output {
-            recon.mse_loss(x)
-        } else {
-            recon.bce_loss(x)
-        }
     }
 
     fn params(&self) -> Vec<Parameter> {
@@ -194,7 +146,7 @@ impl AutoEncoder for Ae {
         p
     }
 
-    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, _seed: u64) -> Output<'t> {
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, _: u64, _: Sampling) -> Output<'t> {
         let xv = tape.constant(x.clone());
         let latent = self
             .latent
@@ -202,31 +154,30 @@ impl AutoEncoder for Ae {
             .relu();
         let recon = self.stack.decode(tape, &latent);
         let mse = recon.mse_loss(&xv);
-        let loss = self.stack.objective(&recon, &xv);
         Output {
             recon,
             mse,
-            loss,
             latent,
             layers: vec![],
             latent_spikes: None,
+            posterior: None,
         }
     }
 }
 
 /// The conv VAE: latent mean and log-variance heads, the reparameterization
 /// `z = μ + σ·ε`, and the loss `BCE + β·KL/784` (KL per image, against the per-pixel
-/// mean BCE). While the tape records, `z` is sampled; in evaluation mode `z = μ`.
+/// mean BCE; [`Objective::Elbo`](crate::nn::Objective::Elbo)). [`Sampling`] says whether
+/// `z` is sampled or `z = μ`.
 #[derive(Clone, Debug)]
 pub struct Vae {
     stack: ConvStack,
     mu: Layer,
     logvar: Layer,
-    beta: f32,
 }
 
 impl Vae {
-    /// The VAE of `cfg`'s shapes (β = `cfg.beta`), initialized from `rng`.
+    /// The VAE of `cfg`'s shapes, initialized from `rng`.
     pub fn new(cfg: &Config, rng: &mut impl Rng) -> Self {
         let (stack, mut heads) = ConvStack::new(cfg, &["mu", "logvar"], rng);
         let logvar = heads.pop().expect("two heads");
@@ -234,7 +185,6 @@ impl Vae {
             stack,
             mu: heads.pop().expect("two heads"),
             logvar,
-            beta: cfg.beta,
         }
     }
 }
@@ -247,11 +197,17 @@ impl AutoEncoder for Vae {
         p
     }
 
-    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
+    fn forward<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        seed: u64,
+        sampling: Sampling,
+    ) -> Output<'t> {
         let xv = tape.constant(x.clone());
         let h = self.stack.encode(tape, &xv);
         let (mu, logvar) = (self.mu.apply(tape, &h), self.logvar.apply(tape, &h));
-        let z = if tape.is_recording() {
+        let z = if sampling == Sampling::Sample {
             let n = mu.value().len();
             let eps: Vec<f32> = (0..n).map(|i| standard_normal(seed, i as u64)).collect();
             let eps = Tensor::from_shape_vec(IxDyn(mu.shape()), eps).expect("μ's shape");
@@ -261,16 +217,13 @@ impl AutoEncoder for Vae {
         };
         let recon = self.stack.decode(tape, &z);
         let mse = recon.mse_loss(&xv);
-        let pixels = x.len() / x.shape()[0].max(1);
-        let kl = mu.kl_normal(&logvar) * (self.beta / pixels as f32);
-        let loss = &self.stack.objective(&recon, &xv) + &kl;
         Output {
             recon,
             mse,
-            loss,
-            latent: mu,
+            latent: mu.clone(),
             layers: vec![],
             latent_spikes: None,
+            posterior: Some((mu, logvar)),
         }
     }
 }
@@ -286,6 +239,7 @@ fn standard_normal(seed: u64, index: u64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::{Model, Objective};
     use autograd::{Adam, Optimizer};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
@@ -299,18 +253,23 @@ mod tests {
     }
 
     /// A few Adam steps on one batch lower the loss: the whole graph is wired.
-    fn learns(net: &dyn AutoEncoder) {
+    fn learns(cfg: &Config, model: Model) {
+        let (net, objective) = (model.net(), Objective::new(cfg, &model));
         let x = autograd::gradcheck::random(&[4, 1, 28, 28], 0.0, 1.0, 1)
             .mapv(|v| (v > 0.7) as u8 as f32);
         let mut opt = Adam::new(net.params(), 3e-3);
-        let loss_at = |seed| net.forward(&Tape::eval(), &x, seed).loss.item();
+        let loss_at = |seed| {
+            let tape = Tape::eval();
+            let out = net.forward(&tape, &x, seed, Sampling::Mean);
+            objective.loss(&tape, &out, &x).item()
+        };
         let before = loss_at(0);
         for step in 0..30 {
             let tape = Tape::new();
-            let out = net.forward(&tape, &x, step);
+            let out = net.forward(&tape, &x, step, Sampling::Sample);
             assert_eq!(out.recon.shape(), &[4, 1, 28, 28]);
             opt.zero_grad();
-            out.loss.backward();
+            objective.loss(&tape, &out, &x).backward();
             opt.step();
         }
         let after = loss_at(0);
@@ -322,25 +281,25 @@ mod tests {
         let cfg = small();
         let ae = Ae::new(&cfg, &mut StdRng::seed_from_u64(0));
         assert_eq!(ae.params().len(), 12);
-        learns(&ae);
-        let authors = Ae::new(
-            &Config {
-                authors_ae: true,
-                ..cfg
-            },
-            &mut StdRng::seed_from_u64(0),
-        );
-        learns(&authors);
+        learns(&cfg, Model::Ae(ae));
+        let authors = Config {
+            authors_ae: true,
+            ..cfg
+        };
+        let ae = Ae::new(&authors, &mut StdRng::seed_from_u64(0));
+        learns(&authors, Model::Ae(ae));
     }
 
     #[test]
     fn vae_trains_and_evaluates_at_the_mean() {
         let vae = Vae::new(&small(), &mut StdRng::seed_from_u64(0));
-        learns(&vae);
+        learns(&small(), Model::Vae(vae.clone()));
         let x = Tensor::from_elem(IxDyn(&[2, 1, 28, 28]), 0.5);
         let tape = Tape::eval();
-        let (a, b) = (vae.forward(&tape, &x, 1), vae.forward(&tape, &x, 2));
-        assert_eq!(a.recon.value(), b.recon.value(), "z = μ in evaluation");
+        let mean = |seed| vae.forward(&tape, &x, seed, Sampling::Mean);
+        assert_eq!(mean(1).recon.value(), mean(2).recon.value(), "z = μ");
+        let sample = |seed| vae.forward(&tape, &x, seed, Sampling::Sample);
+        assert_ne!(sample(1).recon.value(), sample(2).recon.value(), "z sampled");
     }
 
     #[test]

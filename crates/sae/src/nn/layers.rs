@@ -1,12 +1,14 @@
 //! Spiking layers: a synaptic op (conv, transposed conv or linear) over all `T·B` frames
-//! at once, then the multi-step LIF op ([`crate::lif::lif`]) over the resulting currents.
+//! at once, then the multi-step LIF op ([`crate::nn::lif::lif`]) over the resulting
+//! currents. Each layer reshapes its own input ([`Reshape`]), so a network is a plain
+//! sequence of layers.
 //!
 //! The synaptic ops are autograd's own, which pick the event-driven or the dense kernel
 //! from the input's density (`kernels::event`): binary, sparse spikes take the event path.
 
 use autograd::{Parameter, Tape, Var};
 
-use crate::lif::{LifParams, lif, lif_final};
+use crate::nn::lif::{LifParams, lif, lif_final};
 
 /// The synaptic op of a layer and its geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,37 @@ pub enum Synapse {
     },
     /// `linear`, weight `[out, in]`.
     Linear,
+}
+
+/// What a layer does to the frames of its input before its synaptic op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reshape {
+    /// Takes them as they are.
+    None,
+    /// `[N, …]` → `[N, ∏…]`: feature maps into a linear layer.
+    Flatten,
+    /// `[N, C·H·W]` → `[N, C, H, W]`: features into a (transposed) conv.
+    Map([usize; 3]),
+}
+
+impl Reshape {
+    /// `x` reshaped.
+    pub fn apply<'t>(&self, x: &Var<'t>) -> Var<'t> {
+        match *self {
+            Reshape::None => x.clone(),
+            Reshape::Flatten => x.flatten(),
+            Reshape::Map([c, h, w]) => x.reshape(&[x.shape()[0], c, h, w]),
+        }
+    }
+
+    /// The shape of one frame of input `frame` after the reshape.
+    pub fn frame(&self, frame: &[usize]) -> Vec<usize> {
+        match *self {
+            Reshape::None => frame.to_vec(),
+            Reshape::Flatten => vec![frame.iter().product()],
+            Reshape::Map(m) => m.to_vec(),
+        }
+    }
 }
 
 impl Synapse {
@@ -58,16 +91,18 @@ pub struct LifLayer {
     pub bias: Option<Parameter>,
     /// The synaptic op.
     pub synapse: Synapse,
+    /// What the layer does to its input first.
+    pub input: Reshape,
     /// Leak, threshold, reset, floor and surrogate of the neurons.
     pub neuron: LifParams,
 }
 
 impl LifLayer {
-    /// Currents `I = W ⊛ x (+ b)` for all frames of `x [T·B, …]`.
+    /// Currents `I = W ⊛ x (+ b)` for all frames of `x [T·B, …]` (reshaped first).
     pub fn current<'t>(&self, tape: &'t Tape, x: &Var<'t>) -> Var<'t> {
         let w = tape.param(&self.weight);
         let b = self.bias.as_ref().map(|b| tape.param(b));
-        self.synapse.apply(x, &w, b.as_ref())
+        self.synapse.apply(&self.input.apply(x), &w, b.as_ref())
     }
 
     /// Spikes and leaky cumulative potential `(s, c)` of the layer for inputs
@@ -98,8 +133,8 @@ impl LifLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lif::reference::composed;
-    use crate::lif::tests::all_params;
+    use crate::nn::lif::reference::composed;
+    use crate::nn::lif::tests::all_params;
     use autograd::Tensor;
     use autograd::gradcheck::random;
 
@@ -158,6 +193,7 @@ mod tests {
             weight,
             bias,
             synapse,
+            input: Reshape::None,
             neuron,
         }
     }

@@ -1,41 +1,20 @@
-//! Every hyper-parameter of a run, with the `quick` and `paper` presets, and validation
-//! that names the bad field, its value and what it must be.
+//! Every hyper-parameter of a run ([`Config`]), with the `quick` and `paper` presets,
+//! validation that names the bad field, its value and what it must be, the named choices
+//! ([`names`]) and the layers a run's configuration is resolved from ([`overlay`]).
 
-/// Which network to train.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelKind {
-    /// The spiking convolutional auto-encoder.
-    Sae,
-    /// The non-spiking conv auto-encoder baseline.
-    Ae,
-    /// The conv variational auto-encoder baseline.
-    Vae,
-}
+pub mod names;
+pub mod overlay;
 
-/// How pixels become the first layer's input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoder {
-    /// `s₀[t] = 1[u < x·scale]`, `u` fresh every step.
-    Poisson,
-    /// The analog frame `x·scale` at every step.
-    Current,
-    /// One spike at the first step the integrated input `c[t] = λc[t−1] + x·scale` crosses θ.
-    Latency,
-}
+use serde::{Deserialize, Serialize};
 
-/// How the output layer's activity becomes the reconstruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Readout {
-    /// `x̂ = max_t c_out[t] / (T·scale)` (the authors' default).
-    MaxPotential,
-    /// `x̂ = mean_t c_out[t]`.
-    MeanPotential,
-    /// `x̂ = Σ_t s_out[t] / T`.
-    SpikeRate,
-}
+pub use names::{Encoder, Floor, ModelKind, Preset, Readout, Reset, Surrogate};
+pub use overlay::{ConfigArgs, resolve};
+
+/// MNIST's image side.
+pub const SIDE: usize = 28;
 
 /// The regularizer coefficients of `model-spec.md`; all zero is the unregularized model.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Coefficients {
     /// `λ1 · Σ|S/T| / (B·N)` per layer.
     pub burst_l1: f32,
@@ -79,8 +58,9 @@ impl Coefficients {
     }
 }
 
-/// A run's configuration.
-#[derive(Clone, Debug, PartialEq)]
+/// A run's configuration: what `config.toml` holds, one key per field (the
+/// coefficients' keys at the top level).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// The network.
     pub model: ModelKind,
@@ -110,12 +90,12 @@ pub struct Config {
     pub leak: f32,
     /// Threshold `θ`.
     pub threshold: f32,
-    /// Reset mode: `zero` or `subtract`.
-    pub reset: String,
-    /// Floor: `none`, `clamp` or `authors`.
-    pub floor: String,
-    /// Surrogate: `membrane`, `fast-sigmoid`, `arctan` or `triangle`.
-    pub surrogate: String,
+    /// What a spike does to the potential.
+    pub reset: Reset,
+    /// What holds a strongly inhibited potential up.
+    pub floor: Floor,
+    /// The spike's derivative in the backward pass.
+    pub surrogate: Surrogate,
     /// Surrogate slope `k`.
     pub slope: f32,
     /// Output read-out.
@@ -131,6 +111,7 @@ pub struct Config {
     /// Latent neurons.
     pub latent: usize,
     /// Regularizer coefficients.
+    #[serde(flatten)]
     pub coefficients: Coefficients,
     /// Mean firing rate (spikes per step) above which a neuron counts as bursting.
     pub burst_threshold: f32,
@@ -170,9 +151,9 @@ impl Config {
             input_noise: 0.0,
             leak: 0.99,
             threshold: 1.0,
-            reset: "zero".into(),
-            floor: "authors".into(),
-            surrogate: "membrane".into(),
+            reset: Reset::Zero,
+            floor: Floor::Authors,
+            surrogate: Surrogate::Membrane,
             slope: 5.0,
             readout: Readout::MaxPotential,
             channels: vec![16, 32],
@@ -204,7 +185,7 @@ impl Config {
             train_images: 12_000,
             test_images: 2_000,
             input_scale: 1.0,
-            floor: "none".into(),
+            floor: Floor::None,
             coefficients: Coefficients {
                 burst_l2: 0.01,
                 potential_l2: 0.01,
@@ -264,11 +245,24 @@ impl Config {
                 self.channels
             ));
         }
-        crate::lif::parse_reset(&self.reset)?;
-        crate::lif::parse_floor(&self.floor)?;
-        crate::lif::parse_surrogate(&self.surrogate, self.slope)?;
-        let mut side = 28usize;
+        self.feature_sides()?;
+        Ok(())
+    }
+
+    /// The preset a name stands for.
+    pub fn preset(p: Preset) -> Self {
+        match p {
+            Preset::Quick => Config::quick(),
+            Preset::Paper => Config::paper(),
+        }
+    }
+
+    /// The side of the square feature map after each encoder conv, the input's (28)
+    /// first; an error when a kernel is larger than the (padded) map it slides over.
+    pub fn feature_sides(&self) -> Result<Vec<usize>, String> {
+        let mut sides = vec![SIDE];
         for _ in &self.channels {
+            let side = sides[sides.len() - 1];
             let padded = side + 2 * self.padding;
             if padded < self.kernel {
                 return Err(format!(
@@ -276,9 +270,20 @@ impl Config {
                     self.kernel, self.padding
                 ));
             }
-            side = (padded - self.kernel) / self.stride + 1;
+            sides.push((padded - self.kernel) / self.stride + 1);
         }
-        Ok(())
+        Ok(sides)
+    }
+
+    /// The neurons' parameters.
+    pub fn neuron(&self) -> kernels::lif::LifParams {
+        kernels::lif::LifParams {
+            leak: self.leak,
+            threshold: self.threshold,
+            reset: self.reset.into(),
+            floor: self.floor.into(),
+            surrogate: self.surrogate.with_slope(self.slope),
+        }
     }
 }
 
@@ -306,6 +311,5 @@ mod tests {
         bad(|c| c.lr = f32::NAN, "lr = NaN");
         bad(|c| c.leak = 1.5, "leak = 1.5");
         bad(|c| c.kernel = 40, "kernel = 40");
-        bad(|c| c.surrogate = "sigmoid".into(), "unknown surrogate");
     }
 }

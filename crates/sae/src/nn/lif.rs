@@ -125,43 +125,6 @@ fn lif_op<'t>(
     }
 }
 
-/// Parses a reset mode: `zero` or `subtract`.
-pub fn parse_reset(name: &str) -> Result<Reset, String> {
-    match name {
-        "zero" => Ok(Reset::Zero),
-        "subtract" => Ok(Reset::Subtract),
-        _ => Err(format!(
-            "unknown reset `{name}`: expected `zero` or `subtract`"
-        )),
-    }
-}
-
-/// Parses a floor: `none`, `clamp` or `authors`.
-pub fn parse_floor(name: &str) -> Result<Floor, String> {
-    match name {
-        "none" => Ok(Floor::None),
-        "clamp" => Ok(Floor::Clamp),
-        "authors" => Ok(Floor::Authors),
-        _ => Err(format!(
-            "unknown floor `{name}`: expected `none`, `clamp` or `authors`"
-        )),
-    }
-}
-
-/// Parses a surrogate (`membrane`, `fast-sigmoid`, `arctan`, `triangle`) with its slope
-/// `k` (ignored by `membrane`).
-pub fn parse_surrogate(name: &str, slope: f32) -> Result<Surrogate, String> {
-    match name {
-        "membrane" => Ok(Surrogate::Membrane),
-        "fast-sigmoid" => Ok(Surrogate::FastSigmoid { slope }),
-        "arctan" => Ok(Surrogate::Arctan { slope }),
-        "triangle" => Ok(Surrogate::Triangle { slope }),
-        _ => Err(format!(
-            "unknown surrogate `{name}`: expected `membrane`, `fast-sigmoid`, `arctan` or `triangle`"
-        )),
-    }
-}
-
 /// The LIF layer composed step by step from plain autograd ops: the oracle that the
 /// fused op (and the layers built on it) are tested against.
 #[cfg(test)]
@@ -346,21 +309,5 @@ pub(crate) mod tests {
             assert!(close(&c1, &c2), "c differs for {p:?}");
             assert!(close(&g1, &g2), "gradient differs for {p:?}:\n{g1}\n{g2}");
         }
-    }
-
-    #[test]
-    fn parsing_names_and_errors() {
-        assert_eq!(parse_reset("subtract"), Ok(Reset::Subtract));
-        assert_eq!(parse_floor("authors"), Ok(Floor::Authors));
-        assert_eq!(
-            parse_surrogate("arctan", 2.0),
-            Ok(Surrogate::Arctan { slope: 2.0 })
-        );
-        assert!(
-            parse_surrogate("sigmoid", 1.0)
-                .unwrap_err()
-                .contains("fast-sigmoid")
-        );
-        assert!(parse_floor("x").unwrap_err().contains("`x`"));
     }
 }

@@ -1,0 +1,350 @@
+//! The regularized spiking convolutional auto-encoder of `model-spec.md`.
+//!
+//! Every layer is a [`LifLayer`]; the whole window of `T` steps runs one layer at a time
+//! over the time-folded batch `[T·B, …]`. What it is trained to minimize is
+//! [`Objective`](crate::nn::Objective)'s.
+
+use autograd::{Parameter, Tape, Tensor, Var};
+use ndarray::IxDyn;
+use rand::Rng;
+
+use crate::config::{Config, Encoder, Readout, SIDE};
+use crate::nn::layers::{LifLayer, Synapse};
+use crate::nn::lif::LifParams;
+use crate::nn::{AutoEncoder, LayerActivity, Output, Sampling, plan};
+use crate::seeds;
+
+/// The spiking auto-encoder: encoder convs, a linear latent layer, and the mirrored
+/// decoder, all LIF.
+#[derive(Clone, Debug)]
+pub struct Sae {
+    /// Layers in order; the output layer is the last.
+    pub layers: Vec<LifLayer>,
+    /// Index of the latent layer in `layers`.
+    pub latent: usize,
+    /// Time steps `T`.
+    pub steps: usize,
+    /// Input encoder.
+    pub encoder: Encoder,
+    /// Input scale.
+    pub input_scale: f32,
+    /// Input noise.
+    pub input_noise: f32,
+    /// Read-out.
+    pub readout: Readout,
+    /// Neuron parameters (the input encoder's latency code uses leak and threshold).
+    pub neuron: LifParams,
+}
+
+impl Sae {
+    /// Builds the network of `cfg` ([`plan::layers`]) with the paper's initialization:
+    /// conv and transposed conv weights `N(0, √(2/(k²·C_in)))`, linear weights
+    /// `N(0, 2·√(2/fan_in))`, no biases.
+    ///
+    /// # Panics
+    /// If `cfg` does not validate (call [`Config::validate`] first).
+    pub fn new(cfg: &Config, rng: &mut impl Rng) -> Self {
+        cfg.validate().expect("valid configuration");
+        let neuron = cfg.neuron();
+        let k = cfg.kernel;
+        let plan = plan::layers(cfg, &["latent"]);
+        let latent = plan.iter().position(|l| l.name == "latent").expect("a latent layer");
+        let layers = plan
+            .into_iter()
+            .map(|l| {
+                let sd = match l.synapse {
+                    Synapse::Linear => 2.0 * (2.0 / l.inputs() as f32).sqrt(),
+                    _ => (2.0 / (k * k * l.inputs()) as f32).sqrt(),
+                };
+                let w = autograd::init::normal(&l.weight, 0.0, sd, rng);
+                LifLayer {
+                    weight: Parameter::new(format!("{}.weight", l.name), w),
+                    name: l.name,
+                    bias: None,
+                    synapse: l.synapse,
+                    input: l.input,
+                    neuron,
+                }
+            })
+            .collect();
+        Sae {
+            layers,
+            latent,
+            steps: cfg.steps,
+            encoder: cfg.encoder,
+            input_scale: cfg.input_scale,
+            input_noise: cfg.input_noise,
+            readout: cfg.readout,
+            neuron,
+        }
+    }
+
+    /// The first layer's input for images `x [B, 1, 28, 28]`: `[T·B, 1, 28, 28]`,
+    /// time-major. `seed` drives the input noise and the Poisson draws.
+    pub fn encode(&self, x: &Tensor, seed: u64) -> Tensor {
+        let mut pixels = x.as_standard_layout().into_owned();
+        let flat = pixels.as_slice_mut().expect("contiguous");
+        if self.input_noise > 0.0 {
+            kernels::encode::add_noise(flat, self.input_noise, seeds::noise_seed(seed));
+        }
+        let (t, n) = (self.steps, flat.len());
+        let mut out = vec![0.0; t * n];
+        match self.encoder {
+            Encoder::Poisson => {
+                kernels::encode::poisson_encode(flat, t, self.input_scale, seed, &mut out)
+            }
+            Encoder::Current => out.chunks_mut(n.max(1)).for_each(|frame| {
+                frame
+                    .iter_mut()
+                    .zip(flat.iter())
+                    .for_each(|(o, x)| *o = x * self.input_scale)
+            }),
+            Encoder::Latency => kernels::encode::latency_encode(
+                flat,
+                t,
+                self.neuron.leak,
+                self.neuron.threshold,
+                self.input_scale,
+                &mut out,
+            ),
+        }
+        let mut shape = x.shape().to_vec();
+        shape[0] *= t;
+        Tensor::from_shape_vec(IxDyn(&shape), out).expect("T·B frames")
+    }
+
+    /// Runs the network on images `x [B, 1, 28, 28]`.
+    pub fn run<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
+        self.run_encoded(tape, x, self.encode(x, seed))
+    }
+
+    /// Runs the network on images `x [B, 1, 28, 28]` whose encoding `input
+    /// [T·B, 1, 28, 28]` (time-major, as [`Sae::encode`] gives it) is already made, e.g.
+    /// to replay the input spikes of another implementation.
+    ///
+    /// # Panics
+    /// If `input` does not hold `T·B` frames of the images' shape.
+    pub fn run_encoded<'t>(&self, tape: &'t Tape, x: &Tensor, input: Tensor) -> Output<'t> {
+        let (t, b) = (self.steps, x.shape()[0]);
+        let mut expected = x.shape().to_vec();
+        expected[0] *= t;
+        assert_eq!(
+            input.shape(),
+            &expected[..],
+            "encoded input must be [T·B, …] with T = {t}, B = {b}"
+        );
+        let input = tape.constant(input);
+        let last_step = |v: &Var<'t>| v.slice_axis(0, (t - 1) * b..t * b);
+        let events = input.value().mapv(|v| f32::from(u8::from(v != 0.0)));
+        let mut layers = vec![LayerActivity {
+            name: "input".into(),
+            counts: tape.constant(events).sum_blocks(t),
+            c_last: last_step(&input),
+        }];
+        let (mut h, mut out_c) = (input.clone(), input);
+        let mut latent_spikes = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let output = i + 1 == self.layers.len();
+            let (s, counts, c_last) = tape.scope(&layer.name, || {
+                // The read-out needs the output layer's c at every step; the others only C.
+                let (s, c_last) = if output {
+                    let (s, c) = layer.forward(tape, &h, t);
+                    let c_last = last_step(&c);
+                    out_c = c;
+                    (s, c_last)
+                } else {
+                    layer.forward_final(tape, &h, t)
+                };
+                (s.clone(), s.sum_blocks(t), c_last)
+            });
+            layers.push(LayerActivity {
+                name: layer.name.clone(),
+                counts,
+                c_last,
+            });
+            if i == self.latent {
+                latent_spikes = Some(s.clone());
+            }
+            h = s;
+        }
+        // `h` now holds the output layer's spikes.
+        let recon = tape.scope("loss", || self.readout(&out_c, &h, b));
+        let mse = tape.scope("loss", || recon.mse_loss(&tape.constant(x.clone())));
+        let n = self.layers[self.latent].weight.shape()[0];
+        let latent = layers[self.latent + 1].counts.reshape(&[b, n]) / t as f32;
+        Output {
+            recon,
+            mse,
+            latent,
+            layers,
+            latent_spikes,
+            posterior: None,
+        }
+    }
+
+    /// The reconstruction `[B, 1, 28, 28]` from the output layer's `c` and `s`
+    /// (`[T·B, …]`).
+    fn readout<'t>(&self, out_c: &Var<'t>, out_s: &Var<'t>, b: usize) -> Var<'t> {
+        let t = self.steps;
+        let pixels = SIDE * SIDE;
+        match self.readout {
+            Readout::MaxPotential => {
+                out_c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
+            }
+            Readout::MeanPotential => out_c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
+            Readout::SpikeRate => out_s.sum_blocks(t).reshape(&[b, pixels]) / t as f32,
+        }
+        .reshape(&[b, 1, SIDE, SIDE])
+    }
+}
+
+impl AutoEncoder for Sae {
+    fn params(&self) -> Vec<Parameter> {
+        self.layers.iter().flat_map(LifLayer::params).collect()
+    }
+
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, _: Sampling) -> Output<'t> {
+        self.run(tape, x, seed)
+    }
+
+    fn steps(&self) -> usize {
+        self.steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Coefficients;
+    use crate::nn::{Model, Objective, loss_of};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn small() -> Config {
+        Config {
+            steps: 4,
+            channels: vec![2, 3],
+            latent: 5,
+            ..Config::quick()
+        }
+    }
+
+    /// A training step's loss and every weight gradient are bit-for-bit the same on one
+    /// and on two threads (the kernels split work by shape, never by thread count), for
+    /// sparse (Poisson) and dense (current) input.
+    #[test]
+    fn gradients_are_identical_on_one_and_two_threads() {
+        let x = autograd::gradcheck::random(&[8, 1, SIDE, SIDE], 0.0, 1.0, 3);
+        for encoder in [Encoder::Poisson, Encoder::Current] {
+            let cfg = Config {
+                steps: 6,
+                encoder,
+                ..Config::paper()
+            };
+            let step = |threads: usize| {
+                let pool = kernels::rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool");
+                pool.install(|| {
+                    let model = Model::Sae(Sae::new(&cfg, &mut StdRng::seed_from_u64(0)));
+                    let tape = Tape::new();
+                    let (_, loss) = loss_of(&cfg, &model, &tape, &x, 5);
+                    loss.backward();
+                    let grads: Vec<Tensor> = model
+                        .net()
+                        .params()
+                        .iter()
+                        .map(|p| p.grad().expect("gradient").clone())
+                        .collect();
+                    (loss.item().to_bits(), grads)
+                })
+            };
+            let (one, two) = (step(1), step(2));
+            assert_eq!(one.0, two.0, "{encoder:?}: loss differs");
+            for (a, b) in one.1.iter().zip(&two.1) {
+                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_of_the_paper_network() {
+        let net = Sae::new(&Config::paper(), &mut StdRng::seed_from_u64(0));
+        let shapes: Vec<Vec<usize>> = net.layers.iter().map(|l| l.weight.shape()).collect();
+        assert_eq!(
+            shapes,
+            vec![
+                vec![16, 1, 5, 5],
+                vec![32, 16, 5, 5],
+                vec![100, 12800],
+                vec![12800, 100],
+                vec![32, 16, 5, 5],
+                vec![16, 1, 5, 5]
+            ]
+        );
+        assert_eq!(
+            net.layers[4].input,
+            crate::nn::layers::Reshape::Map([32, 20, 20])
+        );
+    }
+
+    #[test]
+    fn forward_gives_a_reconstruction_and_gradients() {
+        let cfg = Config {
+            coefficients: Coefficients {
+                burst_l2: 0.1,
+                potential_l2: 0.1,
+                example_l2: 0.1,
+                neuron_l2: 0.1,
+                neuron_l1: 0.1,
+                weight_l2: 1e-4,
+                ..Default::default()
+            },
+            input_scale: 1.0,
+            ..small()
+        };
+        let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(1));
+        let x = autograd::gradcheck::random(&[3, 1, 28, 28], 0.0, 1.0, 2);
+        let tape = Tape::new();
+        let out = net.forward(&tape, &x, 7, Sampling::Sample);
+        assert_eq!(out.recon.shape(), &[3, 1, 28, 28]);
+        assert_eq!(out.layers.len(), net.layers.len() + 1);
+        let model = Model::Sae(net);
+        let loss = Objective::new(&cfg, &model).loss(&tape, &out, &x);
+        assert!(loss.item() >= out.mse.item());
+        loss.backward();
+        assert!(model.net().params().iter().all(|p| p.grad().is_some()));
+    }
+
+    #[test]
+    fn stride_two_restores_the_image_size() {
+        let cfg = Config {
+            stride: 2,
+            padding: 1,
+            kernel: 3,
+            ..small()
+        };
+        let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+        let tape = Tape::eval();
+        let x = autograd::gradcheck::random(&[2, 1, 28, 28], 0.0, 1.0, 3);
+        assert_eq!(net.forward(&tape, &x, 0, Sampling::Mean).recon.shape(), &[2, 1, 28, 28]);
+    }
+
+    #[test]
+    fn encoders_have_the_right_rates() {
+        let x = Tensor::from_elem(IxDyn(&[1, 1, 28, 28]), 0.5);
+        for (encoder, expected) in [(Encoder::Poisson, 0.1), (Encoder::Current, 0.1)] {
+            let cfg = Config {
+                encoder,
+                steps: 50,
+                input_scale: 0.2,
+                ..small()
+            };
+            let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+            let e = net.encode(&x, 3);
+            assert_eq!(e.shape(), &[50, 1, 28, 28]);
+            assert!((e.mean().unwrap() - expected).abs() < 0.01, "{encoder:?}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! `sae bench`: the time and memory of training and inference steps, like the PyTorch
+//! reference's `bench`, with a per-layer profile and the spike densities at init.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use autograd::optim::clip_grad_value;
+use autograd::{OpTime, Optimizer, Tape, Tensor};
+use clap::ValueEnum;
+use ndarray::IxDyn;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::config::{Config, SIDE};
+use crate::data::{DataError, Images, TRAIN_IMAGES, find_file, read_images, resolve_dir};
+use crate::nn::{LayerActivity, Model, Objective, Output, Sampling};
+use crate::report::spikes::SpikeStats;
+use crate::run::error::RunError;
+use crate::run::train::optimizer;
+use crate::seeds::{eval_seed, step_seed};
+
+/// What [`bench`] times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchMode {
+    /// Training steps only (forward, backward, clipping, Adam).
+    Train,
+    /// Inference steps only; no optimizer is built, so the peak RSS holds no training
+    /// memory.
+    Infer,
+    /// Training steps, then inference steps.
+    Both,
+}
+
+crate::named!(BenchMode);
+
+impl BenchMode {
+    fn trains(self) -> bool {
+        self != BenchMode::Infer
+    }
+
+    fn infers(self) -> bool {
+        self != BenchMode::Train
+    }
+}
+
+/// How [`bench`] measures.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Timed iterations of each kind.
+    pub iters: usize,
+    /// Untimed iterations before.
+    pub warmup: usize,
+    /// What to time.
+    pub mode: BenchMode,
+    /// MNIST directory (the --data-dir flag); None: MNIST_DIR, else data/mnist/.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Peak resident memory of this process in MiB (`VmHWM`), if the system says.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// The bench's input: the first MNIST training images, or one random batch.
+enum BenchInput {
+    /// The first training images (as many as the bench uses).
+    Mnist(Images),
+    /// Random MNIST-shaped images `[B, 1, 28, 28]`: 80 % of pixels 0, the rest uniform,
+    /// like MNIST's ink coverage.
+    Synthetic(Tensor),
+}
+
+impl BenchInput {
+    /// The first `images` training images of MNIST if it can be found, else a random
+    /// batch (and a note on stderr). An explicit `data_dir` that lacks MNIST is an error.
+    fn load(cfg: &Config, data_dir: Option<&Path>, images: usize) -> Result<Self, RunError> {
+        let dir = match resolve_dir(data_dir) {
+            Ok(dir) => dir,
+            Err(e) if data_dir.is_none() => {
+                eprintln!("bench: timing on synthetic input: {e}");
+                return Ok(BenchInput::synthetic(cfg));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let path = find_file(&dir, TRAIN_IMAGES).expect("resolve_dir checked the files");
+        let mut train = read_images(&path)?;
+        let size = train.rows * train.cols;
+        if size != SIDE * SIDE {
+            return Err(DataError::Field {
+                path,
+                field: "rows × cols".into(),
+                expected: format!("{SIDE}×{SIDE}"),
+                found: format!("{}×{}", train.rows, train.cols),
+            }
+            .into());
+        }
+        train.count = train.count.min(images);
+        train.pixels.truncate(train.count * size);
+        train.pixels.shrink_to_fit();
+        Ok(BenchInput::Mnist(train))
+    }
+
+    fn synthetic(cfg: &Config) -> Self {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let pixels: Vec<f32> = (0..cfg.batch * SIDE * SIDE)
+            .map(|_| {
+                if rng.random::<f32>() < 0.8 {
+                    0.0
+                } else {
+                    rng.random()
+                }
+            })
+            .collect();
+        let x = Tensor::from_shape_vec(IxDyn(&[cfg.batch, 1, SIDE, SIDE]), pixels);
+        BenchInput::Synthetic(x.expect("shape"))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            BenchInput::Mnist(_) => "mnist-train",
+            BenchInput::Synthetic(_) => "synthetic",
+        }
+    }
+
+    /// Iteration `i`'s images `[batch, 1, 28, 28]`: training images `[i·batch,
+    /// (i+1)·batch)` (wrapping around if there are fewer), or the random batch.
+    fn batch(&self, i: usize, batch: usize) -> Tensor {
+        match self {
+            BenchInput::Synthetic(x) => x.clone(),
+            BenchInput::Mnist(images) => {
+                let size = SIDE * SIDE;
+                let pixels = (i * batch..(i + 1) * batch)
+                    .flat_map(|j| {
+                        let at = j % images.count * size;
+                        &images.pixels[at..at + size]
+                    })
+                    .map(|&p| f32::from(p) / 255.0)
+                    .collect();
+                Tensor::from_shape_vec(IxDyn(&[batch, 1, SIDE, SIDE]), pixels).expect("shape")
+            }
+        }
+    }
+}
+
+/// Per layer (the encoded input first): spikes / (neurons · T · batch) and the percentage
+/// of neurons that never fired, like the PyTorch reference's
+/// `spike_stats_at_init_first_batch`.
+fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> Value {
+    let mut stats = SpikeStats::new(steps);
+    stats.add(layers, batch);
+    stats
+        .layers(0.5)
+        .iter()
+        .map(|l| {
+            json!({
+                "layer": l.name,
+                "neurons": l.neurons,
+                "density": l.spikes_per_image / (l.neurons * steps) as f64,
+                "pct_never_fired": 100.0 * l.dead_frac,
+            })
+        })
+        .collect()
+}
+
+/// Adds `<kind>_step_ms` (median), `<kind>_min_ms`, `<kind>_max_ms` and `<kind>_times_ms`
+/// to the report.
+fn add_times(report: &mut Value, kind: &str, times: Vec<f64>) {
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    report[format!("{kind}_min_ms")] = json!(min);
+    report[format!("{kind}_max_ms")] = json!(max);
+    report[format!("{kind}_times_ms")] = json!(times);
+    report[format!("{kind}_step_ms")] = json!(median(times));
+}
+
+/// Times training steps (forward, backward, clipping, Adam) and/or inference steps of the
+/// model of `cfg`, after `warmup` untimed ones, like the PyTorch reference's `bench`:
+/// iteration `i` (warm-up ones first) runs on training images `[i·B, (i+1)·B)` of MNIST,
+/// or, if MNIST cannot be found, on one random MNIST-shaped batch. Returns one JSON
+/// object: `train_step_ms` and `infer_step_ms` (medians; only those of the mode), with
+/// `_min_ms`, `_max_ms` and every timed iteration (`_times_ms`), `peak_rss_mb` (also as
+/// `peak_rss_mib`), `threads`, `input` (`mnist-train` or `synthetic`), `T`, and for the
+/// spiking model `spike_stats_at_init_first_batch` (see [`spike_densities`]).
+pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
+    cfg.validate().map_err(RunError::Usage)?;
+    if opts.iters == 0 {
+        return Err(RunError::Usage(
+            "iters = 0: must be at least 1 (--iters)".into(),
+        ));
+    }
+    let runs = opts.warmup + opts.iters;
+    let input = BenchInput::load(cfg, opts.data_dir.as_deref(), runs * cfg.batch)?;
+    let model = Model::new(cfg);
+    let net = model.net();
+    let objective = Objective::new(cfg, &model);
+    let steps = net.steps();
+    let spiking = model.spiking().is_some();
+    let mut init_spikes = None;
+    // Spike statistics of the first forward pass, at init; returns the time they took,
+    // which is not counted.
+    let mut note_init = |out: &Output<'_>| {
+        let t0 = Instant::now();
+        if spiking && init_spikes.is_none() {
+            init_spikes = Some(spike_densities(&out.layers, steps, cfg.batch));
+        }
+        t0.elapsed()
+    };
+    let (mut train_ms, mut infer_ms) = (vec![], vec![]);
+    let (mut train_ops, mut infer_ops) = (vec![], vec![]);
+    if opts.mode.trains() {
+        let params = net.params();
+        let mut opt = optimizer(cfg, params.clone());
+        for i in 0..runs {
+            let x = input.batch(i, cfg.batch);
+            let t0 = Instant::now();
+            let tape = Tape::profiled();
+            let out = net.forward(&tape, &x, step_seed(cfg.seed, i as u64), Sampling::Sample);
+            let loss = objective.loss(&tape, &out, &x);
+            let untimed = note_init(&out);
+            opt.zero_grad();
+            loss.backward();
+            drop((out, loss));
+            let t_opt = Instant::now();
+            if cfg.clip_value > 0.0 {
+                clip_grad_value(&params, cfg.clip_value);
+            }
+            opt.step();
+            if i >= opts.warmup {
+                train_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+                let mut ops = tape.op_times();
+                ops.push(OpTime {
+                    scope: "optimizer".into(),
+                    op: "clip + step".into(),
+                    forward: t_opt.elapsed(),
+                    backward: Duration::ZERO,
+                });
+                train_ops.extend(ops);
+            }
+        }
+    }
+    if opts.mode.infers() {
+        for i in 0..runs {
+            let x = input.batch(i, cfg.batch);
+            let t0 = Instant::now();
+            let tape = Tape::profiled();
+            tape.set_recording(false);
+            let out = net.forward(&tape, &x, eval_seed(cfg.seed, i as u64), Sampling::Mean);
+            std::hint::black_box(out.recon.value());
+            let untimed = note_init(&out);
+            drop(out);
+            if i >= opts.warmup {
+                infer_ms.push((t0.elapsed() - untimed).as_secs_f64() * 1e3);
+                infer_ops.extend(tape.op_times());
+            }
+        }
+    }
+    let peak = peak_rss_mb();
+    let mut report = json!({
+        "model": cfg.model.to_string(),
+        "mode": opts.mode.to_string(),
+        "input": input.name(),
+        "steps": steps,
+        "T": steps,
+        "batch": cfg.batch,
+        "iters": opts.iters,
+        "warmup": opts.warmup,
+        "peak_rss_mb": peak,
+        "peak_rss_mib": peak,
+        "threads": rayon::current_num_threads(),
+    });
+    if opts.mode.trains() {
+        add_times(&mut report, "train", train_ms);
+        report["train_profile_ms"] = by_scope(&train_ops, opts.iters);
+    }
+    if opts.mode.infers() {
+        add_times(&mut report, "infer", infer_ms);
+        report["infer_profile_ms"] = by_scope(&infer_ops, opts.iters);
+    }
+    if let Some(spikes) = init_spikes {
+        report["spike_stats_at_init_first_batch"] = spikes;
+    }
+    Ok(report)
+}
+
+/// Mean forward and backward milliseconds per step of each scope (a layer, `loss`,
+/// `optimizer`; `""` for the rest), in the order the scopes first ran. Forward time is
+/// what the profiling tape attributes to each op: its own work and the glue before it.
+fn by_scope(ops: &[OpTime], steps: usize) -> Value {
+    let mut order: Vec<&str> = vec![];
+    let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+    for op in ops {
+        let entry = sums.entry(op.scope.as_str()).or_insert_with(|| {
+            order.push(op.scope.as_str());
+            (0.0, 0.0)
+        });
+        entry.0 += op.forward.as_secs_f64();
+        entry.1 += op.backward.as_secs_f64();
+    }
+    let per_step = 1e3 / steps.max(1) as f64;
+    Value::Array(
+        order
+            .iter()
+            .map(|scope| {
+                let (f, b) = sums[scope];
+                json!({"scope": scope, "forward": f * per_step, "backward": b * per_step})
+            })
+            .collect(),
+    )
+}
+

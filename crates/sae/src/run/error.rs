@@ -1,0 +1,78 @@
+//! Why a command failed, and the exit code that says so.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::data::DataError;
+
+/// Exit code of a runtime error (missing data, a checkpoint that does not fit, a diverged
+/// run).
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code of a usage error (unknown option, invalid value or configuration).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code after Ctrl-C (a checkpoint was written).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Why a command failed; [`RunError::exit_code`] is what the process returns.
+#[derive(Debug)]
+pub enum RunError {
+    /// Bad input from the user: an invalid configuration, a bad name (exit 2).
+    Usage(String),
+    /// MNIST could not be found or read.
+    Data(DataError),
+    /// A checkpoint is missing, unreadable or does not fit the model.
+    Checkpoint(String),
+    /// Writing or reading a run file failed.
+    Io(String),
+    /// The loss became NaN or infinite; the last good checkpoint is kept.
+    Diverged(String),
+    /// Ctrl-C: a checkpoint was written at `step`.
+    Interrupted {
+        /// Optimizer steps done.
+        step: u64,
+        /// The run folder to resume.
+        dir: PathBuf,
+    },
+}
+
+impl RunError {
+    /// [`EXIT_USAGE`], [`EXIT_INTERRUPTED`] after Ctrl-C, [`EXIT_RUNTIME`] otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Usage(_) => EXIT_USAGE,
+            RunError::Interrupted { .. } => EXIT_INTERRUPTED,
+            _ => EXIT_RUNTIME,
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Usage(m) => write!(f, "invalid input: {m}"),
+            RunError::Data(e) => write!(f, "{e}"),
+            RunError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
+            RunError::Io(m) => write!(f, "{m}"),
+            RunError::Diverged(m) => write!(f, "training diverged: {m}"),
+            RunError::Interrupted { step, dir } => write!(
+                f,
+                "interrupted at step {step}; checkpoint written, continue with \
+                 `sae train --resume {}`",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<DataError> for RunError {
+    fn from(e: DataError) -> Self {
+        RunError::Data(e)
+    }
+}
+
+/// A runtime error naming the file or folder `path` and what went wrong with it.
+pub fn io_err(path: &Path, e: impl fmt::Display) -> RunError {
+    RunError::Io(format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,265 @@
+//! The study's outputs for people: `report.md` (the tables) and `figures/`.
+
+use std::fmt::Write as _;
+
+use crate::config::ModelKind;
+use crate::report::energy::PJ_PER_MAC;
+use crate::report::figures::{self, Axes, Series};
+use crate::run::error::{RunError, io_err};
+use crate::run::folder::{CHECKPOINT_FILE, FIRING_RATES_FILE, LATENT_FILE};
+use crate::run::load_run;
+use crate::study::protocol::{Group, Row};
+use crate::study::runner::Context;
+use crate::study::summary::{RowSummary, RunResult, StudySummary};
+
+/// The study's figures in `<out>/figures/`: reconstructions of every model, firing-rate
+/// histograms and latent pictures of chosen runs, MSE against synaptic operations.
+pub(crate) fn figures(
+    ctx: &Context<'_>,
+    rows: &[Row],
+    runs: &[Vec<RunResult>],
+    summaries: &[RowSummary],
+) -> Result<(), RunError> {
+    let dir = ctx.out.join("figures");
+    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    let first = |name: &str| -> Option<(&Row, &RunResult)> {
+        let i = rows.iter().position(|r| r.name == name)?;
+        Some((&rows[i], runs[i].first()?))
+    };
+    // Reconstructions of the first seed of each main model.
+    let mut pictures: Vec<(String, Vec<f32>)> = vec![];
+    for name in ["ae", "vae", "sae-unregularized", "sae-best"] {
+        if let Some((row, run)) = first(name) {
+            let loaded = load_run(
+                &row.seeded(row.seeds[0]),
+                &run.dir.join(CHECKPOINT_FILE),
+                ctx.data_dir.as_deref(),
+            )?;
+            let (originals, recons) = loaded.reconstruction(10);
+            if pictures.is_empty() {
+                pictures.push(("original".into(), originals));
+            }
+            pictures.push((name.to_uppercase().replace("SAE-", "SAE "), recons));
+        }
+    }
+    let path = dir.join("reconstructions.png");
+    let refs: Vec<(&str, &[f32])> = pictures
+        .iter()
+        .map(|(l, p)| (l.as_str(), p.as_slice()))
+        .collect();
+    figures::reconstruction_rows(&path, &refs, 10).map_err(|e| io_err(&path, e))?;
+    // Per-run pictures, copied.
+    for (name, file, to) in [
+        (
+            "sae-unregularized",
+            FIRING_RATES_FILE,
+            "firing_rates_unregularized.png",
+        ),
+        ("sae-best", FIRING_RATES_FILE, "firing_rates_best.png"),
+        (
+            "sae-unregularized",
+            LATENT_FILE,
+            "latent_sae_unregularized.png",
+        ),
+        ("sae-best", LATENT_FILE, "latent_sae_best.png"),
+        ("vae", LATENT_FILE, "latent_vae.png"),
+        ("ae", LATENT_FILE, "latent_ae.png"),
+    ] {
+        if let Some((_, run)) = first(name) {
+            let (from, to) = (run.dir.join(file), dir.join(to));
+            std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
+        }
+    }
+    // MSE against synaptic operations: the sweeps as curves, the main rows as points.
+    let point = |r: &RowSummary| r.sops_per_image.zip(r.test_mse);
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = vec![];
+    for prefix in ["sae-unregularized-t", "sae-best-t"] {
+        let pts: Vec<(f64, f64)> = summaries
+            .iter()
+            .filter(|r| r.group == Group::Sweep && r.name.starts_with(prefix))
+            .filter_map(point)
+            .collect();
+        curves.push((format!("{} SWEEP T", prefix.trim_end_matches("-t")), pts));
+    }
+    for r in summaries
+        .iter()
+        .filter(|r| r.group == Group::Main && r.model == ModelKind::Sae)
+    {
+        if let Some(p) = point(r) {
+            curves.push((r.name.clone(), vec![p]));
+        }
+    }
+    let series: Vec<Series<'_>> = curves
+        .iter()
+        .map(|(label, points)| Series { label, points })
+        .collect();
+    let path = dir.join("mse_vs_sops.png");
+    figures::line_plot(
+        &path,
+        &Axes {
+            title: "TEST MSE AGAINST SYNAPTIC OPERATIONS PER IMAGE",
+            x_label: "SOPS PER IMAGE",
+            y_label: "TEST MSE",
+            x_log: true,
+            y_log: Some(false),
+        },
+        &series,
+    )
+    .map_err(|e| io_err(&path, e))?;
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or("–".into(), f)
+}
+
+/// The study's tables as Markdown.
+pub(crate) fn markdown(summary: &StudySummary) -> String {
+    let pct = |v: Option<f64>| fmt_opt(v, |x| format!("{:.1} %", 100.0 * x));
+    let sci = |v: Option<f64>| fmt_opt(v, |x| format!("{x:.3e}"));
+    let coefs = |r: &RowSummary| {
+        if r.coefficients.is_empty() {
+            "–".to_string()
+        } else {
+            r.coefficients
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut s = format!(
+        "# `{}`\n\nWritten by the command; every number is from the run folders under `runs/` \
+         (`summary.json` holds them all). Mean over seeds, ± sample standard deviation.\n\n",
+        summary.command
+    );
+    let mse = |r: &RowSummary| {
+        let m = fmt_opt(r.test_mse, |x| format!("{x:.4}"));
+        match r.test_mse_std {
+            Some(sd) => format!("{m} ± {sd:.4}"),
+            None => m,
+        }
+    };
+    for (group, title) in [
+        (Group::Main, "Models"),
+        (Group::Tune, "Tuning candidates"),
+        (Group::Sweep, "T sweep"),
+    ] {
+        let rs: Vec<&RowSummary> = summary.rows.iter().filter(|r| r.group == group).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        let tuning = group == Group::Tune;
+        let mut head = vec![
+            "row",
+            "T",
+            "coefficients",
+            "seeds",
+            "test MSE",
+            "latent dead",
+            "latent bursting",
+            "latent density",
+            "probe acc.",
+            "within/between",
+            "SOPs (MACs) per image",
+            "energy vs AE",
+            "wall s",
+        ];
+        if tuning {
+            head.extend(["validation MSE", "validation latent dead"]);
+        }
+        let _ = writeln!(
+            s,
+            "## {title}\n\n| {} |\n|{}",
+            head.join(" | "),
+            "---|".repeat(head.len())
+        );
+        for r in rs {
+            let ops = match (r.sops_per_image, r.macs_per_image) {
+                (Some(sops), _) => sci(Some(sops)),
+                (None, Some(macs)) => format!("({macs:.3e})"),
+                _ => "–".into(),
+            };
+            let mut cells = vec![
+                r.name.clone(),
+                r.steps.to_string(),
+                coefs(r),
+                r.seeds.len().to_string(),
+                mse(r),
+                pct(r.latent_dead_frac),
+                pct(r.latent_bursting_frac),
+                fmt_opt(r.latent_density, |x| format!("{x:.3}")),
+                pct(r.probe_accuracy),
+                fmt_opt(r.within_between_ratio, |x| format!("{x:.2}")),
+                ops,
+                fmt_opt(r.energy_vs_ae, |x| format!("{x:.3}×")),
+                fmt_opt(r.wall_s, |x| format!("{x:.0}")),
+            ];
+            if tuning {
+                let v = r.validation.as_ref();
+                cells.push(fmt_opt(v.map(|v| v.mse).filter(|m| m.is_finite()), |x| {
+                    format!("{x:.4}")
+                }));
+                cells.push(pct(v.and_then(|v| v.latent_dead_frac)));
+            }
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(s);
+    }
+    let spiking: Vec<&RowSummary> = summary
+        .rows
+        .iter()
+        .filter(|r| r.model == ModelKind::Sae && r.group != Group::Tune)
+        .collect();
+    if !spiking.is_empty() {
+        let _ = writeln!(s, "## Every layer (dead / bursting / density)\n");
+        let names: Vec<&str> = spiking[0].layers.iter().map(|l| l.name.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "| row | {} |\n|---|{}",
+            names.join(" | "),
+            "---|".repeat(names.len())
+        );
+        for r in spiking {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    r.layers.iter().find(|l| l.name == *n).map_or("–".into(), |l| {
+                        format!(
+                            "{} / {} / {}",
+                            pct(l.dead_frac),
+                            pct(l.bursting_frac),
+                            fmt_opt(l.density, |x| format!("{x:.3}"))
+                        )
+                    })
+                })
+                .collect();
+            let _ = writeln!(s, "| {} | {} |", r.name, cells.join(" | "));
+        }
+        let _ = writeln!(s);
+    }
+    if let Some(macs) = summary.rows.iter().find_map(|r| r.dense_macs_per_frame) {
+        let _ = writeln!(
+            s,
+            "The dense AE of the same shapes does {macs:.3e} MACs per image ({:.2} µJ at \
+             {PJ_PER_MAC} pJ per MAC); \"energy vs AE\" divides the spiking model's \
+             synaptic operations at 0.9 pJ each by it.\n",
+            macs * PJ_PER_MAC * 1e-6
+        );
+    }
+    if let Some(chosen) = &summary.chosen {
+        let _ = writeln!(
+            s,
+            "## Chosen\n\n{}\n\nRule: {}\n",
+            serde_json::to_string_pretty(chosen).expect("records serialize"),
+            summary.rule.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Wall time: {:.0} s training and evaluating its {} runs (summed over runs and \
+         over the calls that worked on them); the last call took {:.0} s.",
+        summary.runs_wall_s, summary.runs, summary.call_wall_s
+    );
+    s
+}
