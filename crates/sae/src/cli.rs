@@ -21,7 +21,9 @@ use crate::config::{ConfigArgs, resolve};
 use crate::report::evaluation::to_json;
 use crate::run::bench::{self, BenchMode, BenchOptions};
 use crate::run::error::{EXIT_INTERRUPTED, RunError};
-use crate::run::folder::{self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE};
+use crate::run::folder::{
+    self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE,
+};
 use crate::run::outputs::write_outputs;
 use crate::run::{RunOptions, load_run, train};
 use crate::study::{self, Budget, Study};
@@ -436,7 +438,9 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Coefficients, Config, Encoder, Floor, ModelKind, Readout, Reset, Surrogate};
+    use crate::config::{
+        Coefficients, Config, Encoder, Floor, ModelKind, Readout, Reset, Surrogate,
+    };
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("sae").chain(args.iter().copied()))

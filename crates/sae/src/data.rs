@@ -507,16 +507,6 @@ pub fn mnist_for_tests() -> PathBuf {
     );
 }
 
-/// The former [`mnist_for_tests`], kept until train.rs's two MNIST tests move to it: `None`
-/// where that would panic for want of data, but a wrong MNIST_DIR still panics.
-#[doc(hidden)]
-pub fn find_for_tests() -> Option<PathBuf> {
-    if std::env::var_os("MNIST_DIR").is_some_and(|e| !e.is_empty()) {
-        return Some(mnist_for_tests());
-    }
-    std::panic::catch_unwind(mnist_for_tests).ok()
-}
-
 /// Deterministic shuffled mini-batch order for an epoch: a permutation of 0..n from a seed.
 ///
 /// A Fisher–Yates shuffle driven by `StdRng::seed_from_u64(seed)`: the same (n, seed) gives

@@ -177,11 +177,7 @@ fn a_checkpoint_of_another_shape_names_the_tensor_and_both_shapes() {
         latent: 8,
         ..Config::quick()
     };
-    std::fs::write(
-        run.join("config.toml"),
-        cfg.to_toml(),
-    )
-    .unwrap();
+    std::fs::write(run.join("config.toml"), cfg.to_toml()).unwrap();
     // Parameters of a network with a wider latent layer.
     let wide = sae::nn::Model::new(&Config { latent: 10, ..cfg });
     let ckpt = run.join("checkpoint.safetensors");

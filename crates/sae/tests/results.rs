@@ -31,7 +31,11 @@ fn run_folders(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_committed_run_folder_loads() {
     let mut runs = vec![];
     run_folders(&results(), &mut runs);
-    assert!(runs.len() >= 20, "only {} run folders under results/", runs.len());
+    assert!(
+        runs.len() >= 20,
+        "only {} run folders under results/",
+        runs.len()
+    );
     for run in &runs {
         let config = run.join("config.toml");
         let file = ConfigArgs::read(&config).unwrap();
@@ -43,7 +47,12 @@ fn every_committed_run_folder_loads() {
             .filter(|l| !l.starts_with('#'))
             .map(|l| format!("{l}\n"))
             .collect();
-        assert_eq!(body, cfg.to_toml(), "{}: written differently today", config.display());
+        assert_eq!(
+            body,
+            cfg.to_toml(),
+            "{}: written differently today",
+            config.display()
+        );
         let eval: EvalRecord = read_json(&run.join("eval.json")).unwrap();
         assert!(eval.images > 0, "{}", run.display());
         let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();

@@ -169,13 +169,12 @@ impl Config {
         }
     }
 
-    /// A run that gives a meaningful reconstruction in minutes on 2 cores (test MSE ≈ 0.028
-    /// in about 4 minutes): the paper's network, encoder, read-out and surrogate at T = 8
-    /// with the input rate scaled to 1 (so an image still brings up to T·scale = 8 spikes
-    /// per pixel), on 12 000 training images for 1 epoch at lr 1e-3, with the burst-L2 and
+    /// A run that gives a meaningful reconstruction in minutes on 2 cores (its figures are
+    /// in the README): the paper's network, encoder, read-out and surrogate at T = 8 with
+    /// the input rate scaled to 1 (so an image still brings up to T·scale = 8 spikes per
+    /// pixel), on 12 000 training images for 1 epoch at lr 1e-3, with the burst-L2 and
     /// potential-L2 regularizers at 0.01 each. Unregularized, this miniature loses most
-    /// latent neurons (≈ 80 % dead) and stalls near MSE 0.05, as the paper reports for its
-    /// unregularized model.
+    /// latent neurons and stalls, as the paper reports for its unregularized model.
     pub fn quick() -> Self {
         Config {
             steps: 8,

@@ -132,9 +132,7 @@ pub enum Preset {
     Paper,
 }
 
-crate::named!(
-    ModelKind, Encoder, Readout, Reset, Floor, Surrogate, Preset
-);
+crate::named!(ModelKind, Encoder, Readout, Reset, Floor, Surrogate, Preset);
 
 impl From<Reset> for kernels::lif::Reset {
     fn from(r: Reset) -> Self {

@@ -218,7 +218,8 @@ impl ConfigArgs {
             weight_l1,
             weight_l2,
         } = coefficients;
-        let f = |v: f32| Some(f64::from(v));
+        // The shortest decimal that reads back as the same f32, as `config.toml` writes it.
+        let f = |v: f32| v.to_string().parse::<f64>().ok();
         ConfigArgs {
             preset: None,
             model: Some(model),

@@ -197,13 +197,7 @@ impl AutoEncoder for Vae {
         p
     }
 
-    fn forward<'t>(
-        &self,
-        tape: &'t Tape,
-        x: &Tensor,
-        seed: u64,
-        sampling: Sampling,
-    ) -> Output<'t> {
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t> {
         let xv = tape.constant(x.clone());
         let h = self.stack.encode(tape, &xv);
         let (mu, logvar) = (self.mu.apply(tape, &h), self.logvar.apply(tape, &h));
@@ -299,7 +293,11 @@ mod tests {
         let mean = |seed| vae.forward(&tape, &x, seed, Sampling::Mean);
         assert_eq!(mean(1).recon.value(), mean(2).recon.value(), "z = μ");
         let sample = |seed| vae.forward(&tape, &x, seed, Sampling::Sample);
-        assert_ne!(sample(1).recon.value(), sample(2).recon.value(), "z sampled");
+        assert_ne!(
+            sample(1).recon.value(),
+            sample(2).recon.value(),
+            "z sampled"
+        );
     }
 
     #[test]

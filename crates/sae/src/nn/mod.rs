@@ -70,8 +70,7 @@ pub trait AutoEncoder {
     fn params(&self) -> Vec<Parameter>;
     /// Runs the model on images `x [B, 1, 28, 28]`; `seed` drives any randomness (input
     /// encoding, noise, the VAE's sample).
-    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling)
-    -> Output<'t>;
+    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t>;
     /// Time steps per image (1 for the non-spiking baselines).
     fn steps(&self) -> usize {
         1

@@ -86,7 +86,14 @@ pub fn layers(cfg: &Config, heads: &[&str]) -> Vec<LayerPlan> {
         vec![flat, cfg.latent],
         Reshape::None,
     ));
-    let outs: Vec<usize> = cfg.channels.iter().rev().skip(1).copied().chain([1]).collect();
+    let outs: Vec<usize> = cfg
+        .channels
+        .iter()
+        .rev()
+        .skip(1)
+        .copied()
+        .chain([1])
+        .collect();
     let n = sides.len();
     for (i, &c_out) in outs.iter().enumerate() {
         let (from, to) = (sides[n - 1 - i], sides[n - 2 - i]);
@@ -122,7 +129,14 @@ mod tests {
         let names: Vec<&str> = plan.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             names,
-            ["conv1", "conv2", "latent", "decoder_fc", "deconv1", "output"]
+            [
+                "conv1",
+                "conv2",
+                "latent",
+                "decoder_fc",
+                "deconv1",
+                "output"
+            ]
         );
         assert_eq!(plan[2].input, Reshape::Flatten);
         assert_eq!(plan[4].input, Reshape::Map([32, 20, 20]));

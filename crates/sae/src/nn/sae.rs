@@ -48,7 +48,10 @@ impl Sae {
         let neuron = cfg.neuron();
         let k = cfg.kernel;
         let plan = plan::layers(cfg, &["latent"]);
-        let latent = plan.iter().position(|l| l.name == "latent").expect("a latent layer");
+        let latent = plan
+            .iter()
+            .position(|l| l.name == "latent")
+            .expect("a latent layer");
         let layers = plan
             .into_iter()
             .map(|l| {
@@ -328,7 +331,10 @@ mod tests {
         let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
         let tape = Tape::eval();
         let x = autograd::gradcheck::random(&[2, 1, 28, 28], 0.0, 1.0, 3);
-        assert_eq!(net.forward(&tape, &x, 0, Sampling::Mean).recon.shape(), &[2, 1, 28, 28]);
+        assert_eq!(
+            net.forward(&tape, &x, 0, Sampling::Mean).recon.shape(),
+            &[2, 1, 28, 28]
+        );
     }
 
     #[test]

@@ -143,7 +143,6 @@ pub fn fan_out(synapse: Synapse, weight: &[usize], input: &[usize]) -> Vec<u64> 
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +222,8 @@ mod tests {
         frames[0][[0, 0, 0, 0]] = 1.0; // input corner: 1 window × 2 channels
         frames[0][[1, 0, 14, 14]] = 1.0; // input centre: 25 windows × 2 channels
         frames[3][[2, 4]] = 1.0; // latent neuron: 1200 outputs
-        frames[4][[3, 1, 0, 0]] = 1.0; // deconv input corner: 25 outputs × 2 channels
+        // deconv input corner (channel 1 of the flat [3·20·20] features): 25 outputs × 2 channels
+        frames[4][[3, 400]] = 1.0;
         frames[6][[0, 0, 5, 5]] = 1.0; // output spikes feed nothing
         let names = ["input", "c1", "c2", "latent", "fc", "d1", "output"];
         let layers: Vec<(&str, &Tensor)> = names.iter().copied().zip(&frames).collect();
@@ -296,5 +296,3 @@ mod tests {
         assert_eq!(e.dense_macs_per_frame, 189_600.0);
     }
 }
-
-

@@ -153,8 +153,8 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
 
 /// Reads a JSON file as `T`; the error names the file and the field.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -306,5 +306,4 @@ mod tests {
         assert!(r.class_correlation.iter().flatten().all(|&v| v == 0.0));
         assert!((0.0..=1.0).contains(&r.probe_accuracy));
     }
-
 }

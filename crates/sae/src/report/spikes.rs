@@ -230,7 +230,11 @@ pub fn batch_density(layers: &[LayerActivity<'_>], steps: usize) -> f64 {
         total += spikes(v);
         slots += v.len() * steps;
     }
-    if slots == 0 { 0.0 } else { total / slots as f64 }
+    if slots == 0 {
+        0.0
+    } else {
+        total / slots as f64
+    }
 }
 
 /// The sum of a layer's event counts.
@@ -341,5 +345,4 @@ mod tests {
         assert_eq!((r.dead_frac, r.density, r.bursting_frac), (1.0, 0.0, 0.0));
         assert_eq!(r.histogram[0], 3);
     }
-
 }

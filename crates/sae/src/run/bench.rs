@@ -325,4 +325,3 @@ fn by_scope(ops: &[OpTime], steps: usize) -> Value {
             .collect(),
     )
 }
-

@@ -187,7 +187,6 @@ pub fn load(
     Ok(pos)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,7 +216,6 @@ mod tests {
             ..Config::quick()
         }
     }
-
 
     #[test]
     fn checkpoints_round_trip_and_refuse_other_shapes() {

@@ -141,7 +141,6 @@ pub fn evaluate(
     }
 }
 
-
 /// MNIST, cut to the configuration's subsets.
 pub(crate) fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<(Split, Split), RunError> {
     let dir = resolve_dir(data_dir)?;
@@ -152,7 +151,6 @@ pub(crate) fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<(Split,
         cut(&mnist.test, cfg.test_images),
     ))
 }
-
 
 /// A trained run loaded for evaluation.
 pub struct Loaded {
@@ -220,4 +218,3 @@ impl Loaded {
         figures::reconstructions(out, &originals, &recons, n).map_err(|e| io_err(out, e))
     }
 }
-

@@ -16,13 +16,13 @@ use crate::data::epoch_order;
 use crate::nn::{LayerActivity, Model, Objective, Sampling};
 use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
-use crate::run::checkpoint::{self, Position};
 pub use crate::run::checkpoint::Schedule;
+use crate::run::checkpoint::{self, Position};
 use crate::run::error::{RunError, io_err};
 use crate::run::evaluate::{evaluate, load_data};
 use crate::run::folder::{
-    CHECKPOINT_FILE, CONFIG_FILE, INIT_FILE, METRICS_FILE, REPORT_FILE, STEPS_FILE,
-    append_line, metrics_step, truncate_log, tsv_step, write_text,
+    CHECKPOINT_FILE, CONFIG_FILE, INIT_FILE, METRICS_FILE, REPORT_FILE, STEPS_FILE, append_line,
+    metrics_step, truncate_log, tsv_step, write_text,
 };
 use crate::run::outputs::write_outputs;
 use crate::seeds::{epoch_seed, step_seed};
@@ -86,7 +86,6 @@ pub(crate) fn optimizer(cfg: &Config, params: Vec<Parameter>) -> Adam {
     }
 }
 
-
 /// What a finished (or stopped) training run did.
 #[derive(Clone, Debug)]
 pub struct Summary {
@@ -128,7 +127,6 @@ impl fmt::Display for Summary {
         }
     }
 }
-
 
 /// Which layers of a failing batch of `steps` steps went silent (density 0) or
 /// saturated (density ≈ 1), and the first with a non-finite potential.
@@ -235,10 +233,7 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
         "# Resolved configuration of this run; `sae train --config {}` repeats it.\n",
         dir.join(CONFIG_FILE).display()
     );
-    write_text(
-        &dir.join(CONFIG_FILE),
-        &(header + &cfg.to_toml()),
-    )?;
+    write_text(&dir.join(CONFIG_FILE), &(header + &cfg.to_toml()))?;
     if !opts.resume {
         checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
     }
@@ -468,7 +463,6 @@ fn eval_summary(pos: &Position, spe: u64, eval: &Evaluation) -> String {
     s
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,10 +574,7 @@ mod tests {
         let head: f64 = steps[..4].iter().sum::<f64>() / 4.0;
         let tail: f64 = steps[steps.len() - 4..].iter().sum::<f64>() / 4.0;
         assert!(tail < 0.95 * head, "training loss {head} → {tail}");
-        let (first, last) = (
-            m[0].test_mse,
-            m[1].test_mse,
-        );
+        let (first, last) = (m[0].test_mse, m[1].test_mse);
         eprintln!("test MSE {before} → {first} → {last}");
         assert!(
             first < before && last < first,

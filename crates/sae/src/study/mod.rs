@@ -20,11 +20,11 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
+use crate::report::evaluation::to_json;
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::write_text;
-use crate::report::evaluation::to_json;
-use protocol::{Row, paper_rows, run_id, tune_rows};
 pub use protocol::{Protocol, TUNED};
+use protocol::{Row, paper_rows, run_id, tune_rows};
 pub use runner::Context;
 use runner::{WALL_FILE, read_wall};
 use summary::RunResult;

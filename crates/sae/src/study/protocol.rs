@@ -136,10 +136,7 @@ pub fn run_id(cfg: &Config) -> String {
     let short = |name: &str| format!("{}{}", &name[..1], &name[name.len() - 2..]);
     let mut id = format!(
         "{}-t{}-n{}-m{}",
-        cfg.model,
-        cfg.steps,
-        cfg.train_images,
-        cfg.test_images
+        cfg.model, cfg.steps, cfg.train_images, cfg.test_images
     );
     for (name, v) in cfg.coefficients.named() {
         if v != 0.0 {
@@ -275,4 +272,3 @@ pub fn tune_rows(p: &Protocol) -> Vec<Row> {
     }
     rows
 }
-

@@ -224,14 +224,17 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
             let cells: Vec<String> = names
                 .iter()
                 .map(|n| {
-                    r.layers.iter().find(|l| l.name == *n).map_or("–".into(), |l| {
-                        format!(
-                            "{} / {} / {}",
-                            pct(l.dead_frac),
-                            pct(l.bursting_frac),
-                            fmt_opt(l.density, |x| format!("{x:.3}"))
-                        )
-                    })
+                    r.layers
+                        .iter()
+                        .find(|l| l.name == *n)
+                        .map_or("–".into(), |l| {
+                            format!(
+                                "{} / {} / {}",
+                                pct(l.dead_frac),
+                                pct(l.bursting_frac),
+                                fmt_opt(l.density, |x| format!("{x:.3}"))
+                            )
+                        })
                 })
                 .collect();
             let _ = writeln!(s, "| {} | {} |", r.name, cells.join(" | "));

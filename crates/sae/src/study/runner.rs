@@ -129,7 +129,8 @@ impl Context<'_> {
 /// Refuses a run folder trained with another configuration than `cfg`.
 pub(crate) fn check_config(dir: &Path, cfg: &Config) -> Result<(), RunError> {
     let path = dir.join(CONFIG_FILE);
-    let written = ConfigArgs::read(&path).and_then(|file| resolve(Some(&file), &ConfigArgs::default()));
+    let written =
+        ConfigArgs::read(&path).and_then(|file| resolve(Some(&file), &ConfigArgs::default()));
     if written.as_ref() != Ok(cfg) {
         return Err(RunError::Usage(format!(
             "{}: this run was trained with another configuration than the study now asks \

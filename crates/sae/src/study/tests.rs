@@ -67,8 +67,8 @@ fn the_paper_study_has_every_row_the_issue_asks_for() {
         assert_eq!(sweep, doubled);
         for r in &rows {
             r.cfg.validate().unwrap();
-            let plain = ["ae", "vae"].contains(&r.name.as_str())
-                || r.name.starts_with("sae-unregularized");
+            let plain =
+                ["ae", "vae"].contains(&r.name.as_str()) || r.name.starts_with("sae-unregularized");
             assert_eq!(r.cfg.coefficients.any(), !plain, "{}", r.name);
         }
         // A run folder stands for one configuration: rows share a run only when they

@@ -265,4 +265,3 @@ pub(super) fn number(v: f64) -> String {
         format!("{v:.1e}")
     }
 }
-

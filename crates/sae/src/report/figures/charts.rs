@@ -295,4 +295,3 @@ pub fn loss_curve(path: &Path, loss: &[(f64, f64)], mse: &[(f64, f64)]) -> io::R
     ];
     line_plot(path, &axes, &series)
 }
-

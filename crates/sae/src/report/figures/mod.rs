@@ -6,7 +6,6 @@
 //! as `?`. Every file is written atomically (a temporary file in the same folder, renamed
 //! over the target).
 
-
 mod canvas;
 mod charts;
 mod pictures;

@@ -275,4 +275,3 @@ pub fn firing_rate_histograms(path: &Path, layers: &[LayerReport]) -> io::Result
     }
     c.save(path)
 }
-

@@ -9,8 +9,8 @@ use ndarray::IxDyn;
 
 use super::canvas::*;
 use super::charts::*;
-use crate::config::SIDE;
 use super::*;
+use crate::config::SIDE;
 use crate::report::spikes::{HISTOGRAM_BINS, LayerReport};
 
 /// Decodes a PNG: `(width, height, RGB bytes)`.
