@@ -10,9 +10,9 @@ use ndarray::IxDyn;
 use rand::Rng;
 
 use crate::config::Config;
+use crate::nn::autoencoder::{AutoEncoder, Output, Sampling};
 use crate::nn::layers::{Reshape, Synapse};
 use crate::nn::plan::{self, LayerPlan};
-use crate::nn::{AutoEncoder, Output, Sampling};
 
 /// A synaptic op with weight and bias, initialized as PyTorch does.
 #[derive(Clone, Debug)]

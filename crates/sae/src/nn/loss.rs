@@ -6,7 +6,8 @@ use autograd::{Parameter, Tape, Tensor, Var};
 use ndarray::IxDyn;
 
 use crate::config::{Coefficients, Config};
-use crate::nn::{Model, Output};
+use crate::nn::autoencoder::Output;
+use crate::nn::model::Model;
 
 /// A model's training objective.
 #[derive(Clone, Debug)]
@@ -148,4 +149,21 @@ impl Objective {
         }
         total
     }
+}
+
+/// Helper for tests: `forward(tape, x, seed)` in training mode and its loss under `cfg`'s
+/// objective.
+#[cfg(test)]
+pub(crate) fn loss_of<'t>(
+    cfg: &Config,
+    model: &Model,
+    tape: &'t Tape,
+    x: &Tensor,
+    seed: u64,
+) -> (Output<'t>, Var<'t>) {
+    let out = model
+        .net()
+        .forward(tape, x, seed, crate::nn::Sampling::Sample);
+    let loss = Objective::new(cfg, model).loss(tape, &out, x);
+    (out, loss)
 }

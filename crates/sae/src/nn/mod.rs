@@ -1,136 +1,20 @@
 //! The networks: the regularized spiking auto-encoder ([`Sae`]) of `model-spec.md`, its
 //! non-spiking baselines ([`Ae`], [`Vae`]) with the same layer plan ([`plan`]), the LIF
 //! op they are made of ([`lif`], [`layers`]) and what they are trained to minimize
-//! ([`loss`]). A model maps images to an [`Output`]; it knows nothing of training.
+//! ([`loss`]). A model maps images to an [`Output`] ([`autoencoder`]); it knows nothing
+//! of training. [`Model`] is the one factory.
 
+pub mod autoencoder;
 pub mod baselines;
 pub mod layers;
 pub mod lif;
 pub mod loss;
+pub mod model;
 pub mod plan;
 pub mod sae;
 
-use autograd::{Parameter, Tape, Tensor, Var};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
+pub use autoencoder::{AutoEncoder, LayerActivity, Output, Sampling};
 pub use baselines::{Ae, Vae};
 pub use loss::Objective;
+pub use model::Model;
 pub use sae::Sae;
-
-use crate::config::{Config, ModelKind};
-
-/// One layer's activity in a forward pass.
-#[derive(Clone, Debug)]
-pub struct LayerActivity<'t> {
-    /// The layer's name.
-    pub name: String,
-    /// Events per neuron and image, `[B, …]`: the spike count `S = Σ_t s[t]` of a LIF
-    /// layer (differentiable, through the surrogate), and for the encoded input the steps
-    /// at which it is nonzero. The spike trains themselves are not kept: at `T = 100`
-    /// they would hold most of a pass's memory.
-    pub counts: Var<'t>,
-    /// Leaky cumulative potential at the last step, `C = c[T−1]` `[B, …]`: what the
-    /// regularizers read. (The full `c [T·B, …]` is not kept: at `T = 100` it would
-    /// double the memory of a pass; the read-out takes what it needs as it goes.)
-    pub c_last: Var<'t>,
-}
-
-/// What a forward pass of any of the auto-encoders gives.
-#[derive(Clone, Debug)]
-pub struct Output<'t> {
-    /// Reconstruction `[B, 1, 28, 28]`, pixels in `[0, 1]`-ish.
-    pub recon: Var<'t>,
-    /// Reconstruction MSE against the input images.
-    pub mse: Var<'t>,
-    /// The latent code `[B, latent]`: spike rates `S/T` for the spiking model,
-    /// activations for the AE, `μ` for the VAE.
-    pub latent: Var<'t>,
-    /// Spiking models only: per layer, in order, the encoded input first (its `c_last` is
-    /// the input's last frame).
-    pub layers: Vec<LayerActivity<'t>>,
-    /// Spiking models only: the latent layer's spikes `[T·B, latent]`, for rasters.
-    pub latent_spikes: Option<Var<'t>>,
-    /// The VAE only: the posterior's mean and log-variance `(μ, log σ²)`, `[B, latent]`.
-    pub posterior: Option<(Var<'t>, Var<'t>)>,
-}
-
-/// Which code a model with a stochastic latent (the VAE) decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sampling {
-    /// A sample `z = μ + σ·ε` (training).
-    Sample,
-    /// The mean `z = μ` (evaluation).
-    Mean,
-}
-
-/// The interface the training loop, evaluation and benchmarks use for every model.
-pub trait AutoEncoder {
-    /// Every trainable parameter, with unique names.
-    fn params(&self) -> Vec<Parameter>;
-    /// Runs the model on images `x [B, 1, 28, 28]`; `seed` drives any randomness (input
-    /// encoding, noise, the VAE's sample).
-    fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t>;
-    /// Time steps per image (1 for the non-spiking baselines).
-    fn steps(&self) -> usize {
-        1
-    }
-}
-
-/// The model a configuration names.
-#[derive(Clone, Debug)]
-pub enum Model {
-    /// The spiking auto-encoder.
-    Sae(Sae),
-    /// The conv auto-encoder baseline.
-    Ae(Ae),
-    /// The conv VAE baseline.
-    Vae(Vae),
-}
-
-impl Model {
-    /// The model `cfg.model` names, initialized from `StdRng::seed_from_u64(cfg.seed)`.
-    ///
-    /// # Panics
-    /// If `cfg` does not validate.
-    pub fn new(cfg: &Config) -> Self {
-        let rng = &mut StdRng::seed_from_u64(cfg.seed);
-        match cfg.model {
-            ModelKind::Sae => Model::Sae(Sae::new(cfg, rng)),
-            ModelKind::Ae => Model::Ae(Ae::new(cfg, rng)),
-            ModelKind::Vae => Model::Vae(Vae::new(cfg, rng)),
-        }
-    }
-
-    /// The model behind the common interface.
-    pub fn net(&self) -> &dyn AutoEncoder {
-        match self {
-            Model::Sae(m) => m,
-            Model::Ae(m) => m,
-            Model::Vae(m) => m,
-        }
-    }
-
-    /// The spiking model, if it is one.
-    pub fn spiking(&self) -> Option<&Sae> {
-        match self {
-            Model::Sae(m) => Some(m),
-            _ => None,
-        }
-    }
-}
-
-/// Helper for tests: `forward(tape, x, seed)` in training mode and its loss under `cfg`'s
-/// objective.
-#[cfg(test)]
-pub(crate) fn loss_of<'t>(
-    cfg: &Config,
-    model: &Model,
-    tape: &'t Tape,
-    x: &Tensor,
-    seed: u64,
-) -> (Output<'t>, Var<'t>) {
-    let out = model.net().forward(tape, x, seed, Sampling::Sample);
-    let loss = Objective::new(cfg, model).loss(tape, &out, x);
-    (out, loss)
-}

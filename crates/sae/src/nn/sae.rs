@@ -9,9 +9,10 @@ use ndarray::IxDyn;
 use rand::Rng;
 
 use crate::config::{Config, Encoder, Readout, SIDE};
+use crate::nn::autoencoder::{AutoEncoder, LayerActivity, Output, Sampling};
 use crate::nn::layers::{LifLayer, Synapse};
 use crate::nn::lif::LifParams;
-use crate::nn::{AutoEncoder, LayerActivity, Output, Sampling, plan};
+use crate::nn::plan;
 use crate::seeds;
 
 /// The spiking auto-encoder: encoder convs, a linear latent layer, and the mirrored
@@ -219,7 +220,8 @@ impl AutoEncoder for Sae {
 mod tests {
     use super::*;
     use crate::config::Coefficients;
-    use crate::nn::{Model, Objective, loss_of};
+    use crate::nn::loss::loss_of;
+    use crate::nn::{Model, Objective};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
