@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use autograd::optim::clip_grad_value;
 use autograd::{OpTime, Optimizer, Tape, Tensor};
-use clap::ValueEnum;
 use ndarray::IxDyn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,19 +20,18 @@ use crate::run::error::RunError;
 use crate::run::train::optimizer;
 use crate::seeds::{eval_seed, step_seed};
 
-/// What [`bench`] times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BenchMode {
-    /// Training steps only (forward, backward, clipping, Adam).
-    Train,
-    /// Inference steps only; no optimizer is built, so the peak RSS holds no training
-    /// memory.
-    Infer,
-    /// Training steps, then inference steps.
-    Both,
+crate::choice! {
+    /// What [`bench`] times.
+    pub enum BenchMode {
+        /// Training steps only (forward, backward, clipping, Adam).
+        Train = "train",
+        /// Inference steps only; no optimizer is built, so the peak RSS holds no training
+        /// memory.
+        Infer = "infer",
+        /// Training steps, then inference steps.
+        Both = "both",
+    }
 }
-
-crate::named!(BenchMode);
 
 impl BenchMode {
     fn trains(self) -> bool {

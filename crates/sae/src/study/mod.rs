@@ -18,8 +18,6 @@ pub mod tune;
 
 use std::time::Instant;
 
-use clap::ValueEnum;
-
 use crate::report::evaluation::to_json;
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::write_text;
@@ -34,27 +32,27 @@ use summary::{RowSummary, dense_baseline};
 use crate::config::{Coefficients, Config};
 use crate::data::Split;
 
-/// Which study to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Study {
-    /// The paper's rows, seeds and T sweep (`results/paper-<budget>/`).
-    Paper,
-    /// The regularizer-coefficient search (`results/tune-<budget>/`).
-    Tune,
+crate::choice! {
+    /// Which study to run.
+    pub enum Study {
+        /// The paper's rows, seeds and T sweep (`results/paper-<budget>/`).
+        Paper = "paper",
+        /// The regularizer-coefficient search (`results/tune-<budget>/`).
+        Tune = "tune",
+    }
 }
 
-/// How much compute a study gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Budget {
-    /// A pipeline check on a few dozen images (seconds; the numbers mean nothing).
-    Smoke,
-    /// A miniature that finishes in under 20 minutes on 2 cores.
-    Quick,
-    /// The paper's protocol: T = 100, all 60 000 images for 10 epochs, 3 seeds.
-    Full,
+crate::choice! {
+    /// How much compute a study gets.
+    pub enum Budget {
+        /// A miniature that finishes in under 20 minutes on 2 cores.
+        Quick = "quick",
+        /// The paper's protocol: T = 100, all 60 000 images for 10 epochs, 3 seeds.
+        Full = "full",
+        /// A pipeline check on a few dozen images (seconds; the numbers mean nothing).
+        Smoke = "smoke",
+    }
 }
-
-crate::named!(Study, Budget);
 
 impl Budget {
     /// What every run of this budget shares.

@@ -4,8 +4,6 @@
 
 use std::fmt::Write as _;
 
-use clap::ValueEnum;
-
 use crate::config::{Coefficients, Config, ModelKind};
 
 /// What the runs of a budget share.
@@ -91,18 +89,17 @@ pub(crate) const MNIST_TRAIN: usize = 60_000;
 /// The weight decay of the conv AE baseline (Adam's L2 term).
 pub const AE_WEIGHT_DECAY: f32 = 1e-5;
 
-/// Which table a row belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Group {
-    /// The main comparison.
-    Main,
-    /// The T sweep.
-    Sweep,
-    /// A tuning candidate.
-    Tune,
+crate::choice! {
+    /// Which table a row belongs to.
+    pub enum Group {
+        /// The main comparison.
+        Main = "main",
+        /// The T sweep.
+        Sweep = "sweep",
+        /// A tuning candidate.
+        Tune = "tune",
+    }
 }
-
-crate::named!(Group);
 
 /// One configuration of the study, trained once per seed.
 #[derive(Clone, Debug)]
