@@ -281,7 +281,10 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
                     data_dir: args.common.data_dir.clone(),
                 },
             )?;
-            println!("{}", report);
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("records serialize")
+            );
             Ok(())
         }
     }

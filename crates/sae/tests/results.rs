@@ -1,11 +1,13 @@
 //! Every committed result under `results/` still reads back as the types that write it:
 //! a run folder's `config.toml` (and its text is what the configuration writes today),
-//! `eval.json`, `metrics.jsonl` and `validation.json`, and each study's `summary.json`.
+//! `eval.json`, `metrics.jsonl` and `validation.json`, each study's `summary.json`, and
+//! the `sae bench` reports.
 
 use std::path::{Path, PathBuf};
 
 use sae::config::{ConfigArgs, resolve};
 use sae::report::evaluation::{EvalRecord, read_json};
+use sae::run::bench::BenchReport;
 use sae::run::train::MetricsLine;
 use sae::study::StudySummary;
 use sae::study::summary::Validation;
@@ -83,4 +85,23 @@ fn every_committed_study_summary_loads() {
         }
     }
     assert!(found >= 2, "{found} study summaries under results/");
+}
+
+#[test]
+fn every_committed_bench_report_loads() {
+    let dir = results().join("bench");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let r: BenchReport = read_json(&path).unwrap();
+            assert!(
+                r.train_step_ms.is_some() && r.infer_step_ms.is_some(),
+                "{}",
+                path.display()
+            );
+            found += 1;
+        }
+    }
+    assert!(found >= 2, "{found} bench reports under results/bench");
 }

@@ -10,9 +10,9 @@ use autograd::{OpTime, Optimizer, Tape, Tensor};
 use ndarray::IxDyn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, SIDE};
+use crate::config::{Config, ModelKind, SIDE};
 use crate::data::{DataError, Images, TRAIN_IMAGES, find_file, read_images, resolve_dir};
 use crate::nn::{LayerActivity, Model, Objective, Output, Sampling};
 use crate::report::spikes::SpikeStats;
@@ -161,43 +161,135 @@ impl BenchInput {
 /// Per layer (the encoded input first): spikes / (neurons · T · batch) and the percentage
 /// of neurons that never fired, like the PyTorch reference's
 /// `spike_stats_at_init_first_batch`.
-fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> Value {
+fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> Vec<LayerAtInit> {
     let mut stats = SpikeStats::new(steps);
     stats.add(layers, batch);
     stats
         .layers(0.5)
         .iter()
-        .map(|l| {
-            json!({
-                "layer": l.name,
-                "neurons": l.neurons,
-                "density": l.spikes_per_image / (l.neurons * steps) as f64,
-                "pct_never_fired": 100.0 * l.dead_frac,
-            })
+        .map(|l| LayerAtInit {
+            layer: l.name.clone(),
+            neurons: l.neurons,
+            density: l.spikes_per_image / (l.neurons * steps) as f64,
+            pct_never_fired: 100.0 * l.dead_frac,
         })
         .collect()
 }
 
-/// Adds `<kind>_step_ms` (median), `<kind>_min_ms`, `<kind>_max_ms` and `<kind>_times_ms`
-/// to the report.
-fn add_times(report: &mut Value, kind: &str, times: Vec<f64>) {
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    report[format!("{kind}_min_ms")] = json!(min);
-    report[format!("{kind}_max_ms")] = json!(max);
-    report[format!("{kind}_times_ms")] = json!(times);
-    report[format!("{kind}_step_ms")] = json!(median(times));
+/// One layer's activity in the first forward pass at initialization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerAtInit {
+    /// The layer (`input` for the encoded input).
+    pub layer: String,
+    /// Its neurons.
+    pub neurons: usize,
+    /// Spikes per neuron and step.
+    pub density: f64,
+    /// Neurons that never fired, in per cent.
+    pub pct_never_fired: f64,
+}
+
+/// Mean milliseconds per step a scope (a layer, `loss`, `optimizer`; `""` for the rest)
+/// spent forward and backward.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScopeTime {
+    /// The scope.
+    pub scope: String,
+    /// Forward milliseconds per step: its ops' own work and the glue before them.
+    pub forward: f64,
+    /// Backward milliseconds per step.
+    pub backward: f64,
+}
+
+/// Timings of one kind of step: the median, extremes, every timed step and where the time
+/// went.
+struct Timing {
+    step_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    times_ms: Vec<f64>,
+    profile_ms: Vec<ScopeTime>,
+}
+
+impl Timing {
+    fn of(times_ms: Vec<f64>, ops: &[OpTime], steps: usize) -> Self {
+        Timing {
+            step_ms: median(times_ms.clone()),
+            min_ms: times_ms.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ms: times_ms.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            profile_ms: by_scope(ops, steps),
+            times_ms,
+        }
+    }
+}
+
+/// What `sae bench` prints: one JSON object, the keys of the PyTorch reference's `bench`
+/// where they mean the same (`benches/compare_torch.sh` reads them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The network.
+    pub model: ModelKind,
+    /// What was timed.
+    pub mode: BenchMode,
+    /// `mnist-train`, or `synthetic` when MNIST was not found.
+    pub input: String,
+    /// Time steps per image.
+    pub steps: usize,
+    /// The same, as the reference names it.
+    #[serde(rename = "T")]
+    pub t: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Timed steps of each kind.
+    pub iters: usize,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Peak resident memory, MiB (`VmHWM`).
+    pub peak_rss_mb: Option<f64>,
+    /// The same, as the reference names it.
+    pub peak_rss_mib: Option<f64>,
+    /// Threads of the pool.
+    pub threads: usize,
+    /// Median training step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_step_ms: Option<f64>,
+    /// Fastest training step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_min_ms: Option<f64>,
+    /// Slowest training step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_max_ms: Option<f64>,
+    /// Every timed training step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_times_ms: Option<Vec<f64>>,
+    /// Where a training step's time went.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_profile_ms: Option<Vec<ScopeTime>>,
+    /// Median inference step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_step_ms: Option<f64>,
+    /// Fastest inference step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_min_ms: Option<f64>,
+    /// Slowest inference step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_max_ms: Option<f64>,
+    /// Every timed inference step, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_times_ms: Option<Vec<f64>>,
+    /// Where an inference step's time went.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_profile_ms: Option<Vec<ScopeTime>>,
+    /// The spiking model only: every layer's activity in the first pass, at init.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub spike_stats_at_init_first_batch: Option<Vec<LayerAtInit>>,
 }
 
 /// Times training steps (forward, backward, clipping, Adam) and/or inference steps of the
 /// model of `cfg`, after `warmup` untimed ones, like the PyTorch reference's `bench`:
 /// iteration `i` (warm-up ones first) runs on training images `[i·B, (i+1)·B)` of MNIST,
-/// or, if MNIST cannot be found, on one random MNIST-shaped batch. Returns one JSON
-/// object: `train_step_ms` and `infer_step_ms` (medians; only those of the mode), with
-/// `_min_ms`, `_max_ms` and every timed iteration (`_times_ms`), `peak_rss_mb` (also as
-/// `peak_rss_mib`), `threads`, `input` (`mnist-train` or `synthetic`), `T`, and for the
-/// spiking model `spike_stats_at_init_first_batch` (see [`spike_densities`]).
-pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
+/// or, if MNIST cannot be found, on one random MNIST-shaped batch.
+pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError> {
     cfg.validate().map_err(RunError::Usage)?;
     if opts.iters == 0 {
         return Err(RunError::Usage(
@@ -271,37 +363,44 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<Value, RunError> {
         }
     }
     let peak = peak_rss_mb();
-    let mut report = json!({
-        "model": cfg.model.to_string(),
-        "mode": opts.mode.to_string(),
-        "input": input.name(),
-        "steps": steps,
-        "T": steps,
-        "batch": cfg.batch,
-        "iters": opts.iters,
-        "warmup": opts.warmup,
-        "peak_rss_mb": peak,
-        "peak_rss_mib": peak,
-        "threads": rayon::current_num_threads(),
-    });
-    if opts.mode.trains() {
-        add_times(&mut report, "train", train_ms);
-        report["train_profile_ms"] = by_scope(&train_ops, opts.iters);
-    }
-    if opts.mode.infers() {
-        add_times(&mut report, "infer", infer_ms);
-        report["infer_profile_ms"] = by_scope(&infer_ops, opts.iters);
-    }
-    if let Some(spikes) = init_spikes {
-        report["spike_stats_at_init_first_batch"] = spikes;
-    }
-    Ok(report)
+    let train = opts
+        .mode
+        .trains()
+        .then(|| Timing::of(train_ms, &train_ops, opts.iters));
+    let infer = opts
+        .mode
+        .infers()
+        .then(|| Timing::of(infer_ms, &infer_ops, opts.iters));
+    Ok(BenchReport {
+        model: cfg.model,
+        mode: opts.mode,
+        input: input.name().into(),
+        steps,
+        t: steps,
+        batch: cfg.batch,
+        iters: opts.iters,
+        warmup: opts.warmup,
+        peak_rss_mb: peak,
+        peak_rss_mib: peak,
+        threads: rayon::current_num_threads(),
+        train_step_ms: train.as_ref().map(|t| t.step_ms),
+        train_min_ms: train.as_ref().map(|t| t.min_ms),
+        train_max_ms: train.as_ref().map(|t| t.max_ms),
+        train_times_ms: train.as_ref().map(|t| t.times_ms.clone()),
+        train_profile_ms: train.map(|t| t.profile_ms),
+        infer_step_ms: infer.as_ref().map(|t| t.step_ms),
+        infer_min_ms: infer.as_ref().map(|t| t.min_ms),
+        infer_max_ms: infer.as_ref().map(|t| t.max_ms),
+        infer_times_ms: infer.as_ref().map(|t| t.times_ms.clone()),
+        infer_profile_ms: infer.map(|t| t.profile_ms),
+        spike_stats_at_init_first_batch: init_spikes,
+    })
 }
 
 /// Mean forward and backward milliseconds per step of each scope (a layer, `loss`,
 /// `optimizer`; `""` for the rest), in the order the scopes first ran. Forward time is
 /// what the profiling tape attributes to each op: its own work and the glue before it.
-fn by_scope(ops: &[OpTime], steps: usize) -> Value {
+fn by_scope(ops: &[OpTime], steps: usize) -> Vec<ScopeTime> {
     let mut order: Vec<&str> = vec![];
     let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
     for op in ops {
@@ -313,13 +412,15 @@ fn by_scope(ops: &[OpTime], steps: usize) -> Value {
         entry.1 += op.backward.as_secs_f64();
     }
     let per_step = 1e3 / steps.max(1) as f64;
-    Value::Array(
-        order
-            .iter()
-            .map(|scope| {
-                let (f, b) = sums[scope];
-                json!({"scope": scope, "forward": f * per_step, "backward": b * per_step})
-            })
-            .collect(),
-    )
+    order
+        .iter()
+        .map(|scope| {
+            let (f, b) = sums[scope];
+            ScopeTime {
+                scope: scope.to_string(),
+                forward: f * per_step,
+                backward: b * per_step,
+            }
+        })
+        .collect()
 }
