@@ -18,155 +18,117 @@ use super::{Coefficients, Config, Encoder, Floor, ModelKind, Preset, Readout, Re
 pub struct ConfigArgs {
     /// Starting point of the configuration: quick (minutes on 2 cores) or paper.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
     /// The network: sae (spiking), ae or vae (non-spiking baselines).
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelKind>,
     /// Time steps per image T.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
     /// Images per mini-batch.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
     /// Training epochs.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
     /// Adam learning rate.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     /// Gradient clipping by value (0: off).
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clip_value: Option<f64>,
     /// Seed of initialization, data order and input encoding.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Training images used (0: all 60 000).
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub train_images: Option<usize>,
     /// Test images evaluated (0: all 10 000).
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub test_images: Option<usize>,
     /// Input encoder.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<Encoder>,
     /// Input scale: Poisson rate or current amplitude.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_scale: Option<f64>,
     /// Input noise: x ← (1−noise)·x + noise·u.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_noise: Option<f64>,
     /// Membrane leak λ.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub leak: Option<f64>,
     /// Firing threshold θ.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     /// Reset after a spike.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reset: Option<Reset>,
     /// Membrane floor.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub floor: Option<Floor>,
     /// Spike derivative in the backward pass.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub surrogate: Option<Surrogate>,
     /// Surrogate slope k.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub slope: Option<f64>,
     /// Output read-out.
     #[arg(long, value_enum, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub readout: Option<Readout>,
     /// Channels of the encoder's conv layers, e.g. 16,32 (the decoder mirrors them).
     #[arg(long, value_delimiter = ',', num_args = 1.., help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<usize>>,
     /// Square kernel size of every conv.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<usize>,
     /// Conv stride.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stride: Option<usize>,
     /// Conv padding.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub padding: Option<usize>,
     /// Latent neurons.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latent: Option<usize>,
     /// Regularizer λ1·Σ|S/T|/(B·N), every layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub burst_l1: Option<f64>,
     /// Regularizer λ2·Σ(S/T)²/(B·N), every layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub burst_l2: Option<f64>,
     /// Regularizer β1·Σ|C/T|/(B·N), every layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub potential_l1: Option<f64>,
     /// Regularizer β2·Σ(C/T)²/(B·N), every layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub potential_l2: Option<f64>,
     /// Regularizer e2·Σ_b(Σ_n S/T)²/(B·N), latent layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub example_l2: Option<f64>,
     /// Regularizer n2·Σ_n(Σ_b S/T)²/(B·N), latent layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub neuron_l2: Option<f64>,
     /// Regularizer n1·Σ S/T/(B·N), latent layer.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub neuron_l1: Option<f64>,
     /// Regularizer w1·Σ|W|.
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_l1: Option<f64>,
     /// Regularizer w2·ΣW².
     #[arg(long, help_heading = "Regularizers")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_l2: Option<f64>,
     /// Mean firing rate (spikes per step) above which a neuron counts as bursting.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub burst_threshold: Option<f64>,
     /// VAE: weight β of the KL term per image.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub beta: Option<f64>,
     /// Decoupled (AdamW) weight decay; meant for the AE baseline, applied to any model.
     #[arg(long, help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// AE/VAE: the authors' variant (ReLU output trained on MSE).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Configuration")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authors_ae: Option<bool>,
 }
 
@@ -289,6 +251,7 @@ pub fn resolve(file: Option<&ConfigArgs>, flags: &ConfigArgs) -> Result<Config, 
     let mut keys =
         toml::Table::try_from(Config::preset(preset)).expect("a configuration serializes");
     for layer in file.into_iter().chain([flags]) {
+        // A layer's table holds only the keys it sets: TOML has no null, unset fields are left out.
         let mut set = toml::Table::try_from(layer).expect("a configuration layer serializes");
         set.remove("preset");
         keys.extend(set);

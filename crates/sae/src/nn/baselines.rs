@@ -88,11 +88,13 @@ impl ConvStack {
         (stack, heads)
     }
 
-    /// Features of images `[B, 1, 28, 28]` (the heads flatten them).
+    /// Flattened features `[B, C·H·W]` of images `[B, 1, 28, 28]`, flattened once for all
+    /// the heads (their own reshape then has nothing to do).
     fn encode<'t>(&self, tape: &'t Tape, x: &Var<'t>) -> Var<'t> {
         self.encoder
             .iter()
             .fold(x.clone(), |h, l| l.apply(tape, &h).relu())
+            .flatten()
     }
 
     /// Pixels `[B, 1, 28, 28]` from latent codes `[B, latent]`.

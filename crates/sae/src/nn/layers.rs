@@ -45,12 +45,14 @@ pub enum Reshape {
 }
 
 impl Reshape {
-    /// `x` reshaped.
+    /// `x` reshaped; `x` itself (no copy) when it already has the shape.
     pub fn apply<'t>(&self, x: &Var<'t>) -> Var<'t> {
-        match *self {
-            Reshape::None => x.clone(),
-            Reshape::Flatten => x.flatten(),
-            Reshape::Map([c, h, w]) => x.reshape(&[x.shape()[0], c, h, w]),
+        let n = x.shape()[0];
+        let shape = [&[n][..], &self.frame(&x.shape()[1..])].concat();
+        if x.shape() == shape.as_slice() {
+            x.clone()
+        } else {
+            x.reshape(&shape)
         }
     }
 

@@ -190,32 +190,10 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Coefficients;
     use crate::nn::Model;
     use crate::run::folder::CHECKPOINT_FILE;
+    use crate::run::small_config as small;
     use crate::run::train::optimizer;
-
-    /// A small, fast configuration on real MNIST: a narrow network at T = 4, two epochs
-    /// of 16 steps, with the quick preset's regularizers (burst-L2 and potential-L2).
-    fn small() -> Config {
-        Config {
-            steps: 4,
-            batch: 32,
-            epochs: 2,
-            lr: 2e-3,
-            train_images: 512,
-            test_images: 256,
-            input_scale: 1.0,
-            channels: vec![4, 8],
-            latent: 32,
-            coefficients: Coefficients {
-                burst_l2: 0.01,
-                potential_l2: 0.01,
-                ..Coefficients::default()
-            },
-            ..Config::quick()
-        }
-    }
 
     #[test]
     fn checkpoints_round_trip_and_refuse_other_shapes() {

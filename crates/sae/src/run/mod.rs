@@ -18,6 +18,32 @@ pub mod folder;
 pub mod outputs;
 pub mod train;
 
+pub use checkpoint::Schedule;
 pub use error::RunError;
 pub use evaluate::{Loaded, evaluate, load_run};
-pub use train::{RunOptions, Schedule, Summary, train};
+pub use train::{RunOptions, Summary, train};
+
+/// A small, fast configuration for the run tests on real MNIST: a narrow network at
+/// T = 4, two epochs of 16 steps, with the quick preset's regularizers (burst-L2 and
+/// potential-L2).
+#[cfg(test)]
+pub(crate) fn small_config() -> crate::config::Config {
+    use crate::config::{Coefficients, Config};
+    Config {
+        steps: 4,
+        batch: 32,
+        epochs: 2,
+        lr: 2e-3,
+        train_images: 512,
+        test_images: 256,
+        input_scale: 1.0,
+        channels: vec![4, 8],
+        latent: 32,
+        coefficients: Coefficients {
+            burst_l2: 0.01,
+            potential_l2: 0.01,
+            ..Coefficients::default()
+        },
+        ..Config::quick()
+    }
+}

@@ -16,8 +16,7 @@ use crate::data::epoch_order;
 use crate::nn::{LayerActivity, Model, Objective, Sampling};
 use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
-pub use crate::run::checkpoint::Schedule;
-use crate::run::checkpoint::{self, Position};
+use crate::run::checkpoint::{self, Position, Schedule};
 use crate::run::error::{RunError, io_err};
 use crate::run::evaluate::{evaluate, load_data};
 use crate::run::folder::{
@@ -474,31 +473,10 @@ mod tests {
     use crate::run::folder::{
         EVAL_FILE, FIRING_RATES_FILE, LATENT_FILE, LOSS_FILE, RECONSTRUCTIONS_FILE,
     };
+    use crate::run::small_config as small;
     use autograd::{Tape, Tensor};
     use ndarray::IxDyn;
     use std::path::Path;
-
-    /// A small, fast configuration on real MNIST: a narrow network at T = 4, two epochs
-    /// of 16 steps, with the quick preset's regularizers (burst-L2 and potential-L2).
-    fn small() -> Config {
-        Config {
-            steps: 4,
-            batch: 32,
-            epochs: 2,
-            lr: 2e-3,
-            train_images: 512,
-            test_images: 256,
-            input_scale: 1.0,
-            channels: vec![4, 8],
-            latent: 32,
-            coefficients: Coefficients {
-                burst_l2: 0.01,
-                potential_l2: 0.01,
-                ..Coefficients::default()
-            },
-            ..Config::quick()
-        }
-    }
 
     fn metrics(dir: &Path) -> Vec<MetricsLine> {
         std::fs::read_to_string(dir.join(METRICS_FILE))
