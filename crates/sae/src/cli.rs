@@ -8,23 +8,23 @@
 //!
 //! Exit codes: 0 success, 1 runtime error (missing data, a checkpoint that does not fit,
 //! a diverged run), 2 usage error (unknown option, invalid value or configuration),
-//! 130 interrupted by Ctrl-C (after writing a checkpoint).
+//! 128 + the signal's number when SIGINT (Ctrl-C, 130), SIGTERM (143) or SIGHUP (129)
+//! stopped a run (after writing a checkpoint).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigArgs, resolve};
 use crate::report::evaluation::to_json;
 use crate::run::bench::{self, BenchMode, BenchOptions};
-use crate::run::error::{EXIT_INTERRUPTED, RunError};
+use crate::run::error::RunError;
 use crate::run::folder::{
     self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE,
 };
 use crate::run::outputs::write_outputs;
+use crate::run::signals;
 use crate::run::{RunOptions, load_run, train};
 use crate::study::{self, Budget, Study};
 
@@ -237,24 +237,6 @@ fn threads(common: &Common) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The stop flag Ctrl-C sets; a second Ctrl-C exits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    let f = flag.clone();
-    // Failing to install the handler (one is already set, in tests) only loses the
-    // graceful stop; training itself is unaffected.
-    let _ = ctrlc::set_handler(move || {
-        if presses.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-        eprintln!("\nCtrl-C: stopping after this step and writing a checkpoint");
-        f.store(true, Ordering::SeqCst);
-    });
-    flag
-}
-
 fn read_file_layer(path: Option<&Path>) -> Result<Option<ConfigArgs>, RunError> {
     path.map(ConfigArgs::read)
         .transpose()
@@ -299,14 +281,14 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
         return Ok(());
     }
     threads(&args.common)?;
-    let stop = interrupt_flag();
+    let stop = signals::install();
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("results/{study}-{budget}")));
     let ctx = study::Context {
         out: out.clone(),
         data_dir: args.common.data_dir.clone(),
-        stop: &stop,
+        stop,
         verbose: !args.quiet,
     };
     let summary = study::run(study, budget, &ctx).inspect_err(|e| {
@@ -339,7 +321,7 @@ fn out_flag(out: &Path, study: Study, budget: Budget) -> String {
 }
 
 fn train_command(args: TrainArgs) -> Result<(), RunError> {
-    let stop = interrupt_flag();
+    let stop = signals::install();
     threads(&args.common)?;
     let (dir, file, resume) = match &args.resume {
         Some(dir) => {
@@ -385,7 +367,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
         probe_images: args.probe_images,
         progress: !args.quiet,
     };
-    let summary = train(&cfg, &opts, &stop)?;
+    let summary = train(&cfg, &opts, stop)?;
     println!("{summary}");
     Ok(())
 }

@@ -4,14 +4,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::data::DataError;
+use crate::run::signals::Signal;
 
 /// Exit code of a runtime error (missing data, a checkpoint that does not fit, a diverged
 /// run).
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code of a usage error (unknown option, invalid value or configuration).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code after Ctrl-C (a checkpoint was written).
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Why a command failed; [`RunError::exit_code`] is what the process returns.
 #[derive(Debug)]
@@ -26,8 +25,11 @@ pub enum RunError {
     Io(String),
     /// The loss became NaN or infinite; the last good checkpoint is kept.
     Diverged(String),
-    /// Ctrl-C: a checkpoint was written at `step`.
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run; a checkpoint was written at
+    /// `step`.
     Interrupted {
+        /// The signal.
+        signal: Signal,
         /// Optimizer steps done.
         step: u64,
         /// The run folder to resume.
@@ -36,11 +38,12 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// [`EXIT_USAGE`], [`EXIT_INTERRUPTED`] after Ctrl-C, [`EXIT_RUNTIME`] otherwise.
+    /// [`EXIT_USAGE`], 128 + the signal's number after a signal (130 for Ctrl-C, 143 for
+    /// SIGTERM), [`EXIT_RUNTIME`] otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Usage(_) => EXIT_USAGE,
-            RunError::Interrupted { .. } => EXIT_INTERRUPTED,
+            RunError::Interrupted { signal, .. } => signal.exit_code(),
             _ => EXIT_RUNTIME,
         }
     }
@@ -54,10 +57,11 @@ impl fmt::Display for RunError {
             RunError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
             RunError::Io(m) => write!(f, "{m}"),
             RunError::Diverged(m) => write!(f, "training diverged: {m}"),
-            RunError::Interrupted { step, dir } => write!(
+            RunError::Interrupted { signal, step, dir } => write!(
                 f,
-                "interrupted at step {step}; checkpoint written, continue with \
+                "{} at step {step}; checkpoint written, continue with \
                  `sae train --resume {}`",
+                signal.name(),
                 dir.display()
             ),
         }

@@ -4,7 +4,8 @@
 //! ([`checkpoint`]: parameters, optimizer state and the position in the run, written
 //! atomically), and at the end `eval.json`, the figures and `report.md` ([`outputs`]).
 //! [`train`] is the loop, [`evaluate`] scores a model, [`bench`] times its steps, and
-//! [`error`] says why a command failed.
+//! [`error`] says why a command failed, [`signals`] turns SIGINT, SIGTERM and SIGHUP into a
+//! checkpoint and a clean stop.
 //!
 //! Everything random derives from the configured seed and a position ([`crate::seeds`]),
 //! so a resumed run continues exactly where it stopped, and the same seed and thread
@@ -16,6 +17,7 @@ pub mod error;
 pub mod evaluate;
 pub mod folder;
 pub mod outputs;
+pub mod signals;
 pub mod train;
 
 pub use checkpoint::Schedule;

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use autograd::optim::clip_grad_value;
@@ -24,6 +23,7 @@ use crate::run::folder::{
     metrics_step, truncate_log, tsv_step, write_text,
 };
 use crate::run::outputs::write_outputs;
+use crate::run::signals::Stop;
 use crate::seeds::{epoch_seed, step_seed};
 
 /// Spike density at or above which a layer counts as saturated.
@@ -166,9 +166,9 @@ pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
 
 /// Trains `cfg` into `opts.dir`: evaluations at epoch ends (and every `eval_every`
 /// steps), checkpoints every `checkpoint_every` steps and at epoch ends, and at the end
-/// `eval.json`, the figures and `report.md`. `stop` (set by Ctrl-C) ends the run after
+/// `eval.json`, the figures and `report.md`. `stop` (set by a signal) ends the run after
 /// the current step with a checkpoint and [`RunError::Interrupted`].
-pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summary, RunError> {
+pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, RunError> {
     let started = Instant::now();
     cfg.validate().map_err(RunError::Usage)?;
     let (train_set, test_set) = load_data(cfg, opts.data_dir.as_deref())?;
@@ -328,19 +328,20 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
             last_eval = Some(eval);
         }
         let stopping = opts.stop_after == Some(pos.step);
-        let interrupted = stop.load(Ordering::SeqCst);
+        let interrupted = stop.requested();
         if epoch_end
             || (schedule.checkpoint_every > 0 && pos.step % schedule.checkpoint_every == 0)
             || pos.step == total
             || stopping
-            || interrupted
+            || interrupted.is_some()
         {
             checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
             saved_at = pos.step;
         }
-        if interrupted {
+        if let Some(signal) = interrupted {
             bar.abandon();
             return Err(RunError::Interrupted {
+                signal,
                 step: pos.step,
                 dir: dir.clone(),
             });
@@ -532,7 +533,7 @@ mod tests {
         opts.probe_images = Some(256);
         // The untrained model's test MSE, from the step-0 checkpoint.
         opts.stop_after = Some(0);
-        let summary = train(&cfg, &opts, &AtomicBool::new(false)).unwrap();
+        let summary = train(&cfg, &opts, &Stop::new()).unwrap();
         assert!(summary.stopped && summary.step == 0);
         let before = load_run(&cfg, &run_dir.join(CHECKPOINT_FILE), Some(&data))
             .unwrap()
@@ -540,7 +541,7 @@ mod tests {
             .test_mse;
         opts.stop_after = None;
         opts.resume = true;
-        let summary = train(&cfg, &opts, &AtomicBool::new(false)).unwrap();
+        let summary = train(&cfg, &opts, &Stop::new()).unwrap();
         assert_eq!(summary.step, 32);
         let m = metrics(&run_dir);
         assert_eq!(m.len(), 2);
@@ -585,7 +586,7 @@ mod tests {
             let mut opts = RunOptions::new(dir.path().join(name));
             opts.data_dir = Some(data.clone());
             opts.probe_images = Some(0);
-            train(cfg, &opts, &AtomicBool::new(false)).unwrap();
+            train(cfg, &opts, &Stop::new()).unwrap();
             let m = metrics(&dir.path().join(name));
             let last = m.last().unwrap();
             let latent = last.layers.iter().find(|l| l.name == "latent").unwrap();

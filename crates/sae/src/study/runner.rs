@@ -3,7 +3,6 @@
 //! it, and a tuning run scored once on the validation images.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::config::{Config, ConfigArgs, resolve};
@@ -11,6 +10,7 @@ use crate::data::Split;
 use crate::report::evaluation::{EvalRecord, read_json, to_json};
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::{CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, write_text};
+use crate::run::signals::Stop;
 use crate::run::{RunOptions, evaluate, load_run, train};
 use crate::study::protocol::run_id;
 use crate::study::summary::{RunResult, Validation};
@@ -26,8 +26,8 @@ pub struct Context<'a> {
     pub out: PathBuf,
     /// MNIST directory (else `MNIST_DIR`, else `data/mnist`).
     pub data_dir: Option<PathBuf>,
-    /// Set by Ctrl-C: the current run checkpoints and the study stops.
-    pub stop: &'a AtomicBool,
+    /// Set by a signal: the current run checkpoints and the study stops.
+    pub stop: &'a Stop,
     /// One line per run on stderr.
     pub verbose: bool,
 }
