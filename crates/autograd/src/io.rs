@@ -262,6 +262,32 @@ fn format_err(path: &Path, e: impl fmt::Display) -> IoError {
     }
 }
 
+/// What names [`write_atomically`]'s temporary files: `.<name>.tmp<pid>`.
+const TMP_TAG: &str = ".tmp";
+
+/// Whether `name` is one of [`write_atomically`]'s temporary files.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(TMP_TAG).is_some_and(|(stem, pid)| {
+            stem.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Removes the temporary files that [`write_atomically`] leaves in `dir` when its process
+/// is killed mid-write; returns how many. Call it only while no other process writes
+/// into `dir` (e.g. under a lock on the folder).
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(is_temporary) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let io = |source| IoError::Io {
@@ -276,7 +302,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
+    tmp_name.push(format!("{TMP_TAG}{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -355,6 +381,38 @@ mod tests {
         );
         assert_eq!(*w.value(), *before, "a failed load changes nothing");
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn temporaries_left_by_a_killed_writer_are_removed() {
+        let dir = std::env::temp_dir().join(format!("autograd-io-tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            ".checkpoint.safetensors.tmp4242",
+            ".eval.json.tmp1",
+            "keep.tmp12",
+            ".keep.tmp",
+            ".keep.tmpx1",
+            "checkpoint.safetensors",
+        ] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".keep.tmp",
+                ".keep.tmpx1",
+                "checkpoint.safetensors",
+                "keep.tmp12"
+            ]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

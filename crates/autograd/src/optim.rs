@@ -34,22 +34,40 @@ pub trait Optimizer {
     /// The running state as named tensors (`<kind>.<parameter>`), to checkpoint.
     fn state(&self) -> BTreeMap<String, Tensor>;
 
-    /// Restores state written by [`Optimizer::state`]. Errors name the missing tensor
-    /// or the shape mismatch.
+    /// The per-parameter buffers of the state by name, without copying them (to check
+    /// them, e.g. for non-finite values after each step).
+    fn buffers(&self) -> Vec<(String, &Tensor)>;
+
+    /// Restores state written by [`Optimizer::state`]. Errors name the missing tensor,
+    /// the shape mismatch, or a value no run can produce (non-finite, a negative second
+    /// moment, a fractional step count); then nothing is changed.
     fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), String>;
 }
 
-/// Per-parameter buffers saved under `<kind>.<parameter name>`.
-fn save_buffers(
-    out: &mut BTreeMap<String, Tensor>,
+/// Per-parameter buffers named `<kind>.<parameter name>`.
+fn named_buffers<'a>(
     kind: &str,
     params: &[Parameter],
-    bufs: &[Option<Tensor>],
-) {
-    for (p, b) in params.iter().zip(bufs) {
-        if let Some(b) = b {
-            out.insert(format!("{kind}.{}", p.name()), b.clone());
-        }
+    bufs: &'a [Option<Tensor>],
+) -> Vec<(String, &'a Tensor)> {
+    params
+        .iter()
+        .zip(bufs)
+        .filter_map(|(p, b)| Some((format!("{kind}.{}", p.name()), b.as_ref()?)))
+        .collect()
+}
+
+fn cloned(buffers: Vec<(String, &Tensor)>) -> BTreeMap<String, Tensor> {
+    buffers.into_iter().map(|(n, t)| (n, t.clone())).collect()
+}
+
+/// An error naming the loaded buffers that hold NaN or infinite values.
+fn check_finite(buffers: &[(String, &Tensor)]) -> Result<(), String> {
+    let bad = crate::tensor::non_finite(buffers.iter().map(|(n, t)| (n.as_str(), *t)));
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("optimizer state {}", bad.join(", ")))
     }
 }
 
@@ -161,13 +179,17 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> BTreeMap<String, Tensor> {
-        let mut out = BTreeMap::new();
-        save_buffers(&mut out, "sgd.momentum", &self.params, &self.velocity);
-        out
+        cloned(self.buffers())
+    }
+
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        named_buffers("sgd.momentum", &self.params, &self.velocity)
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), String> {
-        self.velocity = load_buffers(state, "sgd.momentum", &self.params)?;
+        let velocity = load_buffers(state, "sgd.momentum", &self.params)?;
+        check_finite(&named_buffers("sgd.momentum", &self.params, &velocity))?;
+        self.velocity = velocity;
         Ok(())
     }
 }
@@ -265,10 +287,14 @@ impl Optimizer for Adam {
     }
 
     fn state(&self) -> BTreeMap<String, Tensor> {
-        let mut out = BTreeMap::new();
-        save_buffers(&mut out, "adam.m", &self.params, &self.m);
-        save_buffers(&mut out, "adam.v", &self.params, &self.v);
+        let mut out = cloned(self.buffers());
         out.insert("adam.steps".into(), scalar(self.steps as f32));
+        out
+    }
+
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        let mut out = named_buffers("adam.m", &self.params, &self.m);
+        out.extend(named_buffers("adam.v", &self.params, &self.v));
         out
     }
 
@@ -277,9 +303,38 @@ impl Optimizer for Adam {
             .get("adam.steps")
             .and_then(|t| t.iter().next().copied())
             .ok_or("optimizer state: missing `adam.steps`")?;
-        self.m = load_buffers(state, "adam.m", &self.params)?;
-        self.v = load_buffers(state, "adam.v", &self.params)?;
-        self.steps = steps as u64;
+        // Stored as f32, which counts exactly up to 2²⁴.
+        if !(steps >= 0.0 && steps.fract() == 0.0 && steps <= (1u32 << 24) as f32) {
+            return Err(format!(
+                "optimizer state `adam.steps` = {steps}: expected a whole number of steps \
+                 from 0 to 2^24"
+            ));
+        }
+        let m = load_buffers(state, "adam.m", &self.params)?;
+        let v = load_buffers(state, "adam.v", &self.params)?;
+        let (named_m, named_v) = (
+            named_buffers("adam.m", &self.params, &m),
+            named_buffers("adam.v", &self.params, &v),
+        );
+        check_finite(&named_m)?;
+        check_finite(&named_v)?;
+        for (name, t) in &named_v {
+            let negative = t.iter().filter(|&&x| x < 0.0).count();
+            if negative > 0 {
+                return Err(format!(
+                    "optimizer state `{name}`: {negative} negative values; a second moment \
+                     is a mean of squares, never negative"
+                ));
+            }
+        }
+        if steps == 0.0 && named_m.len() + named_v.len() > 0 {
+            return Err(
+                "optimizer state: `adam.steps` = 0 but moments are present; the state was \
+                 not written by a run"
+                    .into(),
+            );
+        }
+        (self.m, self.v, self.steps) = (m, v, steps as u64);
         Ok(())
     }
 }
@@ -399,6 +454,47 @@ mod tests {
             w.load_state(&a.state()).unwrap_err()
         };
         assert!(err.contains("adam.m.w") && err.contains("[3]"), "{err}");
+    }
+
+    #[test]
+    fn impossible_state_is_refused_and_changes_nothing() {
+        let p = quad_param();
+        let mut a = Adam::new(vec![p.clone()], 0.1);
+        minimize(&mut a, 3);
+        let good = a.state();
+        let spoiled = |key: &str, value: f32| {
+            let mut s = good.clone();
+            s.get_mut(key).unwrap()[[0]] = value;
+            s
+        };
+        for (state, want) in [
+            (spoiled("adam.v.w", -1.0), "`adam.v.w`: 1 negative values"),
+            (
+                spoiled("adam.m.w", f32::NAN),
+                "`adam.m.w` (1 of 2 values NaN",
+            ),
+            (
+                spoiled("adam.v.w", f32::INFINITY),
+                "`adam.v.w` (1 of 2 values NaN",
+            ),
+            (spoiled("adam.steps", f32::NAN), "`adam.steps` = NaN"),
+            (spoiled("adam.steps", 2.5), "`adam.steps` = 2.5"),
+            (spoiled("adam.steps", -1.0), "`adam.steps` = -1"),
+            (spoiled("adam.steps", 0.0), "moments are present"),
+        ] {
+            let mut b = Adam::new(vec![p.clone()], 0.1);
+            let before = b.state();
+            let err = b.load_state(&state).unwrap_err();
+            assert!(err.contains(want), "{want}: {err}");
+            assert_eq!(b.state(), before, "a refused state changes nothing");
+        }
+        let mut sgd = Sgd::new(vec![p.clone()], 0.1).with_momentum(0.9);
+        minimize(&mut sgd, 2);
+        let mut state = sgd.state();
+        state.get_mut("sgd.momentum.w").unwrap()[[1]] = f32::NEG_INFINITY;
+        let err = sgd.load_state(&state).unwrap_err();
+        assert!(err.contains("`sgd.momentum.w` (1 of 2"), "{err}");
+        assert_eq!(a.buffers().len(), 2);
     }
 
     #[test]

@@ -8,6 +8,18 @@ use ndarray::{ArrayD, Axis, IxDyn, Zip};
 /// The value type: a dynamic-rank, row-major `f32` array.
 pub type Tensor = ArrayD<f32>;
 
+/// The named tensors that hold NaN or infinite values, each as "`name` (k of n values
+/// NaN or infinite)": what a divergence check reports. Empty when all are finite.
+pub fn non_finite<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Vec<String> {
+    tensors
+        .into_iter()
+        .filter_map(|(name, t)| {
+            let bad = t.iter().filter(|v| !v.is_finite()).count();
+            (bad > 0).then(|| format!("`{name}` ({bad} of {} values NaN or infinite)", t.len()))
+        })
+        .collect()
+}
+
 /// `t` in row-major layout: moved as is when it already is, copied otherwise. Every
 /// value on a tape is contiguous, so kernels can take it as a slice.
 pub fn contiguous(t: Tensor) -> Tensor {

@@ -17,12 +17,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigArgs, resolve};
-use crate::report::evaluation::to_json;
+use crate::report::evaluation::{Evaluation, to_json};
 use crate::run::bench::{self, BenchMode, BenchOptions};
 use crate::run::error::RunError;
 use crate::run::folder::{
     self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE,
 };
+use crate::run::lock::RunLock;
 use crate::run::outputs::write_outputs;
 use crate::run::signals;
 use crate::run::{RunOptions, load_run, train};
@@ -395,29 +396,63 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| args.run.join(CHECKPOINT_FILE));
+    let out = match kind {
+        Kind::Eval => args.out.clone().unwrap_or_else(|| args.run.join(EVAL_FILE)),
+        Kind::Reconstruct => args
+            .out
+            .clone()
+            .unwrap_or_else(|| args.run.join(RECONSTRUCTIONS_FILE)),
+        Kind::Analyze => args.run.join(REPORT_FILE),
+    };
+    if out.is_dir() {
+        return Err(RunError::Usage(format!(
+            "--out {}: is a folder; give the path of a file to write",
+            out.display()
+        )));
+    }
+    // Writing into the run folder waits for no one: a run being trained there is refused.
+    let _lock = writes_into(&out, &args.run)
+        .then(|| RunLock::acquire(&args.run))
+        .transpose()?;
     let loaded = load_run(&cfg, &checkpoint, args.common.data_dir.as_deref())?;
+    let finite = |eval: &Evaluation| {
+        if eval.test_mse.is_finite() {
+            Ok(())
+        } else {
+            Err(RunError::Checkpoint(format!(
+                "{}: its parameters give a test MSE of {}; nothing was written",
+                checkpoint.display(),
+                eval.test_mse
+            )))
+        }
+    };
     match kind {
         Kind::Eval => {
             let eval = loaded.evaluate(args.probe_images);
+            finite(&eval)?;
             let json = to_json(&eval.record());
-            let out = args.out.unwrap_or_else(|| args.run.join(EVAL_FILE));
             folder::write_text(&out, &json)?;
             print!("{json}");
         }
         Kind::Reconstruct => {
-            let out = args
-                .out
-                .unwrap_or_else(|| args.run.join(RECONSTRUCTIONS_FILE));
             loaded.reconstruct(&out, args.count)?;
             println!("{}", out.display());
         }
         Kind::Analyze => {
             let eval = loaded.evaluate(args.probe_images);
+            finite(&eval)?;
             write_outputs(&args.run, &cfg, &eval, loaded.step, None)?;
-            println!("{}", args.run.join(REPORT_FILE).display());
+            println!("{}", out.display());
         }
     }
     Ok(())
+}
+
+/// Whether `out` lies in the folder `run`.
+fn writes_into(out: &Path, run: &Path) -> bool {
+    let folder = |p: &Path| std::fs::canonicalize(p).ok();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    folder(parent.unwrap_or(Path::new("."))) == folder(run)
 }
 
 #[cfg(test)]

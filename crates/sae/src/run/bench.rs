@@ -110,6 +110,12 @@ impl BenchInput {
             }
             .into());
         }
+        if train.count == 0 {
+            return Err(RunError::EmptySplit {
+                dir,
+                split: "train",
+            });
+        }
         train.count = train.count.min(images);
         train.pixels.truncate(train.count * size);
         train.pixels.shrink_to_fit();

@@ -1,10 +1,13 @@
 //! The checkpoint: parameters, optimizer state and the position in the run, in one
-//! safetensors file written atomically; loading checks every tensor's name and shape
-//! before it changes anything.
+//! safetensors file written atomically. Only finite tensors are written, so the
+//! checkpoint on disk is always one a run can continue from; loading checks every
+//! tensor's name, shape and values, and a resume's position and optimizer state against
+//! the run, before it changes anything.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use autograd::tensor::non_finite;
 use autograd::{Adam, Optimizer, Parameter, Tensor};
 
 use crate::config::Config;
@@ -51,7 +54,33 @@ pub struct Position {
     pub schedule: Schedule,
 }
 
-/// Writes parameters, optimizer state and position atomically.
+/// What a resumed run expects of its checkpoint.
+pub struct Resume<'a> {
+    /// The optimizer to restore.
+    pub opt: &'a mut Adam,
+    /// The run's seed.
+    pub seed: u64,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: u64,
+    /// Optimizer steps of the whole run.
+    pub total_steps: u64,
+}
+
+/// The parameters and optimizer buffers that hold NaN or infinite values (see
+/// [`non_finite`]); empty when all are finite.
+pub fn non_finite_state(params: &[Parameter], opt: &impl Optimizer) -> Vec<String> {
+    let values: Vec<_> = params.iter().map(|p| (p.name(), p.value())).collect();
+    let buffers = opt.buffers();
+    non_finite(
+        values
+            .iter()
+            .map(|(n, v)| (*n, &**v))
+            .chain(buffers.iter().map(|(n, t)| (n.as_str(), *t))),
+    )
+}
+
+/// Writes parameters, optimizer state and position atomically; refuses (and leaves the
+/// file on disk as it was) when a tensor holds NaN or infinite values.
 pub fn save(
     path: &Path,
     cfg: &Config,
@@ -60,6 +89,16 @@ pub fn save(
     pos: &Position,
     spe: u64,
 ) -> Result<(), RunError> {
+    let bad = non_finite_state(params, opt);
+    if !bad.is_empty() {
+        return Err(RunError::Diverged(format!(
+            "not writing a checkpoint at step {} with non-finite tensors: {}; the one in {} \
+             is kept",
+            pos.step,
+            bad.join(", "),
+            path.display()
+        )));
+    }
     let values: Vec<(String, std::rc::Rc<Tensor>)> = params
         .iter()
         .map(|p| (p.name().to_string(), p.value()))
@@ -97,13 +136,14 @@ pub fn save(
         .map_err(|e| RunError::Checkpoint(e.to_string()))
 }
 
-/// Loads a checkpoint into `params` (and `opt`, when given). Checks everything before
-/// changing anything: a tensor the model lacks, one it needs, or a shape that differs is
-/// an error naming the tensor and both shapes.
+/// Loads a checkpoint into `params` (and, to resume, the optimizer). Checks everything
+/// before changing anything: a tensor the model lacks, one it needs, a shape that differs
+/// (named with both shapes), a NaN or infinite value (named with the tensor), and to
+/// resume, a position or optimizer state that does not fit the run.
 pub fn load(
     path: &Path,
     params: &[Parameter],
-    opt: Option<&mut Adam>,
+    resume: Option<Resume<'_>>,
 ) -> Result<Position, RunError> {
     let bad = |m: String| RunError::Checkpoint(format!("{}: {m}", path.display()));
     if !path.is_file() {
@@ -145,6 +185,13 @@ pub fn load(
             extra.join(", ")
         )));
     }
+    let broken = non_finite(params.iter().map(|p| (p.name(), &file.tensors[p.name()])));
+    if !broken.is_empty() {
+        return Err(bad(format!(
+            "parameters {}; a model with them computes nothing meaningful",
+            broken.join(", ")
+        )));
+    }
     let meta = |key: &str| -> Result<&str, RunError> {
         file.metadata
             .get(key)
@@ -172,19 +219,75 @@ pub fn load(
             probe_images: int("probe_images")? as usize,
         },
     };
-    if let Some(opt) = opt {
+    if let Some(resume) = resume {
+        check_position(&pos, &int, &resume).map_err(bad)?;
         let state = file
             .tensors
             .iter()
             .filter(|(n, _)| is_state(n))
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
-        opt.load_state(&state).map_err(bad)?;
+        resume.opt.load_state(&state).map_err(bad)?;
+        if resume.opt.steps() != pos.step {
+            return Err(bad(format!(
+                "optimizer state `adam.steps` = {}, but the position is step {}; one \
+                 optimizer step is taken per step",
+                resume.opt.steps(),
+                pos.step
+            )));
+        }
     }
     for p in params {
         p.set_value(file.tensors[p.name()].clone());
     }
     Ok(pos)
+}
+
+/// Checks a resumed position against the run: its seed, its place in the epochs, the
+/// run's length and the running sums.
+fn check_position(
+    pos: &Position,
+    int: &dyn Fn(&str) -> Result<u64, RunError>,
+    run: &Resume<'_>,
+) -> Result<(), String> {
+    let meta = |key: &str| int(key).map_err(|e| e.to_string());
+    let seed = meta("seed")?;
+    if seed != run.seed {
+        return Err(format!(
+            "metadata `seed` = {seed}, the run's configuration has seed {}",
+            run.seed
+        ));
+    }
+    let spe = run.steps_per_epoch;
+    let (epoch, batch) = (meta("epoch")?, meta("batch_in_epoch")?);
+    if (epoch, batch) != (pos.step / spe, pos.step % spe) {
+        return Err(format!(
+            "metadata says step {} is batch {batch} of epoch {epoch}; with the run's {spe} \
+             steps per epoch it is batch {} of epoch {} (batch or train_images changed?)",
+            pos.step,
+            pos.step % spe,
+            pos.step / spe
+        ));
+    }
+    if pos.step > run.total_steps {
+        return Err(format!(
+            "metadata `step` = {}, beyond the run's {} steps (fewer epochs than it was \
+             trained for?)",
+            pos.step, run.total_steps
+        ));
+    }
+    if pos.count > pos.step {
+        return Err(format!(
+            "metadata `count` = {}: more steps summed than the {} done",
+            pos.count, pos.step
+        ));
+    }
+    for (key, v) in [("loss_sum", pos.loss_sum), ("mse_sum", pos.mse_sum)] {
+        if !v.is_finite() {
+            return Err(format!("metadata `{key}` = {v}: expected a finite number"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,8 +19,22 @@ pub enum RunError {
     Usage(String),
     /// MNIST could not be found or read.
     Data(DataError),
+    /// A split of the data set holds no images: nothing to train on or to score.
+    EmptySplit {
+        /// The data folder.
+        dir: PathBuf,
+        /// `train` or `test`.
+        split: &'static str,
+    },
     /// A checkpoint is missing, unreadable or does not fit the model.
     Checkpoint(String),
+    /// Another process is writing the run folder.
+    Locked {
+        /// The run folder.
+        dir: PathBuf,
+        /// Who holds the lock (`process <pid> on <host>`).
+        holder: String,
+    },
     /// Writing or reading a run file failed.
     Io(String),
     /// The loss became NaN or infinite; the last good checkpoint is kept.
@@ -54,7 +68,19 @@ impl fmt::Display for RunError {
         match self {
             RunError::Usage(m) => write!(f, "invalid input: {m}"),
             RunError::Data(e) => write!(f, "{e}"),
+            RunError::EmptySplit { dir, split } => write!(
+                f,
+                "{}: the {split} split holds no images; nothing was computed or written",
+                dir.display()
+            ),
             RunError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
+            RunError::Locked { dir, holder } => write!(
+                f,
+                "{}: the run is being written by {holder} (lock file {}); wait for it to \
+                 finish or stop it first",
+                dir.display(),
+                dir.join(crate::run::lock::LOCK_FILE).display()
+            ),
             RunError::Io(m) => write!(f, "{m}"),
             RunError::Diverged(m) => write!(f, "training diverged: {m}"),
             RunError::Interrupted { signal, step, dir } => write!(

@@ -141,15 +141,22 @@ pub fn evaluate(
     }
 }
 
-/// MNIST, cut to the configuration's subsets.
+/// MNIST, cut to the configuration's subsets; an empty split (a valid file of zero
+/// images) is an error, before anything is computed or written.
 pub(crate) fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<(Split, Split), RunError> {
     let dir = resolve_dir(data_dir)?;
     let mnist = Mnist::load(&dir)?;
     let cut = |split: &Split, n: usize| if n == 0 { split.clone() } else { split.take(n) };
-    Ok((
+    let (train, test) = (
         cut(&mnist.train, cfg.train_images),
         cut(&mnist.test, cfg.test_images),
-    ))
+    );
+    for (split, name) in [(&train, "train"), (&test, "test")] {
+        if split.is_empty() {
+            return Err(RunError::EmptySplit { dir, split: name });
+        }
+    }
+    Ok((train, test))
 }
 
 /// A trained run loaded for evaluation.

@@ -35,6 +35,28 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), RunError> {
     autograd::io::write_atomically(path, text.as_bytes()).map_err(|e| RunError::Io(e.to_string()))
 }
 
+/// Creates a new run's folder (and the folders above it). An existing run folder, or a
+/// file where a folder must be, is a usage error saying so.
+pub(crate) fn create_run_folder(dir: &Path) -> Result<(), RunError> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(file) = parent.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            return Err(RunError::Usage(format!(
+                "{}: not a folder, so the run folder {} cannot be made in it",
+                file.display(),
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+    }
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(RunError::Usage(format!(
+            "{}: the run folder exists; pick another --name or continue it with --resume",
+            dir.display()
+        ))),
+        r => r.map_err(|e| io_err(dir, e)),
+    }
+}
+
 /// Appends one line to `path` (created if missing) and flushes it.
 pub(crate) fn append_line(path: &Path, line: &str) -> Result<(), RunError> {
     let mut f = OpenOptions::new()

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod evaluate;
 pub mod folder;
+pub mod lock;
 pub mod outputs;
 pub mod signals;
 pub mod train;

@@ -12,7 +12,8 @@ use crate::run::folder::{
     STEPS_FILE, write_text,
 };
 
-/// Writes `eval.json`, the four figures and `report.md` into the run folder.
+/// Writes `eval.json`, the four figures and `report.md` into the run folder; refuses an
+/// evaluation with a non-finite test MSE before writing anything.
 pub fn write_outputs(
     dir: &Path,
     cfg: &Config,
@@ -20,6 +21,13 @@ pub fn write_outputs(
     step: u64,
     wall_s: Option<f64>,
 ) -> Result<(), RunError> {
+    if !eval.test_mse.is_finite() {
+        return Err(RunError::Io(format!(
+            "{}: not writing the outputs of an evaluation whose test MSE is {}",
+            dir.display(),
+            eval.test_mse
+        )));
+    }
     write_text(&dir.join(EVAL_FILE), &to_json(&eval.record()))?;
     let mut figures = vec![];
     let mut problems = vec![];

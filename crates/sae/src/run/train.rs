@@ -2,10 +2,11 @@
 //! a [`Schedule`], logs in the run folder, and a clear error when the loss diverges.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use autograd::optim::clip_grad_value;
+use autograd::tensor::non_finite;
 use autograd::{Adam, Optimizer, Parameter, Tape};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -15,13 +16,14 @@ use crate::data::epoch_order;
 use crate::nn::{LayerActivity, Model, Objective, Sampling};
 use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
-use crate::run::checkpoint::{self, Position, Schedule};
-use crate::run::error::{RunError, io_err};
+use crate::run::checkpoint::{self, Position, Resume, Schedule, non_finite_state};
+use crate::run::error::RunError;
 use crate::run::evaluate::{evaluate, load_data};
 use crate::run::folder::{
     CHECKPOINT_FILE, CONFIG_FILE, INIT_FILE, METRICS_FILE, REPORT_FILE, STEPS_FILE, append_line,
-    metrics_step, truncate_log, tsv_step, write_text,
+    create_run_folder, metrics_step, truncate_log, tsv_step, write_text,
 };
+use crate::run::lock::RunLock;
 use crate::run::outputs::write_outputs;
 use crate::run::signals::Stop;
 use crate::seeds::{epoch_seed, step_seed};
@@ -127,6 +129,21 @@ impl fmt::Display for Summary {
     }
 }
 
+/// The error of a run that diverged: why, what is kept, and what to try.
+fn diverged(why: String, cfg: &Config, saved_at: u64, checkpoint: &Path) -> RunError {
+    let clip = if cfg.clip_value > 0.0 {
+        format!("a smaller --clip-value (now {})", cfg.clip_value)
+    } else {
+        "gradient clipping (--clip-value 1)".into()
+    };
+    RunError::Diverged(format!(
+        "{why}. Stopped; the last good checkpoint (step {saved_at}) is kept in {}. Try a \
+         lower --lr (now {}) or {clip}",
+        checkpoint.display(),
+        cfg.lr
+    ))
+}
+
 /// Which layers of a failing batch of `steps` steps went silent (density 0) or
 /// saturated (density ≈ 1), and the first with a non-finite potential.
 pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
@@ -172,11 +189,6 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     let started = Instant::now();
     cfg.validate().map_err(RunError::Usage)?;
     let (train_set, test_set) = load_data(cfg, opts.data_dir.as_deref())?;
-    if train_set.is_empty() {
-        return Err(RunError::Usage(
-            "train_images: the training set is empty".into(),
-        ));
-    }
     let dir = &opts.dir;
     let checkpoint = dir.join(CHECKPOINT_FILE);
     let metrics_path = dir.join(METRICS_FILE);
@@ -190,19 +202,36 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     let spe = steps_per_epoch(n, cfg.batch);
     let total = spe * cfg.epochs as u64;
 
-    let mut pos = if opts.resume {
+    // A new run's folder is created (and a resumed one entered) under its lock, after
+    // everything that can be checked without writing has been.
+    let (_lock, mut pos) = if opts.resume {
         if !checkpoint.is_file() {
             return Err(RunError::Checkpoint(format!(
                 "{}: no checkpoint to resume from",
                 checkpoint.display()
             )));
         }
-        let pos = checkpoint::load(&checkpoint, &params, Some(&mut opt))?;
+        let lock = RunLock::acquire(dir)?;
+        let resume = Resume {
+            opt: &mut opt,
+            seed: cfg.seed,
+            steps_per_epoch: spe,
+            total_steps: total,
+        };
+        let pos = checkpoint::load(&checkpoint, &params, Some(resume))?;
         truncate_log(&metrics_path, pos.step, metrics_step)?;
         truncate_log(&steps_path, pos.step, tsv_step)?;
-        pos
+        (lock, pos)
     } else {
-        Position::default()
+        if let Some(init) = &opts.init {
+            checkpoint::load(init, &params, None)?;
+        }
+        create_run_folder(dir)?;
+        let lock = RunLock::acquire(dir)?;
+        if let Some(init) = &opts.init {
+            write_text(&dir.join(INIT_FILE), &format!("{}\n", init.display()))?;
+        }
+        (lock, Position::default())
     };
     pos.schedule = Schedule {
         checkpoint_every: opts
@@ -212,21 +241,6 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         probe_images: opts.probe_images.unwrap_or(pos.schedule.probe_images),
     };
     let schedule = pos.schedule;
-    if !opts.resume {
-        if dir.exists() {
-            return Err(RunError::Usage(format!(
-                "{}: the run folder exists; pick another --name or continue it with --resume",
-                dir.display()
-            )));
-        }
-        if let Some(init) = &opts.init {
-            checkpoint::load(init, &params, None)?;
-        }
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        if let Some(init) = &opts.init {
-            write_text(&dir.join(INIT_FILE), &format!("{}\n", init.display()))?;
-        }
-    }
     // On resume too: flags may have changed the configuration (e.g. more --epochs).
     let header = format!(
         "# Resolved configuration of this run; `sae train --config {}` repeats it.\n",
@@ -282,16 +296,14 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         let out = net.forward(&tape, &x, step_seed(cfg.seed, pos.step), Sampling::Sample);
         let loss_var = objective.loss(&tape, &out, &x);
         let (loss, mse) = (loss_var.item(), out.mse.item());
+        let at = format!("step {} (epoch {})", pos.step + 1, epoch + 1);
         if !loss.is_finite() {
             bar.abandon();
-            return Err(RunError::Diverged(format!(
-                "the loss is {loss} at step {} (epoch {}); {}. Stopped; the last good \
-                 checkpoint (step {saved_at}) is kept in {}",
-                pos.step + 1,
-                epoch + 1,
-                diagnose(&out.layers, net.steps()),
-                checkpoint.display()
-            )));
+            let why = format!(
+                "the loss is {loss} at {at}; {}",
+                diagnose(&out.layers, net.steps())
+            );
+            return Err(diverged(why, cfg, saved_at, &checkpoint));
         }
         let dens = batch_density(&out.layers, net.steps());
         opt.zero_grad();
@@ -300,7 +312,29 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         if cfg.clip_value > 0.0 {
             clip_grad_value(&params, cfg.clip_value);
         }
+        // Checked before the update is applied, and the state after it: a non-finite
+        // value never reaches a checkpoint or a result.
+        let grads: Vec<_> = params
+            .iter()
+            .filter_map(|p| Some((p.name(), p.grad()?)))
+            .collect();
+        let bad = non_finite(grads.iter().map(|(n, g)| (*n, &**g)));
+        drop(grads);
+        if !bad.is_empty() {
+            bar.abandon();
+            let why = format!(
+                "the loss is {loss} at {at} but the gradients of {} (not applied)",
+                bad.join(", ")
+            );
+            return Err(diverged(why, cfg, saved_at, &checkpoint));
+        }
         opt.step();
+        let bad = non_finite_state(&params, &opt);
+        if !bad.is_empty() {
+            bar.abandon();
+            let why = format!("the update of {at} made {}", bad.join(", "));
+            return Err(diverged(why, cfg, saved_at, &checkpoint));
+        }
         pos.step += 1;
         pos.loss_sum += f64::from(loss);
         pos.mse_sum += f64::from(mse);
@@ -312,6 +346,15 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         let epoch_end = pos.step % spe == 0;
         if epoch_end || (schedule.eval_every > 0 && pos.step % schedule.eval_every == 0) {
             let eval = evaluate(&model, cfg, &train_set, &test_set, schedule.probe_images);
+            if !eval.test_mse.is_finite() {
+                bar.abandon();
+                let why = format!(
+                    "the test MSE is {} after step {} with finite parameters (a \
+                     reconstruction overflowed)",
+                    eval.test_mse, pos.step
+                );
+                return Err(diverged(why, cfg, saved_at, &checkpoint));
+            }
             let line = MetricsLine::of(&pos, spe, images_seen(pos.step), &eval);
             let line = serde_json::to_string(&line).expect("records serialize");
             append_line(&metrics_path, &line)?;
@@ -352,6 +395,10 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         Some(e) => e,
         None => evaluate(&model, cfg, &train_set, &test_set, schedule.probe_images),
     };
+    if !eval.test_mse.is_finite() {
+        let why = format!("the final test MSE is {}", eval.test_mse);
+        return Err(diverged(why, cfg, saved_at, &checkpoint));
+    }
     let wall_s = started.elapsed().as_secs_f64();
     write_outputs(dir, cfg, &eval, pos.step, Some(wall_s))?;
     Ok(Summary {
