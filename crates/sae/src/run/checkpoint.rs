@@ -298,16 +298,22 @@ mod tests {
     use crate::run::small_config as small;
     use crate::run::train::optimizer;
 
-    #[test]
-    fn checkpoints_round_trip_and_refuse_other_shapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(CHECKPOINT_FILE);
-        let cfg = small();
-        let model = Model::new(&cfg);
-        let params = model.net().params();
-        let opt = optimizer(&cfg, params.clone());
-        let pos = Position {
-            step: 7,
+    /// `steps` Adam steps on Σp² of every parameter.
+    fn stepped(params: &[Parameter], steps: u64) -> Adam {
+        let mut opt = optimizer(&small(), params.to_vec());
+        for _ in 0..steps {
+            opt.zero_grad();
+            for p in params {
+                autograd::Tape::new().param(p).square().sum().backward();
+            }
+            opt.step();
+        }
+        opt
+    }
+
+    fn position(step: u64) -> Position {
+        Position {
+            step,
             loss_sum: 0.1 + 0.2,
             mse_sum: 1.0 / 3.0,
             count: 3,
@@ -316,15 +322,36 @@ mod tests {
                 eval_every: 2,
                 probe_images: 1,
             },
-        };
+        }
+    }
+
+    fn resume(opt: &mut Adam) -> Resume<'_> {
+        Resume {
+            opt,
+            seed: small().seed,
+            steps_per_epoch: 16,
+            total_steps: 32,
+        }
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_refuse_other_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let cfg = small();
+        let model = Model::new(&cfg);
+        let params = model.net().params();
+        let opt = stepped(&params, 7);
+        let pos = position(7);
         save(&path, &cfg, &params, &opt, &pos, 16).unwrap();
         let other = Model::new(&Config {
             seed: 1,
             ..cfg.clone()
         });
         let mut opt2 = optimizer(&cfg, other.net().params());
-        let back = load(&path, &other.net().params(), Some(&mut opt2)).unwrap();
+        let back = load(&path, &other.net().params(), Some(resume(&mut opt2))).unwrap();
         assert_eq!(back, pos);
+        assert_eq!(opt2.state(), opt.state());
         for (a, b) in params.iter().zip(other.net().params()) {
             assert_eq!(*a.value(), *b.value());
         }
@@ -339,5 +366,116 @@ mod tests {
                 && err.contains("[33, 3200]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_non_finite_checkpoint_is_never_written_nor_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let cfg = small();
+        let params = Model::new(&cfg).net().params();
+        let opt = stepped(&params, 2);
+        save(&path, &cfg, &params, &opt, &position(2), 16).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let w = params.iter().find(|p| p.name() == "latent.weight").unwrap();
+        let kept = w.value();
+        w.update(|t| t[[0, 5]] = f32::NAN);
+        let err = save(&path, &cfg, &params, &opt, &position(3), 16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`latent.weight` (1 of 102400 values NaN or infinite)")
+                && err.contains("is kept"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), good, "the good one stays");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
+
+        // Written by hand (as a hostile or corrupted file would be), refused on load.
+        let mut file = autograd::io::load_tensors(&path).unwrap();
+        file.tensors.get_mut("latent.weight").unwrap()[[1, 1]] = f32::INFINITY;
+        let bad = dir.path().join("bad.safetensors");
+        autograd::io::save_tensors(
+            &bad,
+            file.tensors.iter().map(|(n, t)| (n.clone(), t)),
+            Some(file.metadata.clone()),
+        )
+        .unwrap();
+        w.set_value((*kept).clone());
+        let before: Vec<_> = params.iter().map(|p| p.value()).collect();
+        let err = load(&bad, &params, None).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.safetensors") && err.contains("`latent.weight` (1 of"),
+            "{err}"
+        );
+        for (p, b) in params.iter().zip(before) {
+            assert_eq!(*p.value(), *b, "a refused load changes nothing");
+        }
+    }
+
+    #[test]
+    fn a_resumed_position_must_fit_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let cfg = small();
+        let params = Model::new(&cfg).net().params();
+        let opt = stepped(&params, 5);
+        let check = |pos: Position, spe: u64, edit: &dyn Fn(&mut Resume<'_>)| {
+            save(&path, &cfg, &params, &opt, &pos, spe).unwrap();
+            let mut fresh = optimizer(&cfg, params.clone());
+            let mut r = resume(&mut fresh);
+            edit(&mut r);
+            load(&path, &params, Some(r))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let none = |_: &mut Resume<'_>| {};
+        for (err, want) in [
+            (
+                check(position(5), 16, &|r| r.seed = 9),
+                "seed` = 0, the run's configuration has seed 9",
+            ),
+            (
+                check(position(5), 4, &none),
+                "batch 1 of epoch 1; with the run's 16 steps per epoch it is batch 5 of epoch 0",
+            ),
+            (
+                check(position(5), 16, &|r| r.total_steps = 4),
+                "beyond the run's 4 steps",
+            ),
+            (
+                check(
+                    Position {
+                        count: 6,
+                        ..position(5)
+                    },
+                    16,
+                    &none,
+                ),
+                "`count` = 6",
+            ),
+            (
+                check(
+                    Position {
+                        loss_sum: f64::NAN,
+                        ..position(5)
+                    },
+                    16,
+                    &none,
+                ),
+                "`loss_sum` = NaN",
+            ),
+            (
+                check(position(6), 16, &none),
+                "`adam.steps` = 5, but the position is step 6",
+            ),
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
     }
 }
