@@ -1,0 +1,386 @@
+//! What `sae` guarantees when things go wrong, end to end: signals from a scheduler, two
+//! processes on one run, a run that diverges, parameters that are not numbers, empty data
+//! and paths that are not what they should be. Each test makes its own tiny MNIST-shaped
+//! data set (random pixels), so none needs the real one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SAE: &str = env!("CARGO_BIN_EXE_sae");
+
+/// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast.
+const TINY: &[&str] = &[
+    "--steps",
+    "2",
+    "--channels",
+    "2,4",
+    "--latent",
+    "8",
+    "--batch",
+    "16",
+    "--probe-images",
+    "0",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_be_bytes().to_vec();
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(body);
+    out
+}
+
+/// A MNIST-shaped folder with `train` and `test` images of random pixels.
+fn tiny_mnist(dir: &Path, train: u32, test: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 56) as u8
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 784).map(|_| byte()).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(0x803, &[n, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(0x801, &[n], &labels),
+        )
+        .unwrap();
+    }
+    dir.to_path_buf()
+}
+
+fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "train".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--runs-dir".into(),
+        runs.display().to_string(),
+        "--name".into(),
+        name.into(),
+    ];
+    a.extend(TINY.iter().map(|s| s.to_string()));
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn sae<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(SAE).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Starts a long training run and waits until it has done `steps` steps.
+fn start(data: &Path, runs: &Path, name: &str, steps: usize) -> Child {
+    let mut child = Command::new(SAE)
+        .args(args(data, runs, name, &["--epochs", "10000"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = runs.join(name).join("steps.tsv");
+    let t0 = Instant::now();
+    while lines(&log) < steps {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {steps} steps");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The step a run folder's checkpoint holds.
+fn checkpoint_step(dir: &Path) -> u64 {
+    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    file.metadata["step"].parse().unwrap()
+}
+
+#[test]
+fn sigterm_and_sighup_checkpoint_and_exit_like_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let runs = tmp.path().join("runs");
+    for (sig, code) in [("TERM", 143), ("HUP", 129)] {
+        let name = format!("run-{sig}");
+        let child = start(&data, &runs, &name, 3);
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "SIG{sig}: {err}");
+        assert!(
+            err.contains(&format!("SIG{sig} at step")) && err.contains("sae train --resume"),
+            "{err}"
+        );
+        let dir = runs.join(&name);
+        // Every step logged is in the checkpoint: nothing is redone or lost.
+        assert_eq!(
+            checkpoint_step(&dir) as usize,
+            lines(&dir.join("steps.tsv"))
+        );
+        assert!(!dir.join(".lock").exists(), "the lock is released");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}
+
+#[test]
+fn a_run_being_written_is_locked_and_leftovers_of_a_killed_one_are_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let runs = tmp.path().join("runs");
+    let mut child = start(&data, &runs, "busy", 2);
+    let dir = runs.join("busy");
+    let resume = |extra: &[&str]| {
+        let mut a = vec![
+            "train".to_string(),
+            "--resume".into(),
+            dir.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--quiet".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        sae(&a)
+    };
+    let o = resume(&[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("being written by process {}", child.id())),
+        "{err}"
+    );
+    let o = sae(&[
+        "analyze",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("being written by process"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("eval.json").exists());
+
+    // SIGKILL: no checkpoint, a lock file and (as if killed mid-write) a temporary left.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stale = dir.join(".checkpoint.safetensors.tmp4194304");
+    std::fs::write(&stale, vec![0u8; 1 << 20]).unwrap();
+    let at = checkpoint_step(&dir);
+    let o = resume(&["--stop-after", &(at + 2).to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale.exists(), "the stale temporary file is removed");
+    assert!(!dir.join(".lock").exists());
+    assert_eq!(checkpoint_step(&dir), at + 2);
+}
+
+#[test]
+fn a_run_whose_update_is_not_finite_stops_and_keeps_a_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let runs = tmp.path().join("runs");
+    // AdamW scales each weight by 1 − lr·wd: with lr·wd beyond f32, weights become ±inf or
+    // NaN in the first update, while the loss that step was finite.
+    let o = sae(&args(
+        &data,
+        &runs,
+        "nan",
+        &["--epochs", "1", "--lr", "3e38", "--weight-decay", "1"],
+    ));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the update of step 1 (epoch 1) made `")
+            && err.contains("NaN or infinite")
+            && err.contains("last good checkpoint (step 0)")
+            && err.contains("lower --lr"),
+        "{err}"
+    );
+    let dir = runs.join("nan");
+    assert_eq!(checkpoint_step(&dir), 0);
+    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        file.tensors
+            .values()
+            .all(|t| t.iter().all(|v| v.is_finite()))
+    );
+    assert!(!dir.join("eval.json").exists());
+    // What is kept evaluates.
+    let o = sae(&[
+        "eval",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A run folder at step 0 whose checkpoint has one NaN weight (as a corrupted or
+/// hand-made file could), and the good checkpoint's bytes.
+fn poisoned_run(data: &Path, runs: &Path) -> (PathBuf, PathBuf) {
+    let o = sae(&args(data, runs, "poisoned", &["--stop-after", "0"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = runs.join("poisoned");
+    let path = dir.join("checkpoint.safetensors");
+    let good = dir.join("good.safetensors");
+    std::fs::copy(&path, &good).unwrap();
+    let mut file = autograd::io::load_tensors(&path).unwrap();
+    file.tensors.get_mut("latent.weight").unwrap()[[0, 0]] = f32::NAN;
+    autograd::io::save_tensors(
+        &path,
+        file.tensors.iter().map(|(n, t)| (n.clone(), t)),
+        Some(file.metadata.clone()),
+    )
+    .unwrap();
+    (dir, good)
+}
+
+#[test]
+fn non_finite_parameters_are_refused_naming_the_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let runs = tmp.path().join("runs");
+    let (dir, _) = poisoned_run(&data, &runs);
+    let d = data.to_str().unwrap();
+    for cmd in ["eval", "analyze", "reconstruct"] {
+        let o = sae(&[cmd, dir.to_str().unwrap(), "--data-dir", d]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(
+            err.contains("`latent.weight` (1 of") && err.contains("NaN or infinite"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(!dir.join("eval.json").exists() && !dir.join("report.md").exists());
+    let ckpt = dir.join("checkpoint.safetensors");
+    let o = sae(&args(
+        &data,
+        &runs,
+        "init",
+        &["--init", ckpt.to_str().unwrap()],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`latent.weight`"), "{}", stderr(&o));
+    assert!(!runs.join("init").exists(), "nothing is created");
+    let o = sae(&["train", "--resume", dir.to_str().unwrap(), "--data-dir", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`latent.weight`"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_empty_split_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let empty_test = tiny_mnist(&tmp.path().join("no-test"), 64, 0);
+    let empty_train = tiny_mnist(&tmp.path().join("no-train"), 0, 32);
+    let runs = tmp.path().join("runs");
+    let o = sae(&args(&data, &runs, "done", &["--epochs", "1"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = runs.join("done");
+    let eval = std::fs::read(dir.join("eval.json")).unwrap();
+    let report = std::fs::read(dir.join("report.md")).unwrap();
+    for cmd in ["eval", "analyze", "reconstruct"] {
+        let o = sae(&[
+            cmd,
+            dir.to_str().unwrap(),
+            "--data-dir",
+            empty_test.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(
+            err.contains("the test split holds no images"),
+            "{cmd}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("eval.json")).unwrap(), eval);
+    assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), report);
+    let o = sae(&args(&empty_train, &runs, "nothing", &[]));
+    assert!(
+        stderr(&o).contains("the train split holds no images"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!runs.join("nothing").exists());
+    let o = sae(&[
+        "bench",
+        "--data-dir",
+        empty_train.to_str().unwrap(),
+        "--iters",
+        "1",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the train split holds no images") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn paths_that_are_not_folders_or_files_are_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = sae(&args(&data, &file, "run", &[]));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("a-file: not a folder"), "{err}");
+    let runs = tmp.path().join("runs");
+    let o = sae(&args(&data, &runs, "done", &["--stop-after", "0"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = runs.join("done");
+    let o = sae(&[
+        "eval",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("is a folder; give the path of a file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sae(&args(&data, &runs, "done", &[]));
+    assert!(
+        stderr(&o).contains("the run folder exists"),
+        "{}",
+        stderr(&o)
+    );
+}
