@@ -21,6 +21,7 @@ use std::time::Instant;
 use crate::report::evaluation::to_json;
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::write_text;
+use crate::run::lock::RunLock;
 pub use protocol::{Protocol, TUNED};
 use protocol::{Row, paper_rows, run_id, tune_rows};
 pub use runner::Context;
@@ -154,6 +155,8 @@ pub fn run(study: Study, budget: Budget, ctx: &Context<'_>) -> Result<StudySumma
     let started = Instant::now();
     let p = budget.protocol();
     std::fs::create_dir_all(&ctx.out).map_err(|e| io_err(&ctx.out, e))?;
+    // One study at a time writes its folder (each run folder has its own lock too).
+    let _lock = RunLock::acquire(&ctx.out)?;
     let mut summary = match study {
         Study::Paper => {
             let rows = paper_rows(&p);
