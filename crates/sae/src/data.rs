@@ -86,8 +86,9 @@ pub enum DataError {
         path: PathBuf,
         /// Where `promised` comes from, e.g. "header says 4294967295 labels".
         implied: String,
-        /// Bytes the header promises (header included).
-        promised: u64,
+        /// Bytes the header promises (header included; wider than u64 when three u32
+        /// dimensions say so).
+        promised: u128,
         /// Bytes of memory available.
         available: u64,
         /// Whether the promise is of the decompressed data.
@@ -271,18 +272,19 @@ fn read_idx(
         .iter()
         .try_fold(1u128, |n, &d| n.checked_mul(u128::from(d)))
         .unwrap_or(u128::MAX);
-    let promised =
-        u64::try_from(u128::from(header_len).saturating_add(body_len)).unwrap_or(u64::MAX);
+    let promised_exactly = u128::from(header_len).saturating_add(body_len);
+    let promised = u64::try_from(promised_exactly).unwrap_or(u64::MAX);
     if !gzip && promised != file_len {
         return Err(length_err(describe(&dims), promised, file_len));
     }
+    // No memory figure, no check.
     let available = machine_memory().map(|m| m.available);
-    if available.is_some_and(|available| body_len > u128::from(available)) {
+    if let Some(available) = available.filter(|&a| body_len > u128::from(a)) {
         return Err(DataError::TooLarge {
             path: path.to_path_buf(),
             implied: describe(&dims),
-            promised,
-            available: available.unwrap_or(0),
+            promised: promised_exactly,
+            available,
             gzip,
         });
     }
@@ -965,6 +967,171 @@ mod tests {
         assert_ne!(order, epoch_order(1000, 8));
         assert_ne!(order, sorted);
         assert!(epoch_order(0, 1).is_empty());
+    }
+
+    #[test]
+    fn gzip_is_inflated_no_further_than_its_header_promises() {
+        let dir = TempDir::new().unwrap();
+        // A bomb: the header promises 2 labels, the stream inflates to 50 MB of zeros.
+        let mut bomb = labels_bytes(&[1, 2]);
+        bomb.resize(50 << 20, 0);
+        let path = write(&dir, "bomb.gz", &gzip(&bomb));
+        let start = std::time::Instant::now();
+        let msg = err_text(read_labels(&path));
+        assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
+        assert!(
+            msg.contains("bomb.gz: trailing bytes: header says 2 labels (10 bytes)"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("decompressed file has more than 10 bytes (reading stopped there)"),
+            "{msg}"
+        );
+        // One byte too many is found just the same.
+        let mut bytes = images_bytes(1, 1, 2, &[7, 8]);
+        bytes.push(9);
+        let path = write(&dir, "imgs.gz", &gzip(&bytes));
+        let msg = err_text(read_images(&path));
+        assert!(msg.contains("imgs.gz: trailing bytes"), "{msg}");
+        assert!(msg.contains("more than 18 bytes"), "{msg}");
+    }
+
+    #[test]
+    fn a_promise_beyond_the_available_memory_is_refused_before_inflating() {
+        if machine_memory().is_none() {
+            return; // no memory figure, no check
+        }
+        let dir = TempDir::new().unwrap();
+        let max = u32::MAX;
+        let path = write(
+            &dir,
+            "huge.gz",
+            &gzip(&images_bytes(max, max, max, &[0; 64])),
+        );
+        let msg = err_text(read_images(&path));
+        let promised = 16 + u128::from(max).pow(3);
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("too large: header says {max} images")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("({promised} bytes of decompressed data)")),
+            "{msg}"
+        );
+        assert!(msg.contains("bytes of memory available"), "{msg}");
+        // A plain file's promise is checked against its length first.
+        let path = write(&dir, "huge", &labels_bytes(&[]));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[4..8].copy_from_slice(&max.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let msg = err_text(read_labels(&path));
+        assert!(
+            msg.contains("huge: truncated: header says 4294967295 labels"),
+            "{msg}"
+        );
+    }
+
+    /// Each kind of path that is not a regular file, by name: what the IDX readers and
+    /// `Mnist::load` say of it.
+    #[cfg(unix)]
+    #[test]
+    fn paths_that_are_not_files_are_named_as_what_they_are() {
+        let dir = TempDir::new().unwrap();
+        let absent = dir.path().join("absent");
+        let msg = err_text(read_images(&absent));
+        assert!(
+            msg.ends_with("absent: cannot read: does not exist"),
+            "{msg}"
+        );
+
+        let folder = dir.path().join(TRAIN_IMAGES);
+        std::fs::create_dir(&folder).unwrap();
+        let msg = err_text(read_images(&folder));
+        assert!(
+            msg.ends_with(&format!(
+                "{TRAIN_IMAGES}: cannot read: is a directory, not a file"
+            )),
+            "{msg}"
+        );
+
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        let msg = err_text(read_labels(&a));
+        assert!(
+            msg.contains("a: cannot read: is a symbolic link loop"),
+            "{msg}"
+        );
+
+        #[cfg(target_os = "linux")]
+        for msg in [
+            err_text(read_images(Path::new("/dev/zero"))),
+            err_text(read_labels(Path::new("/dev/zero"))),
+        ] {
+            assert!(
+                msg.ends_with("/dev/zero: cannot read: is a character device, not a regular file"),
+                "{msg}"
+            );
+        }
+
+        let fifo = dir.path().join("fifo");
+        if mkfifo(&fifo) {
+            // Opening a FIFO blocks until a writer comes: this would hang if it were opened.
+            let msg = err_text(read_labels(&fifo));
+            assert!(
+                msg.ends_with("fifo: cannot read: is a named pipe (FIFO), not a regular file"),
+                "{msg}"
+            );
+        }
+
+        let file = write(&dir, "file", b"");
+        let msg = err_text(Mnist::load(&file));
+        assert!(msg.contains("file: is a file, not a directory"), "{msg}");
+    }
+
+    /// Makes a FIFO at `path`; false (the test skips that part) where `mkfifo` is missing.
+    #[cfg(unix)]
+    fn mkfifo(path: &Path) -> bool {
+        let made = std::process::Command::new("mkfifo").arg(path).status();
+        made.is_ok_and(|s| s.success())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_mnist_file_replaced_by_a_folder_or_fifo_is_named_not_missing() {
+        let mnist = tiny_mnist(1, 1);
+        let images = mnist.path().join(TRAIN_IMAGES);
+        std::fs::remove_file(&images).unwrap();
+        std::fs::create_dir(&images).unwrap();
+        let msg = err_text(Mnist::load(mnist.path()));
+        assert!(
+            msg.contains(&format!("{}: is a directory, not a file", images.display())),
+            "{msg}"
+        );
+        assert!(!msg.contains("missing"), "{msg}");
+        let msg = err_text(resolve_dir(Some(mnist.path())));
+        assert!(msg.contains("is a directory, not a file"), "{msg}");
+
+        let labels = mnist.path().join(format!("{TEST_LABELS}.gz"));
+        std::fs::remove_file(&labels).unwrap();
+        if mkfifo(&labels) {
+            let msg = err_text(Mnist::load(mnist.path()));
+            assert!(
+                msg.contains(&format!("{}: is a named pipe (FIFO)", labels.display())),
+                "{msg}"
+            );
+        }
+        // A regular file beside the folder is still found.
+        write(
+            &mnist,
+            &format!("{TRAIN_IMAGES}.gz"),
+            &gzip(&images_bytes(1, 28, 28, &ramp(784))),
+        );
+        assert_eq!(
+            find_file(mnist.path(), TRAIN_IMAGES),
+            Some(mnist.path().join(format!("{TRAIN_IMAGES}.gz")))
+        );
     }
 
     #[test]
