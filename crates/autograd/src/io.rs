@@ -162,11 +162,16 @@ pub fn save_tensors<'a>(
 }
 
 /// Reads every tensor of a file (all must be F32) and its metadata.
+///
+/// The path must be a regular file ([`regular_file`]): a FIFO is never opened (that would
+/// hang) and a device like `/dev/zero` is never read.
 pub fn load_tensors(path: &Path) -> Result<TensorFile, IoError> {
-    let buffer = std::fs::read(path).map_err(|source| IoError::Io {
+    let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    regular_file(path).map_err(io)?;
+    let buffer = std::fs::read(path).map_err(io)?;
     let (_, header) = SafeTensors::read_metadata(&buffer).map_err(|e| format_err(path, e))?;
     let st = SafeTensors::deserialize(&buffer).map_err(|e| format_err(path, e))?;
     let mut file = TensorFile {
@@ -253,6 +258,72 @@ pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>
         p.set_value(file.tensors.remove(p.name()).expect("checked above"));
     }
     Ok(file.metadata)
+}
+
+/// The length of `path` if it is a regular file (symbolic links followed), else an error
+/// saying what it is instead: "does not exist", "is a directory, not a file", "is a named
+/// pipe (FIFO), not a regular file", a symbolic link loop, "permission denied", ….
+///
+/// Only `stat`s the path, never opens it: opening a FIFO blocks until a writer comes, and
+/// a device such as `/dev/zero` reads forever. The message leaves the path to the caller,
+/// which writes "<path>: <message>".
+pub fn regular_file(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Error, ErrorKind};
+    let meta = std::fs::metadata(path).map_err(describe_stat_error)?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(meta.len());
+    }
+    if kind.is_dir() {
+        return Err(Error::new(
+            ErrorKind::IsADirectory,
+            "is a directory, not a file",
+        ));
+    }
+    let what = special_file_kind(&kind).unwrap_or("is not a regular file");
+    Err(Error::new(ErrorKind::InvalidInput, what))
+}
+
+/// What a file that is neither a regular file nor a directory is, on Unix.
+#[cfg(unix)]
+fn special_file_kind(kind: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    [
+        (kind.is_fifo(), "is a named pipe (FIFO), not a regular file"),
+        (
+            kind.is_char_device(),
+            "is a character device, not a regular file",
+        ),
+        (
+            kind.is_block_device(),
+            "is a block device, not a regular file",
+        ),
+        (kind.is_socket(), "is a socket, not a regular file"),
+    ]
+    .into_iter()
+    .find_map(|(is, what)| is.then_some(what))
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: &std::fs::FileType) -> Option<&'static str> {
+    None
+}
+
+/// `stat`'s error in words, keeping its kind; errors without a plainer wording are kept.
+fn describe_stat_error(e: std::io::Error) -> std::io::Error {
+    use std::io::{Error, ErrorKind};
+    /// ELOOP on Linux: too many levels of symbolic links.
+    const ELOOP: i32 = 40;
+    let what = match e.kind() {
+        ErrorKind::NotFound => "does not exist",
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::NotADirectory => "a component of the path is not a directory",
+        _ if cfg!(target_os = "linux") && e.raw_os_error() == Some(ELOOP) => {
+            "is a symbolic link loop (too many levels of symbolic links)"
+        }
+        _ => return e,
+    };
+    Error::new(e.kind(), what)
 }
 
 fn format_err(path: &Path, e: impl fmt::Display) -> IoError {
@@ -427,5 +498,94 @@ mod tests {
             load_tensors(&path).unwrap_err(),
             IoError::Io { .. }
         ));
+    }
+
+    /// A fresh empty folder for one test.
+    fn tmp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("autograd-io-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `load_tensors`'s message for `path`, which must name the path and `what`.
+    fn assert_load_says(path: &Path, what: &str) {
+        let msg = load_tensors(path).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}: ", path.display())) && msg.contains(what),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn regular_file_says_what_a_path_is_instead() {
+        use std::io::ErrorKind;
+        let dir = tmp_dir("kinds");
+        let file = dir.join("file");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(regular_file(&file).unwrap(), 5);
+
+        let err = regular_file(&dir.join("absent")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.to_string(), "does not exist");
+        assert_load_says(&dir.join("absent"), "does not exist");
+
+        let err = regular_file(&dir).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IsADirectory);
+        assert_eq!(err.to_string(), "is a directory, not a file");
+        assert_load_says(&dir, "is a directory, not a file");
+
+        let err = regular_file(&file.join("below")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotADirectory);
+
+        #[cfg(unix)]
+        {
+            let (a, b) = (dir.join("loop-a"), dir.join("loop-b"));
+            std::os::unix::fs::symlink(&a, &b).unwrap();
+            std::os::unix::fs::symlink(&b, &a).unwrap();
+            let msg = regular_file(&a).unwrap_err().to_string();
+            assert!(msg.contains("symbolic link"), "{msg}");
+            if cfg!(target_os = "linux") {
+                assert_load_says(&a, "is a symbolic link loop");
+            }
+
+            let link = dir.join("link");
+            std::os::unix::fs::symlink(&file, &link).unwrap();
+            assert_eq!(regular_file(&link).unwrap(), 5, "links are followed");
+        }
+
+        #[cfg(target_os = "linux")]
+        {
+            let err = regular_file(Path::new("/dev/zero")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert_eq!(err.to_string(), "is a character device, not a regular file");
+            assert_load_says(Path::new("/dev/zero"), "is a character device");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A FIFO is reported, and never opened: opening one blocks until a writer comes, so
+    /// this test would hang if `load_tensors` opened it.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_never_opened() {
+        let dir = tmp_dir("fifo");
+        let fifo = dir.join("weights.safetensors");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let err = regular_file(&fifo).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "is a named pipe (FIFO), not a regular file"
+        );
+        assert_load_says(&fifo, "is a named pipe (FIFO)");
+        let params = [param("w", &[1])];
+        let msg = load(&fifo, &params).unwrap_err().to_string();
+        assert!(msg.contains("named pipe"), "{msg}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

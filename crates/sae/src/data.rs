@@ -7,9 +7,12 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use autograd::io::regular_file;
+use autograd::memory::machine_memory;
 use byteorder::{BigEndian, ByteOrder};
 use flate2::read::MultiGzDecoder;
 use ndarray::Array4;
@@ -37,6 +40,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// MNIST's image side; [`read_images`] accepts any size, [`Mnist::load`] insists on this.
 const MNIST_SIDE: usize = 28;
 const NUM_CLASSES: u8 = 10;
+/// The most a gzip body's buffer reserves before its bytes arrive (MNIST's largest file,
+/// 47 MB, fits): a header's promise alone never reserves more.
+const PREALLOCATE: u64 = 64 << 20;
 
 /// Why MNIST could not be found or read.
 #[derive(Debug)]
@@ -71,6 +77,22 @@ pub enum DataError {
         found: u64,
         /// Whether the lengths are of the decompressed data.
         gzip: bool,
+        /// Whether reading stopped at `found` bytes, past `expected`: the file has more.
+        stopped_early: bool,
+    },
+    /// The header promises more data than the memory available could hold.
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Where `promised` comes from, e.g. "header says 4294967295 labels".
+        implied: String,
+        /// Bytes the header promises (header included; wider than u64 when three u32
+        /// dimensions say so).
+        promised: u128,
+        /// Bytes of memory available.
+        available: u64,
+        /// Whether the promise is of the decompressed data.
+        gzip: bool,
     },
     /// No directory holding the four MNIST files.
     NotFound {
@@ -101,6 +123,7 @@ impl fmt::Display for DataError {
                 expected,
                 found,
                 gzip,
+                stopped_early,
             } => {
                 let problem = if found < expected {
                     "truncated"
@@ -108,9 +131,29 @@ impl fmt::Display for DataError {
                     "trailing bytes"
                 };
                 let holder = if *gzip { "decompressed file" } else { "file" };
+                let has = if *stopped_early {
+                    format!("more than {expected} bytes (reading stopped there)")
+                } else {
+                    format!("{found} bytes")
+                };
                 write!(
                     f,
-                    "{}: {problem}: {implied} ({expected} bytes), {holder} has {found} bytes",
+                    "{}: {problem}: {implied} ({expected} bytes), {holder} has {has}",
+                    path.display()
+                )
+            }
+            DataError::TooLarge {
+                path,
+                implied,
+                promised,
+                available,
+                gzip,
+            } => {
+                let data = if *gzip { "decompressed data" } else { "data" };
+                write!(
+                    f,
+                    "{}: too large: {implied} ({promised} bytes of {data}), more than the \
+                     {available} bytes of memory available",
                     path.display()
                 )
             }
@@ -159,46 +202,47 @@ impl fmt::Debug for Images {
     }
 }
 
-/// Reads the whole file, decompressing it if it starts with the gzip magic bytes (so a
-/// `.gz` file is recognised whatever its name). Returns the bytes and whether they were
-/// compressed.
-fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
+/// An IDX file's dimension sizes and body (the bytes after the header), read without
+/// trusting the header: a plain file's length is compared with the header's promise
+/// before the body is read, and a gzip stream is never inflated beyond that promise.
+fn read_idx(
+    path: &Path,
+    magic: u32,
+    describe: impl Fn(&[u32]) -> String,
+) -> Result<(Vec<u32>, Vec<u8>), DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io_err)?;
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok((raw, false));
-    }
-    let mut out = Vec::new();
-    MultiGzDecoder::new(&raw[..])
-        .read_to_end(&mut out)
-        .map_err(|e| io_err(io::Error::new(e.kind(), format!("invalid gzip data: {e}"))))?;
-    Ok((out, true))
-}
-
-/// Checks the magic number and returns the dimension sizes and the header length.
-fn parse_header(
-    path: &Path,
-    bytes: &[u8],
-    gzip: bool,
-    magic: u32,
-) -> Result<(Vec<u32>, usize), DataError> {
-    let length_err = |implied: String, expected: usize| DataError::Length {
+    // Checked before opening: a FIFO would block the open, a device would never end.
+    regular_file(path).map_err(io_err)?;
+    let file = File::open(path).map_err(io_err)?;
+    let file_len = file.metadata().map_err(io_err)?.len();
+    let mut file = BufReader::new(file);
+    let gzip = file.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
+    let mut reader: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let length_err = |implied: String, expected: u64, found: u64| DataError::Length {
         path: path.to_path_buf(),
         implied,
-        expected: expected as u64,
-        found: bytes.len() as u64,
+        expected,
+        found,
         gzip,
+        stopped_early: false,
     };
-    if bytes.len() < 4 {
+
+    let head = read_at_most(&mut reader, 4).map_err(|e| io_err(gzip_context(e, gzip)))?;
+    if head.len() < 4 {
         return Err(length_err(
             "an IDX file starts with a 4-byte magic number".into(),
             4,
+            head.len() as u64,
         ));
     }
-    let found = BigEndian::read_u32(&bytes[..4]);
+    let found = BigEndian::read_u32(&head);
     if found != magic {
         return Err(DataError::Field {
             path: path.to_path_buf(),
@@ -208,73 +252,109 @@ fn parse_header(
         });
     }
     let ndims = (magic & 0xff) as usize;
-    let header_len = 4 + 4 * ndims;
-    if bytes.len() < header_len {
+    let header_len = 4 + 4 * ndims as u64;
+    let dims_bytes =
+        read_at_most(&mut reader, 4 * ndims as u64).map_err(|e| io_err(gzip_context(e, gzip)))?;
+    if dims_bytes.len() < 4 * ndims {
         return Err(length_err(
             format!("an IDX file with {ndims} dimensions has a {header_len}-byte header"),
             header_len,
+            4 + dims_bytes.len() as u64,
         ));
     }
-    let dims = bytes[4..header_len]
+    let dims: Vec<u32> = dims_bytes
         .chunks_exact(4)
         .map(BigEndian::read_u32)
         .collect();
-    Ok((dims, header_len))
+
+    // u128 with checked steps: no header can make the promise wrap around.
+    let body_len = dims
+        .iter()
+        .try_fold(1u128, |n, &d| n.checked_mul(u128::from(d)))
+        .unwrap_or(u128::MAX);
+    let promised_exactly = u128::from(header_len).saturating_add(body_len);
+    let promised = u64::try_from(promised_exactly).unwrap_or(u64::MAX);
+    if !gzip && promised != file_len {
+        return Err(length_err(describe(&dims), promised, file_len));
+    }
+    // No memory figure, no check.
+    let available = machine_memory().map(|m| m.available);
+    if let Some(available) = available.filter(|&a| body_len > u128::from(a)) {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            implied: describe(&dims),
+            promised: promised_exactly,
+            available,
+            gzip,
+        });
+    }
+    // The reader stops one byte past the promise: a longer stream is found without
+    // inflating the rest of it.
+    let body_len = promised - header_len;
+    let capacity = usize::try_from(body_len.min(PREALLOCATE)).unwrap_or(0);
+    let mut body = Vec::with_capacity(capacity);
+    reader
+        .take(body_len.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| io_err(gzip_context(e, gzip)))?;
+    let read = body.len() as u64;
+    if read != body_len {
+        return Err(DataError::Length {
+            path: path.to_path_buf(),
+            implied: describe(&dims),
+            expected: promised,
+            found: header_len + read,
+            gzip,
+            stopped_early: read > body_len,
+        });
+    }
+    Ok((dims, body))
+}
+
+/// Reads up to `n` bytes, fewer only at the end of the stream.
+fn read_at_most(reader: &mut dyn Read, n: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader.take(n).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Says that a read error came from the decompressor, when it did.
+fn gzip_context(e: io::Error, gzip: bool) -> io::Error {
+    if gzip {
+        io::Error::new(e.kind(), format!("invalid gzip data: {e}"))
+    } else {
+        e
+    }
 }
 
 /// Reads an IDX image file (magic 0x00000803: count, rows, cols, then u8 pixels), plain or
 /// gzip. Any image size is accepted; the length must match the header exactly.
 pub fn read_images(path: &Path) -> Result<Images, DataError> {
-    let (mut bytes, gzip) = read_bytes(path)?;
-    let (dims, header_len) = parse_header(path, &bytes, gzip, IMAGES_MAGIC)?;
-    let (count, rows, cols) = (dims[0], dims[1], dims[2]);
-    // u128: three u32 factors cannot overflow it, so a hostile header cannot wrap around.
-    let expected = header_len as u128 + count as u128 * rows as u128 * cols as u128;
-    if expected != bytes.len() as u128 {
-        return Err(DataError::Length {
-            path: path.to_path_buf(),
-            implied: format!("header says {count} images of {rows}×{cols}"),
-            expected: u64::try_from(expected).unwrap_or(u64::MAX),
-            found: bytes.len() as u64,
-            gzip,
-        });
-    }
-    // The length check bounds all three by the file size, so they fit in usize.
-    bytes.drain(..header_len);
+    let describe = |d: &[u32]| format!("header says {} images of {}×{}", d[0], d[1], d[2]);
+    let (dims, pixels) = read_idx(path, IMAGES_MAGIC, describe)?;
+    // Each u32 fits in usize, and the body has their product's bytes.
     Ok(Images {
-        count: count as usize,
-        rows: rows as usize,
-        cols: cols as usize,
-        pixels: bytes,
+        count: dims[0] as usize,
+        rows: dims[1] as usize,
+        cols: dims[2] as usize,
+        pixels,
     })
 }
 
 /// Reads an IDX label file (magic 0x00000801: count, then u8 labels), plain or gzip.
 /// The length must match the header exactly and every label must be a digit, 0..=9.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (mut bytes, gzip) = read_bytes(path)?;
-    let (dims, header_len) = parse_header(path, &bytes, gzip, LABELS_MAGIC)?;
-    let count = dims[0];
-    let expected = header_len as u64 + u64::from(count);
-    if expected != bytes.len() as u64 {
-        return Err(DataError::Length {
-            path: path.to_path_buf(),
-            implied: format!("header says {count} labels"),
-            expected,
-            found: bytes.len() as u64,
-            gzip,
-        });
-    }
-    bytes.drain(..header_len);
-    if let Some(i) = bytes.iter().position(|&l| l >= NUM_CLASSES) {
+    let describe = |d: &[u32]| format!("header says {} labels", d[0]);
+    let (_, labels) = read_idx(path, LABELS_MAGIC, describe)?;
+    if let Some(i) = labels.iter().position(|&l| l >= NUM_CLASSES) {
         return Err(DataError::Field {
             path: path.to_path_buf(),
             field: format!("label[{i}]"),
             expected: format!("0..={}", NUM_CLASSES - 1),
-            found: bytes[i].to_string(),
+            found: labels[i].to_string(),
         });
     }
-    Ok(bytes)
+    Ok(labels)
 }
 
 /// One split of MNIST: images (u8, kept compact) and labels.
@@ -379,37 +459,60 @@ impl Mnist {
     }
 }
 
-/// `dir/name` if it is a file, else `dir/name.gz` if that is.
+/// `dir/name` if it is a regular file, else `dir/name.gz` if that is.
 pub(crate) fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    [name.to_owned(), format!("{name}.gz")]
-        .into_iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+    locate(dir, name).ok()
+}
+
+/// `dir/name` if it is a regular file, else `dir/name.gz` if that is; else why not:
+/// `None` when neither exists, or what stands in their place ("<path>: is a directory, not
+/// a file").
+fn locate(dir: &Path, name: &str) -> Result<PathBuf, Option<String>> {
+    let mut why = None;
+    for path in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        match regular_file(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                why.get_or_insert_with(|| format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    Err(why)
 }
 
 /// Why `dir` cannot serve as a MNIST directory, or `None` if it holds all four files.
 fn lacks_files(dir: &Path) -> Option<String> {
-    if !dir.is_dir() {
-        return Some(if dir.exists() {
-            "not a directory".into()
-        } else {
-            "does not exist".into()
-        });
+    match regular_file(dir) {
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => {}
+        Ok(_) => return Some("is a file, not a directory".into()),
+        Err(e) => return Some(e.to_string()),
     }
-    let missing: Vec<&str> = FILES
-        .into_iter()
-        .filter(|name| find_file(dir, name).is_none())
-        .collect();
-    (!missing.is_empty()).then(|| format!("missing {} (plain or .gz)", missing.join(", ")))
+    let mut missing = Vec::new();
+    let mut problems = Vec::new();
+    for name in FILES {
+        match locate(dir, name) {
+            Ok(_) => {}
+            Err(None) => missing.push(name),
+            Err(Some(why)) => problems.push(why),
+        }
+    }
+    if !missing.is_empty() {
+        problems.insert(0, format!("missing {} (plain or .gz)", missing.join(", ")));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<Split, DataError> {
-    let locate = |name: &str| {
-        find_file(dir, name).ok_or_else(|| DataError::NotFound {
-            searched: vec![(dir.to_path_buf(), format!("missing {name} (plain or .gz)"))],
+    let find = |name: &str| {
+        locate(dir, name).map_err(|why| DataError::NotFound {
+            searched: vec![(
+                dir.to_path_buf(),
+                why.unwrap_or_else(|| format!("missing {name} (plain or .gz)")),
+            )],
         })
     };
-    let images_path = locate(images_name)?;
+    let images_path = find(images_name)?;
     let images = read_images(&images_path)?;
     for (field, found) in [("rows", images.rows), ("cols", images.cols)] {
         if found != MNIST_SIDE {
@@ -421,7 +524,7 @@ fn load_split(dir: &Path, images_name: &str, labels_name: &str) -> Result<Split,
             });
         }
     }
-    let labels_path = locate(labels_name)?;
+    let labels_path = find(labels_name)?;
     let labels = read_labels(&labels_path)?;
     if labels.len() != images.count {
         return Err(DataError::Field {
@@ -864,6 +967,171 @@ mod tests {
         assert_ne!(order, epoch_order(1000, 8));
         assert_ne!(order, sorted);
         assert!(epoch_order(0, 1).is_empty());
+    }
+
+    #[test]
+    fn gzip_is_inflated_no_further_than_its_header_promises() {
+        let dir = TempDir::new().unwrap();
+        // A bomb: the header promises 2 labels, the stream inflates to 50 MB of zeros.
+        let mut bomb = labels_bytes(&[1, 2]);
+        bomb.resize(50 << 20, 0);
+        let path = write(&dir, "bomb.gz", &gzip(&bomb));
+        let start = std::time::Instant::now();
+        let msg = err_text(read_labels(&path));
+        assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
+        assert!(
+            msg.contains("bomb.gz: trailing bytes: header says 2 labels (10 bytes)"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("decompressed file has more than 10 bytes (reading stopped there)"),
+            "{msg}"
+        );
+        // One byte too many is found just the same.
+        let mut bytes = images_bytes(1, 1, 2, &[7, 8]);
+        bytes.push(9);
+        let path = write(&dir, "imgs.gz", &gzip(&bytes));
+        let msg = err_text(read_images(&path));
+        assert!(msg.contains("imgs.gz: trailing bytes"), "{msg}");
+        assert!(msg.contains("more than 18 bytes"), "{msg}");
+    }
+
+    #[test]
+    fn a_promise_beyond_the_available_memory_is_refused_before_inflating() {
+        if machine_memory().is_none() {
+            return; // no memory figure, no check
+        }
+        let dir = TempDir::new().unwrap();
+        let max = u32::MAX;
+        let path = write(
+            &dir,
+            "huge.gz",
+            &gzip(&images_bytes(max, max, max, &[0; 64])),
+        );
+        let msg = err_text(read_images(&path));
+        let promised = 16 + u128::from(max).pow(3);
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("too large: header says {max} images")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("({promised} bytes of decompressed data)")),
+            "{msg}"
+        );
+        assert!(msg.contains("bytes of memory available"), "{msg}");
+        // A plain file's promise is checked against its length first.
+        let path = write(&dir, "huge", &labels_bytes(&[]));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[4..8].copy_from_slice(&max.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let msg = err_text(read_labels(&path));
+        assert!(
+            msg.contains("huge: truncated: header says 4294967295 labels"),
+            "{msg}"
+        );
+    }
+
+    /// Each kind of path that is not a regular file, by name: what the IDX readers and
+    /// `Mnist::load` say of it.
+    #[cfg(unix)]
+    #[test]
+    fn paths_that_are_not_files_are_named_as_what_they_are() {
+        let dir = TempDir::new().unwrap();
+        let absent = dir.path().join("absent");
+        let msg = err_text(read_images(&absent));
+        assert!(
+            msg.ends_with("absent: cannot read: does not exist"),
+            "{msg}"
+        );
+
+        let folder = dir.path().join(TRAIN_IMAGES);
+        std::fs::create_dir(&folder).unwrap();
+        let msg = err_text(read_images(&folder));
+        assert!(
+            msg.ends_with(&format!(
+                "{TRAIN_IMAGES}: cannot read: is a directory, not a file"
+            )),
+            "{msg}"
+        );
+
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        let msg = err_text(read_labels(&a));
+        assert!(
+            msg.contains("a: cannot read: is a symbolic link loop"),
+            "{msg}"
+        );
+
+        #[cfg(target_os = "linux")]
+        for msg in [
+            err_text(read_images(Path::new("/dev/zero"))),
+            err_text(read_labels(Path::new("/dev/zero"))),
+        ] {
+            assert!(
+                msg.ends_with("/dev/zero: cannot read: is a character device, not a regular file"),
+                "{msg}"
+            );
+        }
+
+        let fifo = dir.path().join("fifo");
+        if mkfifo(&fifo) {
+            // Opening a FIFO blocks until a writer comes: this would hang if it were opened.
+            let msg = err_text(read_labels(&fifo));
+            assert!(
+                msg.ends_with("fifo: cannot read: is a named pipe (FIFO), not a regular file"),
+                "{msg}"
+            );
+        }
+
+        let file = write(&dir, "file", b"");
+        let msg = err_text(Mnist::load(&file));
+        assert!(msg.contains("file: is a file, not a directory"), "{msg}");
+    }
+
+    /// Makes a FIFO at `path`; false (the test skips that part) where `mkfifo` is missing.
+    #[cfg(unix)]
+    fn mkfifo(path: &Path) -> bool {
+        let made = std::process::Command::new("mkfifo").arg(path).status();
+        made.is_ok_and(|s| s.success())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_mnist_file_replaced_by_a_folder_or_fifo_is_named_not_missing() {
+        let mnist = tiny_mnist(1, 1);
+        let images = mnist.path().join(TRAIN_IMAGES);
+        std::fs::remove_file(&images).unwrap();
+        std::fs::create_dir(&images).unwrap();
+        let msg = err_text(Mnist::load(mnist.path()));
+        assert!(
+            msg.contains(&format!("{}: is a directory, not a file", images.display())),
+            "{msg}"
+        );
+        assert!(!msg.contains("missing"), "{msg}");
+        let msg = err_text(resolve_dir(Some(mnist.path())));
+        assert!(msg.contains("is a directory, not a file"), "{msg}");
+
+        let labels = mnist.path().join(format!("{TEST_LABELS}.gz"));
+        std::fs::remove_file(&labels).unwrap();
+        if mkfifo(&labels) {
+            let msg = err_text(Mnist::load(mnist.path()));
+            assert!(
+                msg.contains(&format!("{}: is a named pipe (FIFO)", labels.display())),
+                "{msg}"
+            );
+        }
+        // A regular file beside the folder is still found.
+        write(
+            &mnist,
+            &format!("{TRAIN_IMAGES}.gz"),
+            &gzip(&images_bytes(1, 28, 28, &ramp(784))),
+        );
+        assert_eq!(
+            find_file(mnist.path(), TRAIN_IMAGES),
+            Some(mnist.path().join(format!("{TRAIN_IMAGES}.gz")))
+        );
     }
 
     #[test]
