@@ -383,12 +383,16 @@ enum Kind {
 fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
     threads(&args.common)?;
     let config_path = args.run.join(CONFIG_FILE);
-    if !config_path.is_file() {
-        return Err(RunError::Usage(format!(
-            "{}: not a run folder (no {})",
-            args.run.display(),
-            CONFIG_FILE
-        )));
+    match autograd::io::regular_file(&config_path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunError::Usage(format!(
+                "{}: not a run folder (no {})",
+                args.run.display(),
+                CONFIG_FILE
+            )));
+        }
+        Err(e) => return Err(RunError::Usage(format!("{}: {e}", config_path.display()))),
     }
     let file = read_file_layer(Some(&config_path))?;
     let cfg = resolve(file.as_ref(), &args.config).map_err(RunError::Usage)?;

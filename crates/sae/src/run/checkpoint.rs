@@ -146,9 +146,7 @@ pub fn load(
     resume: Option<Resume<'_>>,
 ) -> Result<Position, RunError> {
     let bad = |m: String| RunError::Checkpoint(format!("{}: {m}", path.display()));
-    if !path.is_file() {
-        return Err(bad("no such file".into()));
-    }
+    autograd::io::regular_file(path).map_err(|e| bad(e.to_string()))?;
     let file = autograd::io::load_tensors(path).map_err(|e| RunError::Checkpoint(e.to_string()))?;
     let is_state = |name: &str| name.starts_with("adam.");
     for p in params {

@@ -205,9 +205,9 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     // A new run's folder is created (and a resumed one entered) under its lock, after
     // everything that can be checked without writing has been.
     let (_lock, mut pos) = if opts.resume {
-        if !checkpoint.is_file() {
+        if let Err(e) = autograd::io::regular_file(&checkpoint) {
             return Err(RunError::Checkpoint(format!(
-                "{}: no checkpoint to resume from",
+                "{}: {e}; no checkpoint to resume from",
                 checkpoint.display()
             )));
         }
