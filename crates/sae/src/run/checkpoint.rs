@@ -52,6 +52,9 @@ pub struct Position {
     pub count: u64,
     /// The schedule the run follows.
     pub schedule: Schedule,
+    /// The evaluation due at `step` was cut short by a signal: a resumed run does it
+    /// first.
+    pub eval_pending: bool,
 }
 
 /// What a resumed run expects of its checkpoint.
@@ -124,6 +127,7 @@ pub fn save(
         ),
         ("eval_every".into(), pos.schedule.eval_every.to_string()),
         ("probe_images".into(), pos.schedule.probe_images.to_string()),
+        ("eval_pending".into(), pos.eval_pending.to_string()),
         ("config".into(), cfg.to_toml()),
         (
             "rng".into(),
@@ -215,6 +219,16 @@ pub fn load(
             checkpoint_every: int("checkpoint_every")?,
             eval_every: int("eval_every")?,
             probe_images: int("probe_images")? as usize,
+        },
+        // Absent from checkpoints written before it existed.
+        eval_pending: match file.metadata.get("eval_pending").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(format!(
+                    "metadata `eval_pending` = {other:?}: expected true or false"
+                )));
+            }
         },
     };
     if let Some(resume) = resume {
@@ -320,6 +334,7 @@ mod tests {
                 eval_every: 2,
                 probe_images: 1,
             },
+            eval_pending: true,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::report::latent::latent_structure;
 use crate::report::spikes::SpikeStats;
 use crate::run::checkpoint;
 use crate::run::error::{RunError, io_err};
+use crate::run::signals::Stop;
 use crate::seeds::{eval_seed, probe_seed};
 
 /// Test images kept for the reconstruction figure.
@@ -24,21 +25,27 @@ pub(crate) const SAMPLE_IMAGES: usize = 20;
 
 /// Runs the model in evaluation mode over `split` in batches (batch `b` encoded with
 /// `seed(b)`), calling `each` with every batch's output and images `[B, 1, 28, 28]`.
+/// Returns `false` when `stop` was requested before the last batch.
 fn sweep(
     net: &dyn AutoEncoder,
     split: &Split,
     batch: usize,
     seed: impl Fn(u64) -> u64,
+    stop: &Stop,
     mut each: impl FnMut(&Output<'_>, &Tensor),
-) {
+) -> bool {
     let n = split.len();
     let indices: Vec<usize> = (0..n).collect();
     for (b, idx) in indices.chunks(batch.max(1)).enumerate() {
+        if stop.requested().is_some() {
+            return false;
+        }
         let x = split.images_f32(idx).into_dyn();
         let tape = Tape::eval();
         let out = net.forward(&tape, &x, seed(b as u64), Sampling::Mean);
         each(&out, &x);
     }
+    true
 }
 
 /// Evaluates `model` on `test`: MSE, spike statistics, the latent structure (train codes
@@ -50,6 +57,20 @@ pub fn evaluate(
     test: &Split,
     probe_images: usize,
 ) -> Evaluation {
+    evaluate_unless_stopped(model, cfg, train, test, probe_images, &Stop::new())
+        .expect("nothing stops it")
+}
+
+/// [`evaluate`], abandoned (`None`) as soon as `stop` is requested: a scheduler's
+/// SIGTERM need not wait for minutes of evaluation before the run's checkpoint.
+pub(crate) fn evaluate_unless_stopped(
+    model: &Model,
+    cfg: &Config,
+    train: &Split,
+    test: &Split,
+    probe_images: usize,
+    stop: &Stop,
+) -> Option<Evaluation> {
     let net = model.net();
     let steps = net.steps();
     let mut stats = SpikeStats::new(steps);
@@ -58,11 +79,12 @@ pub fn evaluate(
     let (mut originals, mut recons) = (Vec::new(), Vec::new());
     let mut raster = None;
     let spiking = model.spiking().is_some();
-    sweep(
+    let done = sweep(
         net,
         test,
         cfg.batch,
         |b| eval_seed(cfg.seed, b),
+        stop,
         |out, x| {
             let b = x.shape()[0];
             sq += f64::from(out.mse.item()) * b as f64;
@@ -96,28 +118,37 @@ pub fn evaluate(
     } else {
         f64::NAN
     };
-    let latent = (probe_images > 0 && images > 0).then(|| {
+    if !done {
+        return None;
+    }
+    let latent = if probe_images > 0 && images > 0 {
         let probe = train.take(probe_images);
         let mut train_codes = Vec::new();
-        sweep(
+        let done = sweep(
             net,
             &probe,
             cfg.batch,
             |b| probe_seed(cfg.seed, b),
+            stop,
             |out, _| train_codes.extend(out.latent.value().iter()),
         );
+        if !done {
+            return None;
+        }
         let train_codes = Array2::from_shape_vec((probe.len(), width), train_codes)
             .expect("one code per probe image");
         let test_codes =
             Array2::from_shape_vec((images, width), codes).expect("one code per image");
-        latent_structure(
+        Some(latent_structure(
             &train_codes,
             &probe.labels,
             &test_codes,
             &test.labels,
             cfg.seed,
-        )
-    });
+        ))
+    } else {
+        None
+    };
     let (layers, energy) = match model.spiking() {
         Some(sae) if images > 0 => {
             let layers = stats
@@ -129,7 +160,7 @@ pub fn evaluate(
         }
         _ => (vec![], None),
     };
-    Evaluation {
+    Some(Evaluation {
         test_mse,
         images,
         layers,
@@ -138,7 +169,7 @@ pub fn evaluate(
         originals,
         recons,
         raster,
-    }
+    })
 }
 
 /// MNIST, cut to the configuration's subsets; an empty split (a valid file of zero

@@ -18,7 +18,7 @@ use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
 use crate::run::checkpoint::{self, Position, Resume, Schedule, non_finite_state};
 use crate::run::error::RunError;
-use crate::run::evaluate::{evaluate, load_data};
+use crate::run::evaluate::{evaluate, evaluate_unless_stopped, load_data};
 use crate::run::folder::{
     CHECKPOINT_FILE, CONFIG_FILE, INIT_FILE, METRICS_FILE, REPORT_FILE, STEPS_FILE, append_line,
     create_run_folder, metrics_step, truncate_log, tsv_step, write_text,
@@ -270,6 +270,59 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     let mut saved_at = pos.step;
     let images_seen =
         |step: u64| (step / spe) * n as u64 + ((step % spe) * cfg.batch as u64).min(n as u64);
+    // An evaluation a signal cut short: done before anything else, as it would have been.
+    let evaluate_at = |pos: &mut Position, saved_at: u64| -> Result<_, RunError> {
+        let Some(eval) = evaluate_unless_stopped(
+            &model,
+            cfg,
+            &train_set,
+            &test_set,
+            schedule.probe_images,
+            stop,
+        ) else {
+            return Ok(None);
+        };
+        if !eval.test_mse.is_finite() {
+            bar.abandon();
+            let why = format!(
+                "the test MSE is {} after step {} with finite parameters (a reconstruction \
+                 overflowed)",
+                eval.test_mse, pos.step
+            );
+            return Err(diverged(why, cfg, saved_at, &checkpoint));
+        }
+        let line = MetricsLine::of(pos, spe, images_seen(pos.step), &eval);
+        let line = serde_json::to_string(&line).expect("records serialize");
+        append_line(&metrics_path, &line)?;
+        let line = eval_summary(pos, spe, &eval);
+        // A hidden bar (no terminal, or --quiet) prints nothing: log to stderr then.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+        pos.loss_sum = 0.0;
+        pos.mse_sum = 0.0;
+        pos.count = 0;
+        pos.eval_pending = false;
+        Ok(Some(eval))
+    };
+    if pos.eval_pending {
+        match evaluate_at(&mut pos, saved_at)? {
+            Some(eval) => {
+                last_eval = Some(eval);
+                checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
+            }
+            None => {
+                bar.abandon();
+                return Err(RunError::Interrupted {
+                    signal: stop.requested().expect("evaluations stop only on a signal"),
+                    step: pos.step,
+                    dir: dir.clone(),
+                });
+            }
+        }
+    }
     while pos.step < total {
         if opts.stop_after.is_some_and(|s| pos.step >= s) {
             if saved_at != pos.step {
@@ -345,30 +398,11 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
 
         let epoch_end = pos.step % spe == 0;
         if epoch_end || (schedule.eval_every > 0 && pos.step % schedule.eval_every == 0) {
-            let eval = evaluate(&model, cfg, &train_set, &test_set, schedule.probe_images);
-            if !eval.test_mse.is_finite() {
-                bar.abandon();
-                let why = format!(
-                    "the test MSE is {} after step {} with finite parameters (a \
-                     reconstruction overflowed)",
-                    eval.test_mse, pos.step
-                );
-                return Err(diverged(why, cfg, saved_at, &checkpoint));
+            // Left pending (and done first on resume) if a signal cuts it short.
+            pos.eval_pending = true;
+            if let Some(eval) = evaluate_at(&mut pos, saved_at)? {
+                last_eval = Some(eval);
             }
-            let line = MetricsLine::of(&pos, spe, images_seen(pos.step), &eval);
-            let line = serde_json::to_string(&line).expect("records serialize");
-            append_line(&metrics_path, &line)?;
-            let line = eval_summary(&pos, spe, &eval);
-            // A hidden bar (no terminal, or --quiet) prints nothing: log to stderr then.
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-            pos.loss_sum = 0.0;
-            pos.mse_sum = 0.0;
-            pos.count = 0;
-            last_eval = Some(eval);
         }
         let stopping = opts.stop_after == Some(pos.step);
         let interrupted = stop.requested();
