@@ -171,6 +171,8 @@ pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
 pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summary, RunError> {
     let started = Instant::now();
     cfg.validate().map_err(RunError::Usage)?;
+    cfg.check_memory(crate::config::Workload::Train)
+        .map_err(RunError::Usage)?;
     let (train_set, test_set) = load_data(cfg, opts.data_dir.as_deref())?;
     if train_set.is_empty() {
         return Err(RunError::Usage(
@@ -188,7 +190,7 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Summa
     let mut opt = optimizer(cfg, params.clone());
     let n = train_set.len();
     let spe = steps_per_epoch(n, cfg.batch);
-    let total = spe * cfg.epochs as u64;
+    let total = cfg.total_steps(n).map_err(RunError::Usage)?;
 
     let mut pos = if opts.resume {
         if !checkpoint.is_file() {
