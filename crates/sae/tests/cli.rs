@@ -282,6 +282,24 @@ fn bench_prints_one_json_object() {
 
 #[test]
 #[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
+fn a_run_too_long_to_count_is_refused() {
+    let data = sae::data::mnist_for_tests();
+    let tmp = tempfile::tempdir().unwrap();
+    // 16 steps per epoch × 2^60 epochs is 2^64: it wrapped around to 0 steps and exit 0.
+    let epochs = (1u64 << 60).to_string();
+    let args = train_args(&data, tmp.path(), "long", &["--epochs", &epochs]);
+    let o = Command::new(SAE).args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("epochs = {epochs}")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("long").exists());
+}
+
+#[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
     let data = sae::data::mnist_for_tests();
     let tmp = tempfile::tempdir().unwrap();
