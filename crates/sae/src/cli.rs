@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigArgs, resolve};
+use crate::config::{Config, ConfigArgs, Workload, resolve};
 use crate::report::evaluation::{Evaluation, to_json};
 use crate::run::bench::{self, BenchMode, BenchOptions};
 use crate::run::error::RunError;
@@ -222,18 +222,31 @@ where
     }
 }
 
-/// Sets up the global rayon pool.
+/// Most worker threads per core `--threads` may ask for: the kernels split work by shape,
+/// never by thread count, so more threads than cores only add stacks and switching.
+const THREADS_PER_CORE: usize = 4;
+
+/// Sets up the global rayon pool, of at most [`THREADS_PER_CORE`] threads per core.
 fn threads(common: &Common) -> Result<(), RunError> {
     if let Some(n) = common.threads {
-        if n == 0 {
-            return Err(RunError::Usage(
-                "threads = 0: must be at least 1 (--threads)".into(),
-            ));
-        }
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        check_threads(n, cores).map_err(RunError::Usage)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .map_err(|e| RunError::Usage(format!("--threads {n}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Refuses a thread count of 0 or more than [`THREADS_PER_CORE`] per core.
+fn check_threads(n: usize, cores: usize) -> Result<(), String> {
+    let most = THREADS_PER_CORE.saturating_mul(cores);
+    if n == 0 || n > most {
+        return Err(format!(
+            "threads = {n}: must be between 1 and {most} ({THREADS_PER_CORE} per core, {cores} \
+             cores) (--threads)"
+        ));
     }
     Ok(())
 }
@@ -400,6 +413,20 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| args.run.join(CHECKPOINT_FILE));
+    if let Kind::Reconstruct = kind {
+        // The images shown are encoded as one batch.
+        let shown = match cfg.test_images {
+            0 => args.count,
+            n => args.count.min(n),
+        };
+        let batch = Config {
+            batch: shown.max(1),
+            ..cfg.clone()
+        };
+        batch
+            .check_memory(Workload::Infer)
+            .map_err(|e| RunError::Usage(format!("count = {}: {e} (--count)", args.count)))?;
+    }
     let out = match kind {
         Kind::Eval => args.out.clone().unwrap_or_else(|| args.run.join(EVAL_FILE)),
         Kind::Reconstruct => args
@@ -643,6 +670,17 @@ mod tests {
         let text = Config::paper().to_toml();
         assert!(text.contains("lr = 0.0005\n"), "{text}");
         assert!(text.contains("channels = [16, 32]"), "{text}");
+    }
+
+    #[test]
+    fn threads_are_bounded_by_the_cores() {
+        check_threads(1, 1).unwrap();
+        check_threads(8, 2).unwrap();
+        for (n, cores) in [(0, 2), (9, 2), (100_000, 2), (usize::MAX, 2)] {
+            let err = check_threads(n, cores).unwrap_err();
+            assert!(err.starts_with(&format!("threads = {n}: ")), "{err}");
+            assert!(err.contains(&format!("{cores} cores")), "{err}");
+        }
     }
 
     #[test]

@@ -132,6 +132,56 @@ fn bad_configuration_is_a_usage_error_naming_the_problem() {
 }
 
 #[test]
+fn huge_sizes_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().to_str().unwrap();
+    let max = "18446744073709551615";
+    for (args, needle) in [
+        (&["--steps", max][..], "steps = 18446744073709551615"),
+        (&["--steps", "9223372036854775807"], "steps × batch"),
+        (&["--batch", "1125899906842624"], "steps × batch × neurons"),
+        (&["--channels", "4294967295,4294967295"], "channels = ["),
+        (
+            &["--latent", "9223372036854775807"],
+            "latent = 9223372036854775807",
+        ),
+        (
+            &["--padding", "4611686018427387904"],
+            "padding = 4611686018427387904",
+        ),
+        (
+            &["--kernel", "9223372036854775807"],
+            "kernel = 9223372036854775807",
+        ),
+        (&["--steps", "100000"], "memory: training"),
+        (&["--threads", "100000"], "threads = 100000"),
+    ] {
+        let mut full = vec!["train", "--quiet", "--runs-dir", runs];
+        full.extend(args);
+        let o = sae(&full);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    for (args, needle) in [
+        (
+            &["bench", "--iters", max][..],
+            "iters = 18446744073709551615",
+        ),
+        (&["bench", "--steps", "100000"], "memory: training"),
+        (
+            &["bench", "--mode", "infer", "--steps", "100000"],
+            "memory: inference",
+        ),
+    ] {
+        let o = sae(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn a_bad_config_file_names_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("run.toml");
@@ -228,6 +278,24 @@ fn bench_prints_one_json_object() {
         assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
     }
     assert_eq!(v["threads"], 1);
+}
+
+#[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
+fn a_run_too_long_to_count_is_refused() {
+    let data = sae::data::mnist_for_tests();
+    let tmp = tempfile::tempdir().unwrap();
+    // 16 steps per epoch × 2^60 epochs is 2^64: it wrapped around to 0 steps and exit 0.
+    let epochs = (1u64 << 60).to_string();
+    let args = train_args(&data, tmp.path(), "long", &["--epochs", &epochs]);
+    let o = Command::new(SAE).args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("epochs = {epochs}")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("long").exists());
 }
 
 #[test]

@@ -1,14 +1,19 @@
 //! Every hyper-parameter of a run ([`Config`]), with the `quick` and `paper` presets,
 //! validation that names the bad field, its value and what it must be, the named choices
-//! ([`names`]) and the layers a run's configuration is resolved from ([`overlay`]).
+//! ([`names`]), the layers a run's configuration is resolved from ([`overlay`]), the
+//! counts it implies ([`size`]) and the memory it needs ([`memory`]).
 
+pub mod memory;
 pub mod names;
 pub mod overlay;
+pub mod size;
 
 use serde::{Deserialize, Serialize};
 
+pub use memory::Workload;
 pub use names::{Encoder, Floor, ModelKind, Preset, Readout, Reset, Surrogate};
 pub use overlay::{ConfigArgs, resolve};
+pub use size::Sizes;
 
 /// MNIST's image side.
 pub const SIDE: usize = 28;
@@ -244,7 +249,8 @@ impl Config {
                 self.channels
             ));
         }
-        self.feature_sides()?;
+        // Every derived count, and the bytes a training step needs, must fit 64 bits.
+        self.estimate_bytes(Workload::Train)?;
         Ok(())
     }
 
@@ -254,24 +260,6 @@ impl Config {
             Preset::Quick => Config::quick(),
             Preset::Paper => Config::paper(),
         }
-    }
-
-    /// The side of the square feature map after each encoder conv, the input's (28)
-    /// first; an error when a kernel is larger than the (padded) map it slides over.
-    pub fn feature_sides(&self) -> Result<Vec<usize>, String> {
-        let mut sides = vec![SIDE];
-        for _ in &self.channels {
-            let side = sides[sides.len() - 1];
-            let padded = side + 2 * self.padding;
-            if padded < self.kernel {
-                return Err(format!(
-                    "kernel = {}: larger than the {side}×{side} feature map (padding {})",
-                    self.kernel, self.padding
-                ));
-            }
-            sides.push((padded - self.kernel) / self.stride + 1);
-        }
-        Ok(sides)
     }
 
     /// The neurons' parameters.

@@ -240,6 +240,27 @@ impl Config {
     }
 }
 
+/// Refuses an integer of `layer` above `i64::MAX`, the largest a TOML table (and so a
+/// run's `config.toml`) holds, naming its key and flag.
+fn check_integers(layer: &ConfigArgs) -> Result<(), String> {
+    let value = serde_json::to_value(layer).map_err(|e| format!("configuration: {e}"))?;
+    let too_big = |v: &serde_json::Value| v.as_u64().is_some_and(|n| n > i64::MAX as u64);
+    for (key, v) in value.as_object().into_iter().flatten() {
+        let big = match v {
+            serde_json::Value::Array(items) => items.iter().any(too_big),
+            v => too_big(v),
+        };
+        if big {
+            return Err(format!(
+                "{key} = {v}: more than {}, the largest integer a TOML file holds (--{})",
+                i64::MAX,
+                key.replace('_', "-")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The configuration of a run: the preset (from the flags, else the file, else quick),
 /// then the file's keys, then the flags'; validated. Errors name the field (and, for a
 /// bad value, the flag).
@@ -251,8 +272,9 @@ pub fn resolve(file: Option<&ConfigArgs>, flags: &ConfigArgs) -> Result<Config, 
     let mut keys =
         toml::Table::try_from(Config::preset(preset)).expect("a configuration serializes");
     for layer in file.into_iter().chain([flags]) {
+        check_integers(layer)?;
         // A layer's table holds only the keys it sets: TOML has no null, unset fields are left out.
-        let mut set = toml::Table::try_from(layer).expect("a configuration layer serializes");
+        let mut set = toml::Table::try_from(layer).map_err(|e| format!("configuration: {e}"))?;
         set.remove("preset");
         keys.extend(set);
     }

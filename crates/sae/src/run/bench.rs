@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ModelKind, SIDE};
+use crate::config::{Config, ModelKind, SIDE, Workload};
 use crate::data::{DataError, Images, TRAIN_IMAGES, find_file, read_images, resolve_dir};
 use crate::nn::{LayerActivity, Model, Objective, Output, Sampling};
 use crate::report::spikes::SpikeStats;
@@ -302,8 +302,28 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
             "iters = 0: must be at least 1 (--iters)".into(),
         ));
     }
-    let runs = opts.warmup + opts.iters;
-    let input = BenchInput::load(cfg, opts.data_dir.as_deref(), runs * cfg.batch)?;
+    let workload = match opts.mode {
+        BenchMode::Infer => Workload::Infer,
+        BenchMode::Train | BenchMode::Both => Workload::Train,
+    };
+    cfg.check_memory(workload).map_err(RunError::Usage)?;
+    // Iteration i reads images [i·B, (i+1)·B): their count must not overflow.
+    let (runs, images) = opts
+        .warmup
+        .checked_add(opts.iters)
+        .and_then(|runs| Some((runs, runs.checked_mul(cfg.batch)?)))
+        .ok_or_else(|| {
+            RunError::Usage(format!(
+                "iters = {}: (warmup + iters) × batch = ({} + {}) × {} images is more than {} \
+                 (--iters, --warmup)",
+                opts.iters,
+                opts.warmup,
+                opts.iters,
+                cfg.batch,
+                usize::MAX
+            ))
+        })?;
+    let input = BenchInput::load(cfg, opts.data_dir.as_deref(), images)?;
     let model = Model::new(cfg);
     let net = model.net();
     let objective = Objective::new(cfg, &model);

@@ -211,6 +211,8 @@ pub fn load_run(
     data_dir: Option<&Path>,
 ) -> Result<Loaded, RunError> {
     cfg.validate().map_err(RunError::Usage)?;
+    cfg.check_memory(crate::config::Workload::Infer)
+        .map_err(RunError::Usage)?;
     let model = Model::new(cfg);
     let pos = checkpoint::load(checkpoint, &model.net().params(), None)?;
     let (train, test) = load_data(cfg, data_dir)?;

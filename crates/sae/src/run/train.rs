@@ -188,6 +188,8 @@ pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
 pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, RunError> {
     let started = Instant::now();
     cfg.validate().map_err(RunError::Usage)?;
+    cfg.check_memory(crate::config::Workload::Train)
+        .map_err(RunError::Usage)?;
     let (train_set, test_set) = load_data(cfg, opts.data_dir.as_deref())?;
     let dir = &opts.dir;
     let checkpoint = dir.join(CHECKPOINT_FILE);
@@ -200,7 +202,7 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     let mut opt = optimizer(cfg, params.clone());
     let n = train_set.len();
     let spe = steps_per_epoch(n, cfg.batch);
-    let total = spe * cfg.epochs as u64;
+    let total = cfg.total_steps(n).map_err(RunError::Usage)?;
 
     // A new run's folder is created (and a resumed one entered) under its lock, after
     // everything that can be checked without writing has been.
