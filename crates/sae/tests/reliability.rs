@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 const SAE: &str = env!("CARGO_BIN_EXE_sae");
 
-/// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast.
+/// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast. A test's
+/// own flags replace these.
 const TINY: &[&str] = &[
     "--steps",
     "2",
@@ -72,7 +73,15 @@ fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
         "--name".into(),
         name.into(),
     ];
-    a.extend(TINY.iter().map(|s| s.to_string()));
+    // TINY's flags, but those `extra` sets itself (all but `--quiet` take a value).
+    let mut tiny = TINY.iter();
+    while let Some(flag) = tiny.next() {
+        let value = (*flag != "--quiet").then(|| tiny.next()).flatten();
+        if !extra.contains(flag) {
+            a.push(flag.to_string());
+            a.extend(value.map(|v| v.to_string()));
+        }
+    }
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
@@ -383,4 +392,53 @@ fn paths_that_are_not_folders_or_files_are_named_as_such() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_signal_during_an_evaluation_stops_it_and_the_resumed_run_does_it_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One step per epoch and an evaluation of 3000 images after each: a signal right
+    // after the first step lands in that evaluation.
+    let data = tiny_mnist(&tmp.path().join("data"), 16, 3000);
+    let runs = tmp.path().join("runs");
+    let extra = ["--steps", "8", "--epochs", "3", "--probe-images", "500"];
+    let whole = sae(&args(&data, &runs, "whole", &extra));
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let mut child = Command::new(SAE)
+        .args(args(&data, &runs, "cut", &extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = runs.join("cut");
+    let t0 = Instant::now();
+    while lines(&dir.join("steps.tsv")) < 1 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(t0.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(file.metadata["step"], "1");
+    assert_eq!(file.metadata["eval_pending"], "true");
+    assert_eq!(
+        lines(&dir.join("metrics.jsonl")),
+        0,
+        "the evaluation was cut short"
+    );
+    let o = sae(&[
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["metrics.jsonl", "steps.tsv", "eval.json"] {
+        let read = |d: &Path| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!(read(&runs.join("whole")), read(&dir), "{f}");
+    }
 }

@@ -226,11 +226,24 @@ impl ConfigArgs {
 
     /// Reads a TOML file of [`ConfigArgs`] keys (unknown keys are errors naming them).
     pub fn read(path: &Path) -> Result<Self, String> {
+        // A FIFO or a device is never opened (it could block or never end), nor a file
+        // far larger than any configuration.
+        let len = autograd::io::regular_file(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        if len > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "{}: {len} bytes; a configuration file has at most {MAX_CONFIG_BYTES}",
+                path.display()
+            ));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
+
+/// The largest configuration file read (every key of one is about 700 bytes).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 impl Config {
     /// The TOML text of `config.toml`: every key, floats as the shortest decimal that
