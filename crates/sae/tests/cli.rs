@@ -8,12 +8,12 @@
 //! `--include-ignored`, which fails them if MNIST is missing.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 use sae::config::Config;
 
-const SAE: &str = env!("CARGO_BIN_EXE_sae");
+mod common;
+use common::{SAE, sae, signal, stderr};
 
 /// The small configuration of these tests: 16 steps per epoch; two epochs at lr 0.002
 /// unless the test says otherwise.
@@ -36,17 +36,6 @@ const SMALL: &[&str] = &[
     "1",
     "--quiet",
 ];
-
-fn sae(args: &[&str]) -> Output {
-    Command::new(SAE)
-        .args(args)
-        .output()
-        .expect("run the sae binary")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `sae train` of the small configuration into `runs/<name>` with extra flags.
 fn train_args<'a>(data: &'a Path, runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<String> {
@@ -423,25 +412,11 @@ fn resume_after_stop_continues_exactly() {
 
 /// Starts the small run in the background and waits until it has done `steps` steps.
 fn start_and_wait(data: &Path, runs: &Path, name: &str, extra: &[&str], steps: usize) -> Child {
-    let mut child = Command::new(SAE)
-        .args(train_args(data, runs, name, extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = runs.join(name).join("steps.tsv");
-    let t0 = Instant::now();
-    loop {
-        let done = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
-        if done >= steps {
-            return child;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {steps} steps");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::start_and_wait(
+        &train_args(data, runs, name, extra),
+        &runs.join(name),
+        steps,
+    )
 }
 
 #[test]
@@ -488,11 +463,7 @@ fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
     ];
     run_ok(&train_args(&data, runs, "whole", &extra));
     let child = start_and_wait(&data, runs, "stopped", &extra, 6);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(&child, "INT");
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(130), "{err}");

@@ -4,10 +4,11 @@
 //! data set (random pixels), so none needs the real one.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SAE: &str = env!("CARGO_BIN_EXE_sae");
+mod common;
+use common::{SAE, lines, sae, signal, stderr};
 
 /// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast. A test's
 /// own flags replace these.
@@ -86,44 +87,10 @@ fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
     a
 }
 
-fn sae<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(SAE).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
-
 /// Starts a long training run and waits until it has done `steps` steps.
 fn start(data: &Path, runs: &Path, name: &str, steps: usize) -> Child {
-    let mut child = Command::new(SAE)
-        .args(args(data, runs, name, &["--epochs", "10000"]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = runs.join(name).join("steps.tsv");
-    let t0 = Instant::now();
-    while lines(&log) < steps {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {steps} steps");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let args = args(data, runs, name, &["--epochs", "10000"]);
+    common::start_and_wait(&args, &runs.join(name), steps)
 }
 
 /// The step a run folder's checkpoint holds.

@@ -1,0 +1,60 @@
+//! What the end-to-end tests of the `sae` binary share: running it, reading its stderr,
+//! waiting for a background run's steps and signalling it.
+
+#![allow(dead_code)] // Each test file uses its own part.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const SAE: &str = env!("CARGO_BIN_EXE_sae");
+
+/// Runs `sae` with `args` to the end.
+pub fn sae<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(SAE)
+        .args(args)
+        .output()
+        .expect("run the sae binary")
+}
+
+/// What a finished `sae` wrote to stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The lines of a file (0 if it does not exist yet).
+pub fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Starts `sae args` in the background (a training run into `run_dir`) and waits until
+/// its `steps.tsv` has `steps` lines.
+pub fn start_and_wait<S: AsRef<OsStr>>(args: &[S], run_dir: &Path, steps: usize) -> Child {
+    let mut child = Command::new(SAE)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = run_dir.join("steps.tsv");
+    let t0 = Instant::now();
+    while lines(&log) < steps {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {steps} steps");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+/// Sends `signal` (`INT`, `TERM`, `HUP`) to `child`.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
