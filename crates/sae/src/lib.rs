@@ -2,11 +2,12 @@
 //! runs, their reports, the paper's study and the `sae` command line.
 //!
 //! Imports point one way: [`cli`] → [`study`] → [`run`] → [`nn`], [`data`], [`report`],
-//! [`seeds`] → [`config`]. `ARCHITECTURE.md` at the workspace root has the map.
+//! [`seeds`], [`cluster`] → [`config`]. `ARCHITECTURE.md` at the workspace root has the map.
 
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod nn;
