@@ -31,9 +31,14 @@ impl fmt::Debug for Group {
 /// The number of processes the launcher says this job has (`mpirun`, `srun`, PMIx), if
 /// it was started by one.
 fn launched_size() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse().ok())
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_SIZE",
+        "SLURM_STEP_NUM_TASKS",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.parse().ok())
 }
 
 impl Group {

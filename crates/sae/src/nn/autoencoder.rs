@@ -1,7 +1,10 @@
 //! What every auto-encoder is to the code that runs it: [`AutoEncoder`], the [`Output`]
 //! of a forward pass and the [`Sampling`] mode of a stochastic latent.
 
+use std::ops::Range;
+
 use autograd::{Parameter, Tape, Tensor, Var};
+use ndarray::{Axis, Slice};
 
 /// One layer's activity in a forward pass.
 #[derive(Clone, Debug)]
@@ -54,8 +57,66 @@ pub trait AutoEncoder {
     /// Runs the model on images `x [B, 1, 28, 28]`; `seed` drives any randomness (input
     /// encoding, noise, the VAE's sample).
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t>;
+    /// Runs the model on images `part` of the batch `x`, drawing for them exactly the
+    /// random numbers [`AutoEncoder::forward`] of the whole batch draws: one rank's share
+    /// of a data-parallel step, identical to the same rows of the whole batch's pass.
+    fn forward_part<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        part: Range<usize>,
+        seed: u64,
+        sampling: Sampling,
+    ) -> Output<'t>;
     /// Time steps per image (1 for the non-spiking baselines).
     fn steps(&self) -> usize {
         1
+    }
+}
+
+/// Rows `part` of a batch `x [B, …]`.
+pub(crate) fn rows(x: &Tensor, part: &Range<usize>) -> Tensor {
+    x.slice_axis(Axis(0), Slice::from(part.clone())).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ModelKind};
+    use crate::nn::Model;
+
+    #[test]
+    fn a_part_of_a_batch_is_those_rows_of_the_whole_pass() {
+        let x = Tensor::from_shape_fn(ndarray::IxDyn(&[5, 1, 28, 28]), |i| {
+            ((i[0] * 31 + i[2] * 7 + i[3]) % 11) as f32 / 10.0
+        });
+        for model in [ModelKind::Sae, ModelKind::Ae, ModelKind::Vae] {
+            let cfg = Config {
+                model,
+                steps: 3,
+                channels: vec![2, 3],
+                latent: 6,
+                input_noise: 0.1,
+                ..Config::quick()
+            };
+            let net = Model::new(&cfg);
+            let tape = Tape::new();
+            let whole = net.net().forward(&tape, &x, 9, Sampling::Sample);
+            for part in [0..2, 2..5, 4..5] {
+                let p = net
+                    .net()
+                    .forward_part(&tape, &x, part.clone(), 9, Sampling::Sample);
+                for (name, a, b) in [
+                    ("recon", &p.recon, &whole.recon),
+                    ("latent", &p.latent, &whole.latent),
+                ] {
+                    assert_eq!(
+                        *a.value(),
+                        rows(&b.value(), &part),
+                        "{model} {name} {part:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,11 +6,13 @@
 //! The authors' variant (ReLU output, MSE) is `Config::authors_ae`.
 
 use autograd::{Parameter, Tape, Tensor, Var, init};
+use std::ops::Range;
+
 use ndarray::IxDyn;
 use rand::Rng;
 
 use crate::config::Config;
-use crate::nn::autoencoder::{AutoEncoder, Output, Sampling};
+use crate::nn::autoencoder::{AutoEncoder, Output, Sampling, rows};
 use crate::nn::layers::{Reshape, Synapse};
 use crate::nn::plan::{self, LayerPlan};
 
@@ -148,6 +150,18 @@ impl AutoEncoder for Ae {
         p
     }
 
+    fn forward_part<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        part: Range<usize>,
+        seed: u64,
+        sampling: Sampling,
+    ) -> Output<'t> {
+        // Deterministic: the rows alone.
+        self.forward(tape, &rows(x, &part), seed, sampling)
+    }
+
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, _: u64, _: Sampling) -> Output<'t> {
         let xv = tape.constant(x.clone());
         let latent = self
@@ -200,12 +214,28 @@ impl AutoEncoder for Vae {
     }
 
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t> {
+        self.forward_part(tape, x, 0..x.shape()[0], seed, sampling)
+    }
+
+    fn forward_part<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        part: Range<usize>,
+        seed: u64,
+        sampling: Sampling,
+    ) -> Output<'t> {
+        let x = &rows(x, &part);
         let xv = tape.constant(x.clone());
         let h = self.stack.encode(tape, &xv);
         let (mu, logvar) = (self.mu.apply(tape, &h), self.logvar.apply(tape, &h));
         let z = if sampling == Sampling::Sample {
+            // ε of image i of the whole batch is draw i·latent + j, whichever part runs.
             let n = mu.value().len();
-            let eps: Vec<f32> = (0..n).map(|i| standard_normal(seed, i as u64)).collect();
+            let first = (part.start * (n / part.len().max(1))) as u64;
+            let eps: Vec<f32> = (0..n)
+                .map(|i| standard_normal(seed, first + i as u64))
+                .collect();
             let eps = Tensor::from_shape_vec(IxDyn(mu.shape()), eps).expect("μ's shape");
             &mu + &((&logvar * 0.5).exp() * tape.constant(eps))
         } else {

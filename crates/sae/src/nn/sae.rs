@@ -5,11 +5,13 @@
 //! [`Objective`](crate::nn::Objective)'s.
 
 use autograd::{Parameter, Tape, Tensor, Var};
-use ndarray::IxDyn;
+use std::ops::Range;
+
+use ndarray::{Axis, IxDyn, Slice};
 use rand::Rng;
 
 use crate::config::{Config, Encoder, Readout, SIDE};
-use crate::nn::autoencoder::{AutoEncoder, LayerActivity, Output, Sampling};
+use crate::nn::autoencoder::{AutoEncoder, LayerActivity, Output, Sampling, rows};
 use crate::nn::layers::{LifLayer, Synapse};
 use crate::nn::lif::LifParams;
 use crate::nn::plan;
@@ -209,6 +211,29 @@ impl AutoEncoder for Sae {
 
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, _: Sampling) -> Output<'t> {
         self.run(tape, x, seed)
+    }
+
+    fn forward_part<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        part: Range<usize>,
+        seed: u64,
+        _: Sampling,
+    ) -> Output<'t> {
+        // The whole batch is encoded (its draws are indexed over all of it), then each
+        // time step's rows of the part are kept.
+        let b = x.shape()[0];
+        let encoded = self.encode(x, seed);
+        let frames: Vec<Range<usize>> = (0..self.steps)
+            .map(|t| t * b + part.start..t * b + part.end)
+            .collect();
+        let views: Vec<_> = frames
+            .iter()
+            .map(|f| encoded.slice_axis(Axis(0), Slice::from(f.clone())))
+            .collect();
+        let input = ndarray::concatenate(Axis(0), &views).expect("frames of one shape");
+        self.run_encoded(tape, &rows(x, &part), input)
     }
 
     fn steps(&self) -> usize {
