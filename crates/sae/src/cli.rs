@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::Group;
 use crate::config::{Config, ConfigArgs, Workload, resolve};
 use crate::report::evaluation::{Evaluation, to_json};
 use crate::run::bench::{self, BenchMode, BenchOptions};
@@ -26,7 +27,7 @@ use crate::run::folder::{
 use crate::run::lock::RunLock;
 use crate::run::outputs::write_outputs;
 use crate::run::signals;
-use crate::run::{RunOptions, load_run, train};
+use crate::run::{RunOptions, load_run, train_on};
 use crate::study::{self, Budget, Study};
 
 /// Options every subcommand takes.
@@ -216,7 +217,7 @@ where
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}error: {e}", crate::cluster::rank_prefix());
             ExitCode::from(e.exit_code())
         }
     }
@@ -258,6 +259,19 @@ fn read_file_layer(path: Option<&Path>) -> Result<Option<ConfigArgs>, RunError> 
 }
 
 fn dispatch(cli: Cli) -> Result<(), RunError> {
+    let parallel = matches!(cli.command, None | Some(Command::Train(_)));
+    if !parallel {
+        // Only training spreads over ranks; started by a launcher, anything else would
+        // run N times over the same files.
+        let group = Group::from_launcher().map_err(RunError::Usage)?;
+        if group.size() > 1 {
+            return Err(RunError::Usage(format!(
+                "only `sae train` runs on several ranks; run this command as one process \
+                 (started as one of {})",
+                group.size()
+            )));
+        }
+    }
     match cli.command {
         None => train_command(cli.train),
         Some(Command::Train(args)) => train_command(*args),
@@ -336,6 +350,7 @@ fn out_flag(out: &Path, study: Study, budget: Budget) -> String {
 
 fn train_command(args: TrainArgs) -> Result<(), RunError> {
     let stop = signals::install();
+    let group = Group::from_launcher().map_err(RunError::Usage)?;
     threads(&args.common)?;
     let (dir, file, resume) = match &args.resume {
         Some(dir) => {
@@ -381,8 +396,10 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
         probe_images: args.probe_images,
         progress: !args.quiet,
     };
-    let summary = train(&cfg, &opts, stop)?;
-    println!("{summary}");
+    let summary = train_on(&cfg, &opts, stop, &group)?;
+    if group.is_root() {
+        println!("{summary}");
+    }
     Ok(())
 }
 

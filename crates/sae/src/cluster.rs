@@ -6,6 +6,18 @@
 //! hashes) and an abort that ends every rank. On one process they are no-ops.
 
 use std::fmt;
+use std::sync::OnceLock;
+
+/// `(rank, size)` of this process's MPI job, once it has joined one.
+static JOB: OnceLock<(usize, usize)> = OnceLock::new();
+
+/// `"rank R of N: "` for the messages of a process in a job of several, else empty.
+pub fn rank_prefix() -> String {
+    match JOB.get() {
+        Some(&(rank, size)) if size > 1 => format!("rank {rank} of {size}: "),
+        _ => String::new(),
+    }
+}
 
 /// The processes a command runs on.
 pub struct Group {
@@ -59,12 +71,14 @@ impl Group {
         if launched > 1 || std::env::var_os("OMPI_COMM_WORLD_RANK").is_some() {
             let universe = mpi::initialize().ok_or("MPI was already initialized")?;
             let world = universe.world();
-            return Ok(Group {
+            let group = Group {
                 inner: Inner::Mpi {
                     _universe: universe,
                     world,
                 },
-            });
+            };
+            let _ = JOB.set((group.rank(), group.size()));
+            return Ok(group);
         }
         if launched > 1 {
             return Err(format!(

@@ -75,7 +75,7 @@ pub trait AutoEncoder {
 }
 
 /// Rows `part` of a batch `x [B, …]`.
-pub(crate) fn rows(x: &Tensor, part: &Range<usize>) -> Tensor {
+pub fn rows(x: &Tensor, part: &Range<usize>) -> Tensor {
     x.slice_axis(Axis(0), Slice::from(part.clone())).to_owned()
 }
 

@@ -18,13 +18,14 @@ pub mod evaluate;
 pub mod folder;
 pub mod lock;
 pub mod outputs;
+pub mod parallel;
 pub mod signals;
 pub mod train;
 
 pub use checkpoint::Schedule;
 pub use error::RunError;
 pub use evaluate::{Loaded, evaluate, load_run};
-pub use train::{RunOptions, Summary, train};
+pub use train::{RunOptions, Summary, train, train_on};
 
 /// A small, fast configuration for the run tests on real MNIST: a narrow network at
 /// T = 4, two epochs of 16 steps, with the quick preset's regularizers (burst-L2 and

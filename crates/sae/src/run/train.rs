@@ -8,11 +8,14 @@ use std::time::Instant;
 use autograd::optim::clip_grad_value;
 use autograd::tensor::non_finite;
 use autograd::{Adam, Optimizer, Parameter, Tape};
+
+use crate::cluster::{Group, share};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::data::epoch_order;
+use crate::nn::autoencoder::rows;
 use crate::nn::{LayerActivity, Model, Objective, Sampling};
 use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
@@ -25,7 +28,10 @@ use crate::run::folder::{
 };
 use crate::run::lock::RunLock;
 use crate::run::outputs::write_outputs;
-use crate::run::signals::Stop;
+use crate::run::parallel::{
+    agree, check_same_job, check_same_params, check_shares, or_abort, sum_gradients,
+};
+use crate::run::signals::{Signal, Stop};
 use crate::seeds::{epoch_seed, step_seed};
 
 /// Spike density at or above which a layer counts as saturated.
@@ -129,6 +135,24 @@ impl fmt::Display for Summary {
     }
 }
 
+/// Writes the checkpoint from rank 0, once every rank is checked to hold the same
+/// parameters.
+fn save_on(
+    group: &Group,
+    path: &Path,
+    cfg: &Config,
+    params: &[Parameter],
+    opt: &Adam,
+    pos: &Position,
+    spe: u64,
+) -> Result<(), RunError> {
+    check_same_params(params, group, pos.step)?;
+    if group.is_root() {
+        or_abort(group, checkpoint::save(path, cfg, params, opt, pos, spe))?;
+    }
+    Ok(())
+}
+
 /// The error of a run that diverged: why, what is kept, and what to try.
 fn diverged(why: String, cfg: &Config, saved_at: u64, checkpoint: &Path) -> RunError {
     let clip = if cfg.clip_value > 0.0 {
@@ -186,7 +210,21 @@ pub fn diagnose(layers: &[LayerActivity<'_>], steps: usize) -> String {
 /// `eval.json`, the figures and `report.md`. `stop` (set by a signal) ends the run after
 /// the current step with a checkpoint and [`RunError::Interrupted`].
 pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, RunError> {
+    train_on(cfg, opts, stop, &Group::single())
+}
+
+/// [`train`] on the ranks of `group`, data-parallel: each rank computes the gradient of
+/// its share of every batch ([`share`]), the gradients are summed over the ranks, and
+/// every rank takes the same optimizer step. Rank 0 alone writes the run folder and
+/// evaluates. One rank is exactly [`train`].
+pub fn train_on(
+    cfg: &Config,
+    opts: &RunOptions,
+    stop: &Stop,
+    group: &Group,
+) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let (root, parallel) = (group.is_root(), group.size() > 1);
     cfg.validate().map_err(RunError::Usage)?;
     cfg.check_memory(crate::config::Workload::Train)
         .map_err(RunError::Usage)?;
@@ -203,38 +241,62 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     let n = train_set.len();
     let spe = steps_per_epoch(n, cfg.batch);
     let total = cfg.total_steps(n).map_err(RunError::Usage)?;
+    check_shares(cfg, n, group)?;
+    check_same_job(cfg, group)?;
 
     // A new run's folder is created (and a resumed one entered) under its lock, after
     // everything that can be checked without writing has been.
-    let (_lock, mut pos) = if opts.resume {
-        if let Err(e) = autograd::io::regular_file(&checkpoint) {
-            return Err(RunError::Checkpoint(format!(
-                "{}: {e}; no checkpoint to resume from",
-                checkpoint.display()
-            )));
+    // The other ranks read what rank 0 reads, and write nothing.
+    let setup = if !root {
+        if opts.resume {
+            let resume = Resume {
+                opt: &mut opt,
+                seed: cfg.seed,
+                steps_per_epoch: spe,
+                total_steps: total,
+            };
+            checkpoint::load(&checkpoint, &params, Some(resume)).map(|pos| (None, pos))
+        } else {
+            let init = opts
+                .init
+                .as_ref()
+                .map(|i| checkpoint::load(i, &params, None));
+            init.transpose().map(|_| (None, Position::default()))
         }
-        let lock = RunLock::acquire(dir)?;
-        let resume = Resume {
-            opt: &mut opt,
-            seed: cfg.seed,
-            steps_per_epoch: spe,
-            total_steps: total,
-        };
-        let pos = checkpoint::load(&checkpoint, &params, Some(resume))?;
-        truncate_log(&metrics_path, pos.step, metrics_step)?;
-        truncate_log(&steps_path, pos.step, tsv_step)?;
-        (lock, pos)
+    } else if opts.resume {
+        (|| {
+            if let Err(e) = autograd::io::regular_file(&checkpoint) {
+                return Err(RunError::Checkpoint(format!(
+                    "{}: {e}; no checkpoint to resume from",
+                    checkpoint.display()
+                )));
+            }
+            let lock = RunLock::acquire(dir)?;
+            let resume = Resume {
+                opt: &mut opt,
+                seed: cfg.seed,
+                steps_per_epoch: spe,
+                total_steps: total,
+            };
+            let pos = checkpoint::load(&checkpoint, &params, Some(resume))?;
+            truncate_log(&metrics_path, pos.step, metrics_step)?;
+            truncate_log(&steps_path, pos.step, tsv_step)?;
+            Ok((Some(lock), pos))
+        })()
     } else {
-        if let Some(init) = &opts.init {
-            checkpoint::load(init, &params, None)?;
-        }
-        create_run_folder(dir)?;
-        let lock = RunLock::acquire(dir)?;
-        if let Some(init) = &opts.init {
-            write_text(&dir.join(INIT_FILE), &format!("{}\n", init.display()))?;
-        }
-        (lock, Position::default())
+        (|| {
+            if let Some(init) = &opts.init {
+                checkpoint::load(init, &params, None)?;
+            }
+            create_run_folder(dir)?;
+            let lock = RunLock::acquire(dir)?;
+            if let Some(init) = &opts.init {
+                write_text(&dir.join(INIT_FILE), &format!("{}\n", init.display()))?;
+            }
+            Ok((Some(lock), Position::default()))
+        })()
     };
+    let (_lock, mut pos) = agree(group, setup)?;
     pos.schedule = Schedule {
         checkpoint_every: opts
             .checkpoint_every
@@ -248,12 +310,19 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         "# Resolved configuration of this run; `sae train --config {}` repeats it.\n",
         dir.join(CONFIG_FILE).display()
     );
-    write_text(&dir.join(CONFIG_FILE), &(header + &cfg.to_toml()))?;
-    if !opts.resume {
-        checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
+    if root {
+        let written = write_text(&dir.join(CONFIG_FILE), &(header + &cfg.to_toml()));
+        or_abort(group, written)?;
+        if !opts.resume {
+            or_abort(
+                group,
+                checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe),
+            )?;
+        }
     }
+    check_same_params(&params, group, pos.step)?;
 
-    let bar = if opts.progress {
+    let bar = if opts.progress && root {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
@@ -309,11 +378,17 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         pos.eval_pending = false;
         Ok(Some(eval))
     };
+    if pos.eval_pending && !root {
+        (pos.loss_sum, pos.mse_sum, pos.count, pos.eval_pending) = (0.0, 0.0, 0, false);
+    }
     if pos.eval_pending {
-        match evaluate_at(&mut pos, saved_at)? {
+        match or_abort(group, evaluate_at(&mut pos, saved_at))? {
             Some(eval) => {
                 last_eval = Some(eval);
-                checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
+                or_abort(
+                    group,
+                    checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe),
+                )?;
             }
             None => {
                 bar.abandon();
@@ -328,7 +403,7 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
     while pos.step < total {
         if opts.stop_after.is_some_and(|s| pos.step >= s) {
             if saved_at != pos.step {
-                checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
+                save_on(group, &checkpoint, cfg, &params, &opt, &pos, spe)?;
             }
             bar.abandon();
             return Ok(Summary {
@@ -348,9 +423,29 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
             &order.as_ref().expect("set above").1[bi * cfg.batch..((bi + 1) * cfg.batch).min(n)];
         let x = train_set.images_f32(idx).into_dyn();
         let tape = Tape::new();
-        let out = net.forward(&tape, &x, step_seed(cfg.seed, pos.step), Sampling::Sample);
-        let loss_var = objective.loss(&tape, &out, &x);
-        let (loss, mse) = (loss_var.item(), out.mse.item());
+        let seed = step_seed(cfg.seed, pos.step);
+        // With several ranks: this rank's share, and the step's totals summed over them.
+        let (out, loss_var, loss, mse, dens, stop_all) = if parallel {
+            let part = share(idx.len(), group.rank(), group.size());
+            let w = part.len() as f64 / idx.len() as f64;
+            let out = net.forward_part(&tape, &x, part.clone(), seed, Sampling::Sample);
+            let loss_var = objective.loss(&tape, &out, &rows(&x, &part)) * w as f32;
+            let mut totals = [
+                f64::from(loss_var.item()),
+                w * f64::from(out.mse.item()),
+                w * batch_density(&out.layers, net.steps()),
+                f64::from(u8::from(stop.requested().is_some())),
+            ];
+            group.sum_f64(&mut totals);
+            let [loss, mse, dens, stops] = totals;
+            (out, loss_var, loss as f32, mse as f32, dens, stops > 0.0)
+        } else {
+            let out = net.forward(&tape, &x, seed, Sampling::Sample);
+            let loss_var = objective.loss(&tape, &out, &x);
+            let (loss, mse) = (loss_var.item(), out.mse.item());
+            let dens = batch_density(&out.layers, net.steps());
+            (out, loss_var, loss, mse, dens, false)
+        };
         let at = format!("step {} (epoch {})", pos.step + 1, epoch + 1);
         if !loss.is_finite() {
             bar.abandon();
@@ -360,10 +455,10 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
             );
             return Err(diverged(why, cfg, saved_at, &checkpoint));
         }
-        let dens = batch_density(&out.layers, net.steps());
         opt.zero_grad();
         loss_var.backward();
         drop((out, loss_var));
+        sum_gradients(&params, group);
         if cfg.clip_value > 0.0 {
             clip_grad_value(&params, cfg.clip_value);
         }
@@ -394,27 +489,35 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         pos.loss_sum += f64::from(loss);
         pos.mse_sum += f64::from(mse);
         pos.count += 1;
-        append_line(&steps_path, &format!("{}\t{loss}\t{mse}\t{dens}", pos.step))?;
+        if root {
+            let line = format!("{}\t{loss}\t{mse}\t{dens}", pos.step);
+            or_abort(group, append_line(&steps_path, &line))?;
+        }
         bar.set_position(pos.step);
         bar.set_message(format!("loss {loss:.4} mse {mse:.4} density {dens:.3}"));
 
         let epoch_end = pos.step % spe == 0;
         if epoch_end || (schedule.eval_every > 0 && pos.step % schedule.eval_every == 0) {
-            // Left pending (and done first on resume) if a signal cuts it short.
-            pos.eval_pending = true;
-            if let Some(eval) = evaluate_at(&mut pos, saved_at)? {
-                last_eval = Some(eval);
+            if root {
+                // Left pending (and done first on resume) if a signal cuts it short.
+                pos.eval_pending = true;
+                if let Some(eval) = or_abort(group, evaluate_at(&mut pos, saved_at))? {
+                    last_eval = Some(eval);
+                }
+            } else {
+                (pos.loss_sum, pos.mse_sum, pos.count) = (0.0, 0.0, 0);
             }
         }
         let stopping = opts.stop_after == Some(pos.step);
-        let interrupted = stop.requested();
+        // Every rank stops after the same step, whichever got the signal.
+        let interrupted = stop.requested().or(stop_all.then_some(Signal::Terminate));
         if epoch_end
             || (schedule.checkpoint_every > 0 && pos.step % schedule.checkpoint_every == 0)
             || pos.step == total
             || stopping
             || interrupted.is_some()
         {
-            checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe)?;
+            save_on(group, &checkpoint, cfg, &params, &opt, &pos, spe)?;
             saved_at = pos.step;
         }
         if let Some(signal) = interrupted {
@@ -427,6 +530,16 @@ pub fn train(cfg: &Config, opts: &RunOptions, stop: &Stop) -> Result<Summary, Ru
         }
     }
     bar.finish_and_clear();
+    if !root {
+        return Ok(Summary {
+            dir: dir.clone(),
+            step: pos.step,
+            total_steps: total,
+            test_mse: f64::NAN,
+            wall_s: started.elapsed().as_secs_f64(),
+            stopped: false,
+        });
+    }
     let eval = match last_eval {
         Some(e) => e,
         None => evaluate(&model, cfg, &train_set, &test_set, schedule.probe_images),
