@@ -112,7 +112,7 @@ mod tests {
                 ] {
                     assert_eq!(
                         *a.value(),
-                        rows(&b.value(), &part),
+                        rows(b.value(), &part),
                         "{model} {name} {part:?}"
                     );
                 }

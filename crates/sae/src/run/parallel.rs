@@ -87,11 +87,9 @@ pub fn agree<T>(group: &Group, result: Result<T, RunError>) -> Result<T, RunErro
 /// A rank-0 action whose failure must end every rank (a write to the run folder): on
 /// error, says so and aborts the job with the error's exit code.
 pub fn or_abort<T>(group: &Group, result: Result<T, RunError>) -> Result<T, RunError> {
-    if let Err(e) = &result {
-        if group.size() > 1 {
-            eprintln!("error: {e}");
-            group.abort_others(e.exit_code());
-        }
+    if let (Err(e), true) = (&result, group.size() > 1) {
+        eprintln!("{}error: {e}", crate::cluster::rank_prefix());
+        group.abort_others(e.exit_code());
     }
     result
 }
