@@ -1,0 +1,285 @@
+//! `sae train` under `mpirun` (feature `mpi`; `.ci/run` installs Open MPI and runs these
+//! with `cargo test --release -p sae --features mpi --test mpi`): two ranks give the
+//! losses of one process with the same global batch, write one run folder that a
+//! one-process `sae eval` reads, resume with another number of ranks, and refuse what
+//! the ranks cannot share. Data: a generated MNIST-shaped set, so no download is needed.
+
+#![cfg(feature = "mpi")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{SAE, lines, sae, stderr};
+
+fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_be_bytes().to_vec();
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(body);
+    out
+}
+
+/// A MNIST-shaped folder of smooth random images (so the network has something to
+/// learn).
+fn data(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n) in [("train", 200u32), ("t10k", 64)] {
+        let pixels: Vec<u8> = (0..n * 784)
+            .map(|k| {
+                let (i, p) = (k / 784, k % 784);
+                (((p / 28 + p % 28 + i as u32 * 3) % 17) * 15) as u8
+            })
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(0x803, &[n, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(0x801, &[n], &labels),
+        )
+        .unwrap();
+    }
+    dir.to_path_buf()
+}
+
+fn train_args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        name,
+        "--steps",
+        "4",
+        "--channels",
+        "4,8",
+        "--latent",
+        "16",
+        "--batch",
+        "20",
+        "--probe-images",
+        "0",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn mpirun(np: usize) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args([
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        &np.to_string(),
+        SAE,
+    ]);
+    c
+}
+
+fn mpi_train(np: usize, args: &[String]) -> Output {
+    mpirun(np)
+        .args(args)
+        .output()
+        .expect("mpirun (Debian: openmpi-bin) must be installed to run these tests")
+}
+
+/// `(loss, mse)` of every step of a run.
+fn losses(dir: &Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(dir.join("steps.tsv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<f64> = l.split('\t').map(|v| v.parse().unwrap()).collect();
+            (f[1], f[2])
+        })
+        .collect()
+}
+
+fn assert_close(a: &[(f64, f64)], b: &[(f64, f64)]) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        for (u, v) in [(x.0, y.0), (x.1, y.1)] {
+            assert!(
+                (u - v).abs() <= 1e-5 * u.abs().max(v.abs()),
+                "step {}: {u} against {v}",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn two_ranks_give_the_one_process_losses_and_one_readable_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(&tmp.path().join("data"));
+    let runs = tmp.path().join("runs");
+    let extra = ["--epochs", "2"];
+    let one = sae(&train_args(&data, &runs, "one", &extra));
+    assert!(one.status.success(), "{}", stderr(&one));
+    let two = mpi_train(2, &train_args(&data, &runs, "two", &extra));
+    assert!(two.status.success(), "{}", stderr(&two));
+    assert_eq!(
+        String::from_utf8_lossy(&two.stdout).lines().count(),
+        1,
+        "rank 0 alone reports"
+    );
+    assert_close(&losses(&runs.join("one")), &losses(&runs.join("two")));
+    // Written once, by rank 0, and read by one process.
+    assert_eq!(lines(&runs.join("two").join("metrics.jsonl")), 2);
+    let d = data.to_str().unwrap();
+    let eval = sae(&["eval", runs.join("two").to_str().unwrap(), "--data-dir", d]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+
+    // Three ranks share 20 images as 7 + 7 + 6, and resume a run two ranks began.
+    let stop = mpi_train(
+        2,
+        &train_args(
+            &data,
+            &runs,
+            "mixed",
+            &["--epochs", "2", "--stop-after", "5"],
+        ),
+    );
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    let mut resume: Vec<String> = [
+        "train",
+        "--resume",
+        runs.join("mixed").to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    resume.extend(["--threads".into(), "1".into()]);
+    let three = mpi_train(3, &resume);
+    assert!(three.status.success(), "{}", stderr(&three));
+    assert_close(&losses(&runs.join("one")), &losses(&runs.join("mixed")));
+}
+
+#[test]
+fn a_dead_rank_ends_the_job_and_resume_continues_from_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(&tmp.path().join("data"));
+    let runs = tmp.path().join("runs");
+    let extra = ["--epochs", "400", "--checkpoint-every", "5"];
+    let mut job = mpirun(2)
+        .args(train_args(&data, &runs, "killed", &extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = runs.join("killed");
+    let t0 = Instant::now();
+    while lines(&dir.join("steps.tsv")) < 12 {
+        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
+        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Kill rank 1 (the sae process whose rank variable is 1).
+    let ranks = Command::new("pgrep")
+        .args(["-f", "--", "--name killed"])
+        .output()
+        .unwrap();
+    let pids: Vec<u32> = String::from_utf8_lossy(&ranks.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let rank1 = pids
+        .iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|v| v == b"OMPI_COMM_WORLD_RANK=1")
+            })
+        })
+        .expect("rank 1's process");
+    assert!(
+        Command::new("kill")
+            .args(["-9", &rank1.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t0 = Instant::now();
+    let status = job.wait().unwrap();
+    assert!(!status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "the job outlived its rank by a minute"
+    );
+    // The checkpoint on disk is whole and the run continues, here on one process.
+    let o = sae(&[
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--quiet",
+        "--epochs",
+        "4",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        o.status.success() || err.contains("beyond the run's"),
+        "{err}"
+    );
+}
+
+#[test]
+fn what_the_ranks_cannot_share_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(&tmp.path().join("data"));
+    let runs = tmp.path().join("runs");
+    let o = mpi_train(3, &train_args(&data, &runs, "small", &["--batch", "2"]));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("batch = 2: a global batch shared by 3 ranks"),
+        "{err}"
+    );
+    // 200 images in batches of 66 leave 2 for 3 ranks.
+    let o = mpi_train(3, &train_args(&data, &runs, "last", &["--batch", "66"]));
+    assert!(
+        stderr(&o).contains("leave a last batch of 2"),
+        "{}",
+        stderr(&o)
+    );
+    // Two ranks started with different flags.
+    let a = train_args(&data, &runs, "differ", &[]);
+    let mut b = a.clone();
+    b.extend(["--lr".into(), "0.01".into()]);
+    let o = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "1", SAE])
+        .args(&a)
+        .args([":", "-np", "1", SAE])
+        .args(&b)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("ranks [1] run another configuration"), "{err}");
+    assert!(!runs.join("differ").exists(), "nothing is written");
+    let o = mpi_train(2, &["eval".to_string(), runs.to_str().unwrap().into()]);
+    assert!(
+        stderr(&o).contains("only `sae train` runs on several ranks"),
+        "{}",
+        stderr(&o)
+    );
+}
