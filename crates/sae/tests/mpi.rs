@@ -64,8 +64,6 @@ fn train_args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<Strin
         "4,8",
         "--latent",
         "16",
-        "--batch",
-        "20",
         "--probe-images",
         "0",
         "--threads",
@@ -75,6 +73,9 @@ fn train_args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<Strin
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if !extra.contains(&"--batch") {
+        a.extend(["--batch".into(), "20".into()]);
+    }
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
