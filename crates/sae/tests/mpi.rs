@@ -31,7 +31,7 @@ fn data(dir: &Path) -> PathBuf {
         let pixels: Vec<u8> = (0..n * 784)
             .map(|k| {
                 let (i, p) = (k / 784, k % 784);
-                (((p / 28 + p % 28 + i as u32 * 3) % 17) * 15) as u8
+                (((p / 28 + p % 28 + i * 3) % 17) * 15) as u8
             })
             .collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
