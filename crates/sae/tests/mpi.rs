@@ -140,7 +140,16 @@ fn two_ranks_give_the_one_process_losses_and_one_readable_run() {
         "rank 0 alone reports"
     );
     assert_close(&losses(&runs.join("one")), &losses(&runs.join("two")));
+    // The evaluation, sharded over the ranks, scores what one process scores.
+    let mse = |run: &str| -> f64 {
+        let text = std::fs::read_to_string(runs.join(run).join("eval.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["test_mse"].as_f64().unwrap()
+    };
+    let (a, b) = (mse("one"), mse("two"));
+    assert!((a - b).abs() <= 1e-5 * a, "test MSE {a} against {b}");
     // Written once, by rank 0, and read by one process.
+
     assert_eq!(lines(&runs.join("two").join("metrics.jsonl")), 2);
     let d = data.to_str().unwrap();
     let eval = sae(&["eval", runs.join("two").to_str().unwrap(), "--data-dir", d]);
@@ -172,6 +181,11 @@ fn two_ranks_give_the_one_process_losses_and_one_readable_run() {
     let three = mpi_train(3, &resume);
     assert!(three.status.success(), "{}", stderr(&three));
     assert_close(&losses(&runs.join("one")), &losses(&runs.join("mixed")));
+    let c = mse("mixed");
+    assert!(
+        (a - c).abs() <= 1e-5 * a,
+        "test MSE {a} against {c} (3 ranks)"
+    );
 }
 
 #[test]

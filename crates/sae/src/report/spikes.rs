@@ -178,6 +178,30 @@ impl SpikeStats {
         self.images += batch as u64;
     }
 
+    /// Every layer's per-neuron event counts, in order, as one vector (to sum the counts
+    /// of several processes; exact up to 2⁵³).
+    pub fn event_counts(&self) -> Vec<f64> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.events.iter().map(|&e| e as f64))
+            .collect()
+    }
+
+    /// Replaces the counts by `counts` (as [`SpikeStats::event_counts`] gives them) over
+    /// `images` images; a no-op before the first batch (no layers to hold them).
+    pub fn set_event_counts(&mut self, counts: &[f64], images: u64) {
+        if self.layers.is_empty() {
+            return;
+        }
+        let mut it = counts.iter();
+        for l in &mut self.layers {
+            for e in &mut l.events {
+                *e = *it.next().expect("as many counts as events") as u64;
+            }
+        }
+        self.images = images;
+    }
+
     /// The per-layer summary, a neuron bursting when its mean rate is above
     /// `burst_threshold` spikes per step. Empty before the first batch.
     pub fn layers(&self, burst_threshold: f64) -> Vec<LayerReport> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use autograd::{Tape, Tensor};
 use ndarray::Array2;
 
+use crate::cluster::Group;
 use crate::config::{Config, SIDE};
 use crate::data::{Mnist, Split, resolve_dir};
 use crate::nn::{AutoEncoder, Model, Output, Sampling};
@@ -23,29 +24,37 @@ use crate::seeds::{eval_seed, probe_seed};
 /// Test images kept for the reconstruction figure.
 pub(crate) const SAMPLE_IMAGES: usize = 20;
 
-/// Runs the model in evaluation mode over `split` in batches (batch `b` encoded with
-/// `seed(b)`), calling `each` with every batch's output and images `[B, 1, 28, 28]`.
-/// Returns `false` when `stop` was requested before the last batch.
+/// Runs the model in evaluation mode over this rank's batches of `split` (batch `b`,
+/// encoded with `seed(b)`, on rank `b mod N`), calling `each(b, output, images)`. Returns
+/// `false` on every rank when `stop` was requested on any before its last batch.
 fn sweep(
     net: &dyn AutoEncoder,
     split: &Split,
     batch: usize,
     seed: impl Fn(u64) -> u64,
-    stop: &Stop,
-    mut each: impl FnMut(&Output<'_>, &Tensor),
+    (stop, group): (&Stop, &Group),
+    mut each: impl FnMut(usize, &Output<'_>, &Tensor),
 ) -> bool {
     let n = split.len();
     let indices: Vec<usize> = (0..n).collect();
-    for (b, idx) in indices.chunks(batch.max(1)).enumerate() {
+    let mut stopped = false;
+    let mine = indices
+        .chunks(batch.max(1))
+        .enumerate()
+        .filter(|(b, _)| b % group.size() == group.rank());
+    for (b, idx) in mine {
         if stop.requested().is_some() {
-            return false;
+            stopped = true;
+            break;
         }
         let x = split.images_f32(idx).into_dyn();
         let tape = Tape::eval();
         let out = net.forward(&tape, &x, seed(b as u64), Sampling::Mean);
-        each(&out, &x);
+        each(b, &out, &x);
     }
-    true
+    let mut flag = [f64::from(u8::from(stopped))];
+    group.sum_f64(&mut flag);
+    flag[0] == 0.0
 }
 
 /// Evaluates `model` on `test`: MSE, spike statistics, the latent structure (train codes
@@ -57,51 +66,62 @@ pub fn evaluate(
     test: &Split,
     probe_images: usize,
 ) -> Evaluation {
-    evaluate_unless_stopped(model, cfg, train, test, probe_images, &Stop::new())
+    let (stop, one) = (Stop::new(), Group::single());
+    evaluate_unless_stopped(model, cfg, (train, test), probe_images, (&stop, &one))
         .expect("nothing stops it")
 }
 
-/// [`evaluate`], abandoned (`None`) as soon as `stop` is requested: a scheduler's
-/// SIGTERM need not wait for minutes of evaluation before the run's checkpoint.
+/// [`evaluate`] over the ranks of `group` (each its share of the batches, the sums and
+/// codes then combined on every rank; the spike statistics, samples and raster complete
+/// on rank 0), abandoned (`None`) as soon as `stop` is requested: a scheduler's SIGTERM
+/// need not wait for minutes of evaluation before the run's checkpoint.
 pub(crate) fn evaluate_unless_stopped(
     model: &Model,
     cfg: &Config,
-    train: &Split,
-    test: &Split,
+    (train, test): (&Split, &Split),
     probe_images: usize,
-    stop: &Stop,
+    (stop, group): (&Stop, &Group),
 ) -> Option<Evaluation> {
     let net = model.net();
     let steps = net.steps();
     let mut stats = SpikeStats::new(steps);
     let (mut sq, mut images) = (0.0f64, 0usize);
     let (mut codes, mut width) = (Vec::new(), 0usize);
-    let (mut originals, mut recons) = (Vec::new(), Vec::new());
+    let pixels = SIDE * SIDE;
+    let samples = SAMPLE_IMAGES.min(test.len());
+    let mut recons = vec![0.0f32; samples * pixels];
     let mut raster = None;
     let spiking = model.spiking().is_some();
+    let batch = cfg.batch.max(1);
     let done = sweep(
         net,
         test,
-        cfg.batch,
+        batch,
         |b| eval_seed(cfg.seed, b),
-        stop,
-        |out, x| {
-            let b = x.shape()[0];
-            sq += f64::from(out.mse.item()) * b as f64;
-            images += b;
+        (stop, group),
+        |b, out, x| {
+            let n = x.shape()[0];
+            sq += f64::from(out.mse.item()) * n as f64;
+            images += n;
             if spiking {
-                stats.add(&out.layers, b);
+                stats.add(&out.layers, n);
             }
             let code = out.latent.value();
-            width = code.len() / b;
-            codes.extend(code.iter());
-            let room = SAMPLE_IMAGES * SIDE * SIDE - originals.len();
-            if room > 0 {
-                let take = room.min(x.len());
-                originals.extend(x.iter().take(take));
-                recons.extend(out.recon.value().iter().take(take));
+            width = code.len() / n;
+            if codes.is_empty() {
+                codes = vec![0.0f32; test.len() * width];
             }
-            if raster.is_none() {
+            codes[b * batch * width..][..code.len()]
+                .copy_from_slice(code.as_slice().expect("contiguous"));
+            let first = b * batch * pixels;
+            if first < recons.len() {
+                let take = (recons.len() - first).min(x.len());
+                recons[first..first + take]
+                    .iter_mut()
+                    .zip(out.recon.value().iter())
+                    .for_each(|(r, v)| *r = *v);
+            }
+            if b == 0 {
                 raster = Some(match &out.latent_spikes {
                     Some(spikes) => figures::raster_of(spikes.value(), steps, 0),
                     None => Array2::from_shape_vec(
@@ -113,28 +133,54 @@ pub(crate) fn evaluate_unless_stopped(
             }
         },
     );
+    if !done {
+        return None;
+    }
+    // Each rank's part, combined: zeros elsewhere, so the sums are the parts.
+    let mut totals = [sq, images as f64];
+    group.sum_f64(&mut totals);
+    let [sq, images] = totals;
+    let images = images as usize;
+    let width = group
+        .gather_u64(width as u64)
+        .into_iter()
+        .max()
+        .unwrap_or(0) as usize;
+    codes.resize(test.len() * width, 0.0);
+    group.sum_f32(&mut codes);
+    group.sum_f32(&mut recons);
+    if spiking {
+        combine_spike_counts(&mut stats, group);
+    }
+    let originals: Vec<f32> = test
+        .images_f32(&(0..samples).collect::<Vec<_>>())
+        .iter()
+        .copied()
+        .collect();
     let test_mse = if images > 0 {
         sq / images as f64
     } else {
         f64::NAN
     };
-    if !done {
-        return None;
-    }
     let latent = if probe_images > 0 && images > 0 {
         let probe = train.take(probe_images);
-        let mut train_codes = Vec::new();
+        let mut train_codes = vec![0.0f32; probe.len() * width];
         let done = sweep(
             net,
             &probe,
-            cfg.batch,
+            batch,
             |b| probe_seed(cfg.seed, b),
-            stop,
-            |out, _| train_codes.extend(out.latent.value().iter()),
+            (stop, group),
+            |b, out, _| {
+                let code = out.latent.value();
+                train_codes[b * batch * width..][..code.len()]
+                    .copy_from_slice(code.as_slice().expect("contiguous"));
+            },
         );
         if !done {
             return None;
         }
+        group.sum_f32(&mut train_codes);
         let train_codes = Array2::from_shape_vec((probe.len(), width), train_codes)
             .expect("one code per probe image");
         let test_codes =
@@ -170,6 +216,25 @@ pub(crate) fn evaluate_unless_stopped(
         recons,
         raster,
     })
+}
+
+/// Sums every layer's event counts over the ranks into rank 0's statistics (the only
+/// ones reported); a rank that had no batch adds zeros.
+fn combine_spike_counts(stats: &mut SpikeStats, group: &Group) {
+    if group.size() == 1 {
+        return;
+    }
+    let mut events = stats.event_counts();
+    let len = group
+        .gather_u64(events.len() as u64)
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    events.resize(len as usize, 0.0);
+    group.sum_f64(&mut events);
+    let mut images = [stats.images() as f64];
+    group.sum_f64(&mut images);
+    stats.set_event_counts(&events, images[0] as u64);
 }
 
 /// MNIST, cut to the configuration's subsets; an empty split (a valid file of zero

@@ -21,7 +21,7 @@ use crate::report::evaluation::{Evaluation, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
 use crate::run::checkpoint::{self, Position, Resume, Schedule, non_finite_state};
 use crate::run::error::RunError;
-use crate::run::evaluate::{evaluate, evaluate_unless_stopped, load_data};
+use crate::run::evaluate::{evaluate_unless_stopped, load_data};
 use crate::run::folder::{
     CHECKPOINT_FILE, CONFIG_FILE, INIT_FILE, METRICS_FILE, REPORT_FILE, STEPS_FILE, append_line,
     create_run_folder, metrics_step, truncate_log, tsv_step, write_text,
@@ -346,10 +346,9 @@ pub fn train_on(
         let Some(eval) = evaluate_unless_stopped(
             &model,
             cfg,
-            &train_set,
-            &test_set,
+            (&train_set, &test_set),
             schedule.probe_images,
-            stop,
+            (stop, group),
         ) else {
             return Ok(None);
         };
@@ -362,15 +361,17 @@ pub fn train_on(
             );
             return Err(diverged(why, cfg, saved_at, &checkpoint));
         }
-        let line = MetricsLine::of(pos, spe, images_seen(pos.step), &eval);
-        let line = serde_json::to_string(&line).expect("records serialize");
-        append_line(&metrics_path, &line)?;
-        let line = eval_summary(pos, spe, &eval);
-        // A hidden bar (no terminal, or --quiet) prints nothing: log to stderr then.
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
+        if root {
+            let line = MetricsLine::of(pos, spe, images_seen(pos.step), &eval);
+            let line = serde_json::to_string(&line).expect("records serialize");
+            or_abort(group, append_line(&metrics_path, &line))?;
+            let line = eval_summary(pos, spe, &eval);
+            // A hidden bar (no terminal, or --quiet) prints nothing: log to stderr then.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         pos.loss_sum = 0.0;
         pos.mse_sum = 0.0;
@@ -378,22 +379,17 @@ pub fn train_on(
         pos.eval_pending = false;
         Ok(Some(eval))
     };
-    if pos.eval_pending && !root {
-        (pos.loss_sum, pos.mse_sum, pos.count, pos.eval_pending) = (0.0, 0.0, 0, false);
-    }
     if pos.eval_pending {
-        match or_abort(group, evaluate_at(&mut pos, saved_at))? {
+        match evaluate_at(&mut pos, saved_at)? {
             Some(eval) => {
                 last_eval = Some(eval);
-                or_abort(
-                    group,
-                    checkpoint::save(&checkpoint, cfg, &params, &opt, &pos, spe),
-                )?;
+                save_on(group, &checkpoint, cfg, &params, &opt, &pos, spe)?;
             }
             None => {
                 bar.abandon();
                 return Err(RunError::Interrupted {
-                    signal: stop.requested().expect("evaluations stop only on a signal"),
+                    // Stopped by a signal on this rank or another.
+                    signal: stop.requested().unwrap_or(Signal::Terminate),
                     step: pos.step,
                     dir: dir.clone(),
                 });
@@ -498,14 +494,10 @@ pub fn train_on(
 
         let epoch_end = pos.step % spe == 0;
         if epoch_end || (schedule.eval_every > 0 && pos.step % schedule.eval_every == 0) {
-            if root {
-                // Left pending (and done first on resume) if a signal cuts it short.
-                pos.eval_pending = true;
-                if let Some(eval) = or_abort(group, evaluate_at(&mut pos, saved_at))? {
-                    last_eval = Some(eval);
-                }
-            } else {
-                (pos.loss_sum, pos.mse_sum, pos.count) = (0.0, 0.0, 0);
+            // Left pending (and done first on resume) if a signal cuts it short.
+            pos.eval_pending = true;
+            if let Some(eval) = evaluate_at(&mut pos, saved_at)? {
+                last_eval = Some(eval);
             }
         }
         let stopping = opts.stop_after == Some(pos.step);
@@ -530,26 +522,32 @@ pub fn train_on(
         }
     }
     bar.finish_and_clear();
-    if !root {
-        return Ok(Summary {
-            dir: dir.clone(),
-            step: pos.step,
-            total_steps: total,
-            test_mse: f64::NAN,
-            wall_s: started.elapsed().as_secs_f64(),
-            stopped: false,
-        });
-    }
     let eval = match last_eval {
         Some(e) => e,
-        None => evaluate(&model, cfg, &train_set, &test_set, schedule.probe_images),
+        None => {
+            let all = (&train_set, &test_set);
+            let unstoppable = Stop::new();
+            evaluate_unless_stopped(
+                &model,
+                cfg,
+                all,
+                schedule.probe_images,
+                (&unstoppable, group),
+            )
+            .expect("nothing stops it")
+        }
     };
     if !eval.test_mse.is_finite() {
         let why = format!("the final test MSE is {}", eval.test_mse);
         return Err(diverged(why, cfg, saved_at, &checkpoint));
     }
     let wall_s = started.elapsed().as_secs_f64();
-    write_outputs(dir, cfg, &eval, pos.step, Some(wall_s))?;
+    if root {
+        or_abort(
+            group,
+            write_outputs(dir, cfg, &eval, pos.step, Some(wall_s)),
+        )?;
+    }
     Ok(Summary {
         dir: dir.clone(),
         step: pos.step,
