@@ -259,14 +259,18 @@ fn read_file_layer(path: Option<&Path>) -> Result<Option<ConfigArgs>, RunError> 
 }
 
 fn dispatch(cli: Cli) -> Result<(), RunError> {
-    let parallel = matches!(cli.command, None | Some(Command::Train(_)));
+    let parallel = matches!(
+        cli.command,
+        None | Some(Command::Train(_)) | Some(Command::Experiment(_))
+    );
     if !parallel {
         // Only training spreads over ranks; started by a launcher, anything else would
         // run N times over the same files.
         let group = Group::from_launcher().map_err(RunError::Usage)?;
         if group.size() > 1 {
             return Err(RunError::Usage(format!(
-                "only `sae train` runs on several ranks; run this command as one process \
+                "only `sae train` and `sae experiment` run on several ranks; run this command \
+                 as one process \
                  (started as one of {})",
                 group.size()
             )));
@@ -308,6 +312,7 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
         }
         return Ok(());
     }
+    let group = Group::from_launcher().map_err(RunError::Usage)?;
     threads(&args.common)?;
     let stop = signals::install();
     let out = args
@@ -318,6 +323,7 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
         data_dir: args.common.data_dir.clone(),
         stop,
         verbose: !args.quiet,
+        group: &group,
     };
     let summary = study::run(study, budget, &ctx).inspect_err(|e| {
         if matches!(e, RunError::Interrupted { .. }) {
@@ -328,14 +334,16 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
             );
         }
     })?;
-    println!(
-        "{}: {} rows from {} runs in {:.0} s; tables in {}",
-        out.join("summary.json").display(),
-        summary.rows.len(),
-        summary.runs,
-        summary.call_wall_s,
-        out.join("report.md").display()
-    );
+    if group.is_root() {
+        println!(
+            "{}: {} rows from {} runs in {:.0} s; tables in {}",
+            out.join("summary.json").display(),
+            summary.rows.len(),
+            summary.runs,
+            summary.call_wall_s,
+            out.join("report.md").display()
+        );
+    }
     Ok(())
 }
 

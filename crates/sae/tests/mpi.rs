@@ -293,8 +293,62 @@ fn what_the_ranks_cannot_share_is_refused() {
     assert!(!runs.join("differ").exists(), "nothing is written");
     let o = mpi_train(2, &["eval".to_string(), runs.to_str().unwrap().into()]);
     assert!(
-        stderr(&o).contains("only `sae train` runs on several ranks"),
+        stderr(&o).contains("run this command as one process"),
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_study_spread_over_ranks_gives_the_one_process_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(&tmp.path().join("data"));
+    let d = data.to_str().unwrap();
+    let study = |out: &Path| -> Vec<String> {
+        [
+            "experiment",
+            "paper",
+            "--budget",
+            "smoke",
+            "--out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            d,
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let o = sae(&study(&one));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mpi_train(2, &study(&two));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = |dir: &Path| -> Vec<(String, f64)> {
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["test_mse"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rows(&one),
+        rows(&two),
+        "each run trained once, on one rank, as one process trains it"
+    );
+    assert!(two.join("report.md").is_file() && two.join("figures").is_dir());
+    // A second call finds every run done.
+    let o = mpi_train(2, &study(&two));
+    assert!(o.status.success(), "{}", stderr(&o));
 }

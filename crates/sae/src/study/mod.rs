@@ -22,6 +22,7 @@ use crate::report::evaluation::to_json;
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::write_text;
 use crate::run::lock::RunLock;
+use crate::run::parallel::agree;
 pub use protocol::{Protocol, TUNED};
 use protocol::{Row, paper_rows, run_id, tune_rows};
 pub use runner::Context;
@@ -111,7 +112,9 @@ impl Budget {
     }
 }
 
-/// Trains every seed of every row, in order, and returns each row's runs.
+/// Trains every seed of every row, in order, and returns each row's runs. Under an MPI
+/// job the runs are spread over the ranks (run `j` on rank `j mod N`, each on its own
+/// process and thread pool); once all are done every rank reads every run's results.
 pub(crate) fn run_rows(
     ctx: &Context<'_>,
     rows: &[Row],
@@ -119,6 +122,45 @@ pub(crate) fn run_rows(
     done: &mut usize,
     total: usize,
 ) -> Result<Vec<Vec<RunResult>>, RunError> {
+    let group = ctx.group;
+    if group.size() > 1 {
+        // Rows may share a run: each is trained once, by one rank.
+        let mut seen = std::collections::BTreeSet::new();
+        let jobs: Vec<(&Row, u64)> = rows
+            .iter()
+            .flat_map(|r| r.seeds.iter().map(move |&s| (r, s)))
+            .filter(|(r, s)| seen.insert(run_id(&r.seeded(*s))))
+            .collect();
+        let mine = jobs
+            .into_iter()
+            .enumerate()
+            .filter(|(j, _)| j % group.size() == group.rank())
+            .try_for_each(|(j, (row, seed))| {
+                ctx.say(&format!(
+                    "[{}/{total}] {} seed {seed}",
+                    *done + j + 1,
+                    row.name
+                ));
+                ctx.run(&row.seeded(seed), row.probe_images, validation)
+                    .map(|_| ())
+            });
+        // Every rank waits for all runs (an error anywhere stops every rank).
+        agree(group, mine)?;
+        *done += rows.iter().map(|r| r.seeds.len()).sum::<usize>();
+        let quiet = Context {
+            verbose: false,
+            ..ctx.clone()
+        };
+        return rows
+            .iter()
+            .map(|row| {
+                row.seeds
+                    .iter()
+                    .map(|&seed| quiet.run(&row.seeded(seed), row.probe_images, validation))
+                    .collect()
+            })
+            .collect();
+    }
     rows.iter()
         .map(|row| {
             row.seeds
@@ -154,9 +196,16 @@ pub fn plan(study: Study, budget: Budget) -> Vec<(String, String)> {
 pub fn run(study: Study, budget: Budget, ctx: &Context<'_>) -> Result<StudySummary, RunError> {
     let started = Instant::now();
     let p = budget.protocol();
-    std::fs::create_dir_all(&ctx.out).map_err(|e| io_err(&ctx.out, e))?;
-    // One study at a time writes its folder (each run folder has its own lock too).
-    let _lock = RunLock::acquire(&ctx.out)?;
+    let root = ctx.group.is_root();
+    // One study at a time writes its folder (each run folder has its own lock too); in an
+    // MPI job, rank 0 holds it for all ranks.
+    let lock = root
+        .then(|| {
+            std::fs::create_dir_all(&ctx.out).map_err(|e| io_err(&ctx.out, e))?;
+            RunLock::acquire(&ctx.out)
+        })
+        .transpose();
+    let _lock = agree(ctx.group, lock)?;
     let mut summary = match study {
         Study::Paper => {
             let rows = paper_rows(&p);
@@ -168,7 +217,9 @@ pub fn run(study: Study, budget: Budget, ctx: &Context<'_>) -> Result<StudySumma
                 .map(|(r, rs)| RowSummary::of(r, rs))
                 .collect();
             dense_baseline(&mut summaries);
-            report::figures(ctx, &rows, &runs, &summaries)?;
+            if root {
+                report::figures(ctx, &rows, &runs, &summaries)?;
+            }
             StudySummary {
                 study,
                 budget: None,
@@ -201,8 +252,10 @@ pub fn run(study: Study, budget: Budget, ctx: &Context<'_>) -> Result<StudySumma
     summary.runs_wall_s = runs_s;
     summary.call_wall_s = started.elapsed().as_secs_f64();
     summary.command = format!("sae experiment {study} --budget {budget}");
-    write_text(&ctx.out.join("summary.json"), &to_json(&summary))?;
-    write_text(&ctx.out.join("report.md"), &report::markdown(&summary))?;
+    if root {
+        write_text(&ctx.out.join("summary.json"), &to_json(&summary))?;
+        write_text(&ctx.out.join("report.md"), &report::markdown(&summary))?;
+    }
     Ok(summary)
 }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cluster::Group;
 use crate::config::{Config, ConfigArgs, resolve};
 use crate::data::Split;
 use crate::report::evaluation::{EvalRecord, read_json, to_json};
@@ -21,6 +22,7 @@ pub(crate) const WALL_FILE: &str = "wall_s.txt";
 const VALIDATION_FILE: &str = "validation.json";
 
 /// Where a study writes, and how.
+#[derive(Clone)]
 pub struct Context<'a> {
     /// The study's folder (`results/<study>-<budget>`).
     pub out: PathBuf,
@@ -30,12 +32,14 @@ pub struct Context<'a> {
     pub stop: &'a Stop,
     /// One line per run on stderr.
     pub verbose: bool,
+    /// The processes the study's runs are spread over (each run on one of them).
+    pub group: &'a Group,
 }
 
 impl Context<'_> {
     pub(crate) fn say(&self, line: &str) {
         if self.verbose {
-            eprintln!("{line}");
+            eprintln!("{}{line}", crate::cluster::rank_prefix());
         }
     }
 
