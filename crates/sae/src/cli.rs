@@ -318,6 +318,8 @@ fn experiment_command(args: ExperimentArgs) -> Result<(), RunError> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("results/{study}-{budget}")));
+    let job = format!("{study} {budget} {}", out.display());
+    crate::run::parallel::check_same_job(&job, &group)?;
     let ctx = study::Context {
         out: out.clone(),
         data_dir: args.common.data_dir.clone(),

@@ -291,6 +291,32 @@ fn what_the_ranks_cannot_share_is_refused() {
     assert!(!o.status.success());
     assert!(err.contains("ranks [1] run another configuration"), "{err}");
     assert!(!runs.join("differ").exists(), "nothing is written");
+    // A study whose ranks were given different budgets.
+    let out = tmp.path().join("study");
+    let o = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "1", SAE])
+        .args([
+            "experiment",
+            "paper",
+            "--budget",
+            "smoke",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([":", "-np", "1", SAE])
+        .args([
+            "experiment",
+            "paper",
+            "--budget",
+            "quick",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("ranks [1] run another configuration"), "{err}");
+    assert!(!out.exists(), "nothing is written");
     let o = mpi_train(2, &["eval".to_string(), runs.to_str().unwrap().into()]);
     assert!(
         stderr(&o).contains("run this command as one process"),

@@ -41,15 +41,16 @@ pub fn check_shares(cfg: &Config, n_train: usize, group: &Group) -> Result<(), R
     Ok(())
 }
 
-/// Refuses ranks started with different configurations or different `sae` binaries.
-pub fn check_same_job(cfg: &Config, group: &Group) -> Result<(), RunError> {
+/// Refuses ranks started with a different `job` (the resolved configuration, a study's
+/// name and budget) or a different `sae` binary.
+pub fn check_same_job(job: &str, group: &Group) -> Result<(), RunError> {
     if group.size() == 1 {
         return Ok(());
     }
     let exe = std::env::current_exe()
         .and_then(std::fs::read)
         .unwrap_or_default();
-    let hash = fnv1a(exe, fnv1a(cfg.to_toml().into_bytes(), FNV_START));
+    let hash = fnv1a(exe, fnv1a(job.bytes(), FNV_START));
     let differ = group.disagreeing(hash);
     if differ.is_empty() {
         Ok(())

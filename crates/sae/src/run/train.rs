@@ -242,7 +242,7 @@ pub fn train_on(
     let spe = steps_per_epoch(n, cfg.batch);
     let total = cfg.total_steps(n).map_err(RunError::Usage)?;
     check_shares(cfg, n, group)?;
-    check_same_job(cfg, group)?;
+    check_same_job(&cfg.to_toml(), group)?;
 
     // A new run's folder is created (and a resumed one entered) under its lock, after
     // everything that can be checked without writing has been.
