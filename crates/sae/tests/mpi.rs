@@ -14,39 +14,13 @@ use std::time::{Duration, Instant};
 
 use common::{SAE, lines, sae, stderr};
 
-fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
-    let mut out = magic.to_be_bytes().to_vec();
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend(body);
-    out
-}
-
-/// A MNIST-shaped folder of smooth random images (so the network has something to
+/// A MNIST-shaped folder of smooth patterned images (so the network has something to
 /// learn).
 fn data(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    for (prefix, n) in [("train", 200u32), ("t10k", 64)] {
-        let pixels: Vec<u8> = (0..n * 784)
-            .map(|k| {
-                let (i, p) = (k / 784, k % 784);
-                (((p / 28 + p % 28 + i * 3) % 17) * 15) as u8
-            })
-            .collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(
-            dir.join(format!("{prefix}-images-idx3-ubyte")),
-            idx(0x803, &[n, 28, 28], &pixels),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            idx(0x801, &[n], &labels),
-        )
-        .unwrap();
-    }
-    dir.to_path_buf()
+    common::mnist_like(dir, 200, 64, |k| {
+        let (i, p) = (k / 784, k % 784);
+        (((p / 28 + p % 28 + i * 3) % 17) * 15) as u8
+    })
 }
 
 fn train_args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {

@@ -28,40 +28,15 @@ const TINY: &[&str] = &[
     "--quiet",
 ];
 
-fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
-    let mut out = magic.to_be_bytes().to_vec();
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend(body);
-    out
-}
-
 /// A MNIST-shaped folder with `train` and `test` images of random pixels.
 fn tiny_mnist(dir: &Path, train: u32, test: u32) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut byte = || {
+    common::mnist_like(dir, train, test, |_| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state >> 56) as u8
-    };
-    for (prefix, n) in [("train", train), ("t10k", test)] {
-        let pixels: Vec<u8> = (0..n * 784).map(|_| byte()).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(
-            dir.join(format!("{prefix}-images-idx3-ubyte")),
-            idx(0x803, &[n, 28, 28], &pixels),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            idx(0x801, &[n], &labels),
-        )
-        .unwrap();
-    }
-    dir.to_path_buf()
+    })
 }
 
 fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {

@@ -58,3 +58,39 @@ pub fn signal(child: &Child, signal: &str) {
         .unwrap();
     assert!(status.success());
 }
+
+/// An IDX file: magic, dimensions, body.
+fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_be_bytes().to_vec();
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(body);
+    out
+}
+
+/// A MNIST-shaped folder (the four IDX files) of `train` and `test` images whose `k`-th
+/// pixel (over the split, image after image) is `pixel(k)`, labels cycling over 0..=9.
+pub fn mnist_like(
+    dir: &Path,
+    train: u32,
+    test: u32,
+    mut pixel: impl FnMut(u32) -> u8,
+) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 784).map(&mut pixel).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(0x803, &[n, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(0x801, &[n], &labels),
+        )
+        .unwrap();
+    }
+    dir.to_path_buf()
+}
