@@ -47,6 +47,13 @@ pub enum IoError {
         /// The missing names.
         names: Vec<String>,
     },
+    /// Two tensors to be written under one name (a file holds each name once).
+    Duplicate {
+        /// The file.
+        path: PathBuf,
+        /// The names given more than once.
+        names: Vec<String>,
+    },
     /// Tensors the file has but the model does not.
     Unexpected {
         /// The file.
@@ -86,6 +93,12 @@ impl fmt::Display for IoError {
             IoError::Missing { path, names } => write!(
                 f,
                 "{}: missing tensors the model needs: {}",
+                path.display(),
+                names.join(", ")
+            ),
+            IoError::Duplicate { path, names } => write!(
+                f,
+                "{}: tensors named more than once: {}; give each parameter its own name",
                 path.display(),
                 names.join(", ")
             ),
@@ -150,6 +163,20 @@ pub fn save_tensors<'a>(
             (name, t.shape().to_vec(), data)
         })
         .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut twice: Vec<String> = bytes
+        .iter()
+        .filter(|(name, _, _)| !seen.insert(name.as_str()))
+        .map(|(name, _, _)| name.clone())
+        .collect();
+    if !twice.is_empty() {
+        twice.sort();
+        twice.dedup();
+        return Err(IoError::Duplicate {
+            path: path.to_path_buf(),
+            names: twice,
+        });
+    }
     let views = bytes
         .iter()
         .map(|(name, shape, data)| {
@@ -425,6 +452,23 @@ mod tests {
         assert_eq!(*a2.value(), *a.value());
         assert_eq!(*b2.value(), *b.value());
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn two_parameters_of_one_name_are_an_error_not_a_panic() {
+        let path = tmp_path("duplicate");
+        let err = save(
+            &path,
+            &[param("w", &[2]), param("b", &[1]), param("w", &[3])],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, IoError::Duplicate { names, .. } if names == &["w"]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("named more than once: w"), "{err}");
+        assert!(!path.exists(), "nothing is written");
     }
 
     #[test]
