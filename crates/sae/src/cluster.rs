@@ -120,34 +120,28 @@ impl Group {
     }
 
     /// Replaces `buf` on every rank by the element-wise sum over the ranks.
-    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
     pub fn sum_f32(&self, buf: &mut [f32]) {
-        match &self.inner {
-            Inner::Single => {}
-            #[cfg(feature = "mpi")]
-            Inner::Mpi { world, .. } => {
-                use mpi::collective::SystemOperation;
-                use mpi::traits::CommunicatorCollectives;
-                let local = buf.to_vec();
-                world.all_reduce_into(&local[..], buf, SystemOperation::sum());
-            }
-        }
+        self.sum(buf);
     }
 
     /// Replaces `buf` on every rank by the element-wise sum over the ranks.
-    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
     pub fn sum_f64(&self, buf: &mut [f64]) {
-        match &self.inner {
-            Inner::Single => {}
-            #[cfg(feature = "mpi")]
-            Inner::Mpi { world, .. } => {
-                use mpi::collective::SystemOperation;
-                use mpi::traits::CommunicatorCollectives;
-                let local = buf.to_vec();
-                world.all_reduce_into(&local[..], buf, SystemOperation::sum());
-            }
+        self.sum(buf);
+    }
+
+    #[cfg(feature = "mpi")]
+    fn sum<T: mpi::datatype::Equivalence + Copy>(&self, buf: &mut [T]) {
+        if let Inner::Mpi { world, .. } = &self.inner {
+            use mpi::collective::SystemOperation;
+            use mpi::traits::CommunicatorCollectives;
+            // rsmpi's all-reduce takes distinct send and receive buffers.
+            let local = buf.to_vec();
+            world.all_reduce_into(&local[..], buf, SystemOperation::sum());
         }
     }
+
+    #[cfg(not(feature = "mpi"))]
+    fn sum<T>(&self, _: &mut [T]) {}
 
     /// Every rank's `value`, in rank order, on every rank.
     pub fn gather_u64(&self, value: u64) -> Vec<u64> {

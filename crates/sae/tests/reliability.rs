@@ -4,11 +4,10 @@
 //! data set (random pixels), so none needs the real one.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 mod common;
-use common::{SAE, lines, sae, signal, stderr};
+use common::{lines, sae, signal, stderr};
 
 /// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast. A test's
 /// own flags replace these.
@@ -334,6 +333,43 @@ fn paths_that_are_not_folders_or_files_are_named_as_such() {
         "{}",
         stderr(&o)
     );
+    // Neither a checkpoint nor a configuration is opened when it is not a regular file.
+    let fifo = tmp.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let d = data.to_str().unwrap();
+    let not_files = [
+        ("/dev/zero", "is a character device"),
+        (tmp.path().to_str().unwrap(), "is a directory"),
+        (fifo.to_str().unwrap(), "named pipe"),
+    ];
+    for (path, what) in not_files {
+        let run = dir.to_str().unwrap();
+        let o = sae(&["eval", run, "--data-dir", d, "--checkpoint", path]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{path}: {err}");
+        assert!(err.contains(path) && err.contains(what), "{err}");
+        let o = sae(&args(&data, &runs, "init", &["--init", path]));
+        assert!(stderr(&o).contains(what), "{}", stderr(&o));
+        let o = sae(&args(&data, &runs, "other", &["--config", path]));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{path}: {err}");
+        assert!(err.contains(path) && err.contains(what), "{err}");
+    }
+    assert!(!runs.join("init").exists() && !runs.join("other").exists());
+    std::fs::remove_file(dir.join("checkpoint.safetensors")).unwrap();
+    std::fs::create_dir(dir.join("checkpoint.safetensors")).unwrap();
+    let o = sae(&["train", "--resume", dir.to_str().unwrap(), "--data-dir", d]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("is a directory") && err.contains("no checkpoint to resume from"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -346,19 +382,8 @@ fn a_signal_during_an_evaluation_stops_it_and_the_resumed_run_does_it_first() {
     let extra = ["--steps", "8", "--epochs", "3", "--probe-images", "500"];
     let whole = sae(&args(&data, &runs, "whole", &extra));
     assert!(whole.status.success(), "{}", stderr(&whole));
-    let mut child = Command::new(SAE)
-        .args(args(&data, &runs, "cut", &extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let dir = runs.join("cut");
-    let t0 = Instant::now();
-    while lines(&dir.join("steps.tsv")) < 1 {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        assert!(t0.elapsed() < Duration::from_secs(60), "no progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = common::start_and_wait(&args(&data, &runs, "cut", &extra), &dir, 1);
     signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));

@@ -32,8 +32,15 @@ pub fn lines(path: &Path) -> usize {
 /// Starts `sae args` in the background (a training run into `run_dir`) and waits until
 /// its `steps.tsv` has `steps` lines.
 pub fn start_and_wait<S: AsRef<OsStr>>(args: &[S], run_dir: &Path, steps: usize) -> Child {
-    let mut child = Command::new(SAE)
-        .args(args)
+    let mut sae = Command::new(SAE);
+    sae.args(args);
+    spawn_and_wait(sae, run_dir, steps)
+}
+
+/// Starts `command` (a training run into `run_dir`, by `sae` or through `mpirun`) in the
+/// background, stderr piped, and waits until its `steps.tsv` has `steps` lines.
+pub fn spawn_and_wait(mut command: Command, run_dir: &Path, steps: usize) -> Child {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
