@@ -389,6 +389,19 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path` and
 /// syncs the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomically_with(path, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)
+    })
+}
+
+/// Lets `write` make a file at a temporary path beside `path` (for writers that open the
+/// file themselves, such as HDF5), then syncs it, renames it over `path` and syncs the
+/// folder; the temporary file is removed if anything fails.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), IoError> {
     let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
@@ -404,9 +417,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     tmp_name.push(format!("{TMP_TAG}{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        write(&tmp)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)?
+            .sync_all()?;
         std::fs::rename(&tmp, path)?;
         // The rename itself survives a power cut once the folder is synced.
         #[cfg(unix)]

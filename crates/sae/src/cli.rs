@@ -1,4 +1,5 @@
-//! The `sae` command line: `train | eval | reconstruct | analyze | bench`.
+//! The `sae` command line: `train | eval | reconstruct | analyze | bench | experiment |
+//! export`.
 //!
 //! Every [`Config`](crate::config::Config) field is also a flag and a key of a TOML file
 //! ([`ConfigArgs`]); a run
@@ -18,9 +19,13 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cluster::Group;
 use crate::config::{Config, ConfigArgs, Workload, resolve};
+use crate::export::{self, Format, nir::Part};
+use crate::nn::Model;
 use crate::report::evaluation::{Evaluation, to_json};
 use crate::run::bench::{self, BenchMode, BenchOptions};
+use crate::run::checkpoint;
 use crate::run::error::RunError;
+use crate::run::evaluate::load_data;
 use crate::run::folder::{
     self, CHECKPOINT_FILE, CONFIG_FILE, EVAL_FILE, RECONSTRUCTIONS_FILE, REPORT_FILE,
 };
@@ -154,6 +159,34 @@ pub struct ExperimentArgs {
     common: Common,
 }
 
+/// `sae export`: a trained spiking network for other tools.
+#[derive(Args, Clone, Debug)]
+pub struct ExportArgs {
+    /// The run folder (its config.toml and checkpoint).
+    pub run: PathBuf,
+    /// The file to write.
+    pub file: PathBuf,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = Format::Nir)]
+    pub format: Format,
+    /// Which part: NIR cannot express the decoder's un-flatten, so the encoder (input →
+    /// latent spikes) and the decoder (its feature maps → output) are separate graphs.
+    #[arg(long, value_enum, default_value_t = Part::Encoder)]
+    pub part: Part,
+    /// Checkpoint to read (default: the run's checkpoint.safetensors).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Also write the exported layers' activity on the first test images under the
+    /// current encoder (safetensors, named as the graph's nodes), for checking an import.
+    #[arg(long, value_name = "FILE")]
+    pub activity: Option<PathBuf>,
+    /// Test images of `--activity`.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub images: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// What to do.
 #[derive(Subcommand, Clone, Debug)]
 pub enum Command {
@@ -172,6 +205,8 @@ pub enum Command {
     /// Time training and inference steps; prints one JSON object.
     #[command(allow_negative_numbers = true)]
     Bench(Box<BenchArgs>),
+    /// Write a trained spiking network as an NIR graph (HDF5) for other SNN tools.
+    Export(Box<ExportArgs>),
     /// Run a whole study (`paper` or `tune`): every run, summary.json, report.md, figures;
     /// a second call skips finished runs and resumes interrupted ones.
     Experiment(Box<ExperimentArgs>),
@@ -283,6 +318,7 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
         Some(Command::Reconstruct(args)) => run_command(*args, Kind::Reconstruct),
         Some(Command::Analyze(args)) => run_command(*args, Kind::Analyze),
         Some(Command::Experiment(args)) => experiment_command(*args),
+        Some(Command::Export(args)) => export_command(*args),
         Some(Command::Bench(args)) => {
             threads(&args.common)?;
             let cfg = resolve(None, &args.config).map_err(RunError::Usage)?;
@@ -420,22 +456,27 @@ enum Kind {
     Analyze,
 }
 
-fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
-    threads(&args.common)?;
-    let config_path = args.run.join(CONFIG_FILE);
+/// The configuration of the run in folder `run` (its config.toml), with `overrides`.
+fn run_config(run: &Path, overrides: &ConfigArgs) -> Result<Config, RunError> {
+    let config_path = run.join(CONFIG_FILE);
     match autograd::io::regular_file(&config_path) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(RunError::Usage(format!(
                 "{}: not a run folder (no {})",
-                args.run.display(),
+                run.display(),
                 CONFIG_FILE
             )));
         }
         Err(e) => return Err(RunError::Usage(format!("{}: {e}", config_path.display()))),
     }
     let file = read_file_layer(Some(&config_path))?;
-    let cfg = resolve(file.as_ref(), &args.config).map_err(RunError::Usage)?;
+    resolve(file.as_ref(), overrides).map_err(RunError::Usage)
+}
+
+fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
+    threads(&args.common)?;
+    let cfg = run_config(&args.run, &args.config)?;
     let checkpoint = args
         .checkpoint
         .clone()
@@ -503,6 +544,78 @@ fn run_command(args: RunArgs, kind: Kind) -> Result<(), RunError> {
             println!("{}", out.display());
         }
     }
+    Ok(())
+}
+
+fn export_command(args: ExportArgs) -> Result<(), RunError> {
+    threads(&args.common)?;
+    let cfg = run_config(&args.run, &ConfigArgs::default())?;
+    cfg.validate().map_err(RunError::Usage)?;
+    for path in std::iter::once(&args.file).chain(&args.activity) {
+        if path.is_dir() {
+            return Err(RunError::Usage(format!(
+                "{}: is a folder; give the path of a file to write",
+                path.display()
+            )));
+        }
+    }
+    let model = Model::new(&cfg);
+    let Some(sae) = model.spiking() else {
+        return Err(RunError::Usage(format!(
+            "{}: a `{}` run is not a spiking network; NIR export is for `sae` runs",
+            args.run.display(),
+            cfg.model
+        )));
+    };
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| args.run.join(CHECKPOINT_FILE));
+    checkpoint::load(&checkpoint, &model.net().params(), None)?;
+    let Format::Nir = args.format;
+    let graph = export::nir::graph(sae, args.part).map_err(|e| {
+        RunError::Usage(format!(
+            "{}: cannot be written as NIR: {e}",
+            args.run.display()
+        ))
+    })?;
+    if let Some(path) = &args.activity {
+        if args.images == 0 {
+            return Err(RunError::Usage(
+                "images = 0: must be at least 1 (--images)".into(),
+            ));
+        }
+        let (_, test) = load_data(
+            &Config {
+                train_images: 1,
+                ..cfg.clone()
+            },
+            args.common.data_dir.as_deref(),
+        )?;
+        let idx: Vec<usize> = (0..args.images.min(test.len())).collect();
+        let x = test.images_f32(&idx).into_dyn();
+        let tensors = export::activity::sample(sae, &x, args.part);
+        let meta = std::collections::HashMap::from([
+            (
+                "images".to_string(),
+                format!("the first {} test images", idx.len()),
+            ),
+            (
+                "encoder".to_string(),
+                format!("current, scale {}", cfg.input_scale),
+            ),
+            ("steps".to_string(), cfg.steps.to_string()),
+        ]);
+        autograd::io::save_tensors(
+            path,
+            tensors.iter().map(|(n, t)| (n.clone(), t)),
+            Some(meta),
+        )
+        .map_err(|e| RunError::Io(e.to_string()))?;
+        println!("{}", path.display());
+    }
+    export::write_nir(&args.file, &graph)?;
+    println!("{}", args.file.display());
     Ok(())
 }
 
