@@ -37,6 +37,8 @@ crate::choice! {
 }
 
 /// One NIR node with its parameters (NIR's names and shapes).
+// A graph holds a dozen nodes: their size does not matter, their plain fields do.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {
     /// Where data enters: one frame's shape.
