@@ -167,7 +167,9 @@ pub(crate) fn evaluate_unless_stopped(
     codes.resize(test.len() * width, 0.0);
     group.sum_f32(&mut codes);
     group.sum_f32(&mut recons);
-    group.sum_f64(&mut sampled);
+    if vae.is_some() {
+        group.sum_f64(&mut sampled);
+    }
     if spiking {
         combine_spike_counts(&mut stats, group);
     }
