@@ -1,7 +1,8 @@
 //! Every seed of a run, derived from the configured one and a position, so that a
 //! resumed run continues exactly where it stopped and equal seeds give equal runs:
 //! the data order of epoch `e` from `(seed, e)`, the input encoding of optimizer step
-//! `s` from `(seed, s)`, evaluation encodings from `(seed, batch)`.
+//! `s` from `(seed, s)`, evaluation encodings from `(seed, batch)`, the VAE's sampled codes
+//! in evaluation from `seed` alone (indexed by test image).
 
 /// SplitMix64's finalizer: a bijective scramble of 64 bits.
 fn splitmix(mut z: u64) -> u64 {
@@ -37,6 +38,13 @@ pub fn probe_seed(seed: u64, batch: u64) -> u64 {
     derive(seed, 4, batch)
 }
 
+/// Seed of the VAE's sampled codes `z = μ + σ·ε` in evaluation: one stream over the
+/// test set, image `k`'s `ε` its draws `k·latent …`, so the sampled-z MSE depends on
+/// neither the batch size, the thread count nor the number of ranks.
+pub fn sample_seed(seed: u64) -> u64 {
+    derive(seed, 5, 0)
+}
+
 /// Seed of the input noise of a forward pass whose encoding has seed `pass`: a stream
 /// apart from the Poisson draws of the same pass.
 pub fn noise_seed(pass: u64) -> u64 {
@@ -61,6 +69,7 @@ mod tests {
             step_seed(1, 0),
             eval_seed(0, 0),
             probe_seed(0, 0),
+            sample_seed(0),
         ];
         for i in 0..s.len() {
             for j in 0..i {

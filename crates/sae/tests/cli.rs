@@ -327,6 +327,7 @@ fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
     assert_eq!(eval["images"], 256);
     assert!(eval["latent"]["probe_accuracy"].is_number(), "{eval}");
     assert!(eval["dense_macs_per_image"].as_f64().unwrap() > 0.0);
+    assert!(eval.get("sampled_mse").is_none(), "the VAE's only: {eval}");
     assert_same_run(&a, &runs.join("b"));
 
     // The resolved config.toml repeats the run through --config.
@@ -381,6 +382,59 @@ fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
         data.display().to_string(),
     ]);
     assert!(read(&a.join("report.md")).contains("Test MSE"));
+}
+
+/// The VAE's eval.json scores `z` sampled beside `z = μ`, its report says so, and
+/// `sae eval` gives the same figures again, on one thread or two; the AE has none.
+#[test]
+#[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
+fn the_vae_reports_its_sampled_z_mse_reproducibly() {
+    let data = sae::data::mnist_for_tests();
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    let one = ["--epochs", "1"];
+    run_ok(&train_args(
+        &data,
+        runs,
+        "vae",
+        &[&one[..], &["--model", "vae"]].concat(),
+    ));
+    run_ok(&train_args(
+        &data,
+        runs,
+        "ae",
+        &[&one[..], &["--model", "ae"]].concat(),
+    ));
+    let vae = runs.join("vae");
+    let text = read(&vae.join("eval.json"));
+    let eval: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (mean, std) = (
+        eval["sampled_mse"]["mean"].as_f64().unwrap(),
+        eval["sampled_mse"]["std"].as_f64().unwrap(),
+    );
+    assert!(
+        mean.is_finite() && mean > 0.0 && std.is_finite() && std >= 0.0,
+        "{eval}"
+    );
+    assert!(read(&vae.join("report.md")).contains("With z sampled"));
+    let ae: serde_json::Value = serde_json::from_str(&read(&runs.join("ae/eval.json"))).unwrap();
+    assert!(ae.get("sampled_mse").is_none(), "{ae}");
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(format!("eval-{threads}.json"));
+        run_ok(&[
+            "eval".into(),
+            vae.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--probe-images".into(),
+            "256".into(),
+            "--threads".into(),
+            threads.into(),
+            "--out".into(),
+            out.display().to_string(),
+        ]);
+        assert_eq!(read(&out), text, "sae eval on {threads} thread(s)");
+    }
 }
 
 #[test]
@@ -586,6 +640,11 @@ fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
     }
     let ae = rows.iter().find(|r| r["name"] == "ae").unwrap();
     assert!(ae["macs_per_image"].as_f64().unwrap() > 1e6);
+    // The VAE's rows alone score z sampled, in their own column.
+    for r in rows {
+        let vae = r["model"] == "vae";
+        assert_eq!(r["sampled_mse"].is_number(), vae, "{}", r["name"]);
+    }
     for f in [
         "reconstructions.png",
         "mse_vs_sops.png",
@@ -596,7 +655,9 @@ fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
     ] {
         assert!(out.join("figures").join(f).is_file(), "{f}");
     }
-    assert!(read(&out.join("report.md")).contains("| sae-best |"));
+    let report = read(&out.join("report.md"));
+    assert!(report.contains("| sae-best |"));
+    assert!(report.contains("| test MSE, z sampled |"), "{report}");
 
     // Nothing left to train: the same rows.
     let again = run_ok(&args);

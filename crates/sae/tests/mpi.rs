@@ -1,8 +1,8 @@
 //! `sae train` under `mpirun` (feature `mpi`; `.ci/run` installs Open MPI and runs these
 //! with `cargo test --release -p sae --features mpi --test mpi`): two ranks give the
 //! losses of one process with the same global batch, write one run folder that a
-//! one-process `sae eval` reads, resume with another number of ranks, and refuse what
-//! the ranks cannot share. Data: a generated MNIST-shaped set, so no download is needed.
+//! one-process `sae eval` reads, resume with another number of ranks, score the VAE's
+//! sampled code as one process does, and refuse what the ranks cannot share. Data: a generated MNIST-shaped set, so no download is needed.
 
 #![cfg(feature = "mpi")]
 
@@ -160,6 +160,54 @@ fn two_ranks_give_the_one_process_losses_and_one_readable_run() {
         (a - c).abs() <= 1e-5 * a,
         "test MSE {a} against {c} (3 ranks)"
     );
+}
+
+/// The VAE's sampled-z MSE, its draws fixed by the test image and its per-image values
+/// combined exactly, is the same bit for bit when two ranks evaluate the parameters one
+/// process trained (resuming the finished run evaluates it again).
+#[test]
+fn two_ranks_score_the_vae_sampled_code_as_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(&tmp.path().join("data"));
+    let runs = tmp.path().join("runs");
+    let one = sae(&train_args(
+        &data,
+        &runs,
+        "vae",
+        &["--model", "vae", "--epochs", "1"],
+    ));
+    assert!(one.status.success(), "{}", stderr(&one));
+    let dir = runs.join("vae");
+    let eval = || -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("eval.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let before = eval();
+    assert!(before["sampled_mse"]["mean"].as_f64().unwrap() > 0.0);
+    let resume: Vec<String> = [
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // 64 test images in batches of 20: rank 0 scores batches 0 and 2, rank 1 1 and 3.
+    std::fs::remove_file(dir.join("eval.json")).unwrap();
+    let two = mpi_train(2, &resume);
+    assert!(two.status.success(), "{}", stderr(&two));
+    let after = eval();
+    assert_eq!(after["sampled_mse"], before["sampled_mse"]);
+    let (a, b) = (
+        before["test_mse"].as_f64().unwrap(),
+        after["test_mse"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-5 * a, "test MSE {a} against {b}");
 }
 
 #[test]

@@ -203,6 +203,33 @@ impl Vae {
             logvar,
         }
     }
+
+    /// The reconstruction of a sampled code `z = μ + σ·ε` from the posterior `(μ, log σ²)`
+    /// of a forward pass over images `first_image..` of a set: row `r`'s `ε` is draws
+    /// `(first_image + r)·latent …` of `seed`, whichever pass or share computes it. The
+    /// evaluation's sampled-z MSE reuses the `z = μ` pass's encoding this way.
+    pub fn decode_sample<'t>(
+        &self,
+        (mu, logvar): &(Var<'t>, Var<'t>),
+        seed: u64,
+        first_image: usize,
+    ) -> Var<'t> {
+        let z = reparameterize(mu, logvar, seed, first_image);
+        self.stack.decode(mu.tape(), &z)
+    }
+}
+
+/// `z = μ + σ·ε` with `σ = exp(log σ² / 2)`; `ε` of row `r`, latent `j` is
+/// [`standard_normal`]`(seed, (first_image + r)·latent + j)`.
+fn reparameterize<'t>(mu: &Var<'t>, logvar: &Var<'t>, seed: u64, first_image: usize) -> Var<'t> {
+    let n = mu.value().len();
+    let latent = n / mu.shape()[0].max(1);
+    let first = (first_image * latent) as u64;
+    let eps: Vec<f32> = (0..n)
+        .map(|i| standard_normal(seed, first + i as u64))
+        .collect();
+    let eps = Tensor::from_shape_vec(IxDyn(mu.shape()), eps).expect("μ's shape");
+    mu + &((logvar * 0.5).exp() * mu.tape().constant(eps))
 }
 
 impl AutoEncoder for Vae {
@@ -231,13 +258,7 @@ impl AutoEncoder for Vae {
         let (mu, logvar) = (self.mu.apply(tape, &h), self.logvar.apply(tape, &h));
         let z = if sampling == Sampling::Sample {
             // ε of image i of the whole batch is draw i·latent + j, whichever part runs.
-            let n = mu.value().len();
-            let first = (part.start * (n / part.len().max(1))) as u64;
-            let eps: Vec<f32> = (0..n)
-                .map(|i| standard_normal(seed, first + i as u64))
-                .collect();
-            let eps = Tensor::from_shape_vec(IxDyn(mu.shape()), eps).expect("μ's shape");
-            &mu + &((&logvar * 0.5).exp() * tape.constant(eps))
+            reparameterize(&mu, &logvar, seed, part.start)
         } else {
             mu.clone()
         };
@@ -330,6 +351,22 @@ mod tests {
             sample(2).recon.value(),
             "z sampled"
         );
+    }
+
+    /// A sample decoded from a `z = μ` pass's posterior is the sampled pass's
+    /// reconstruction, row `r` of a part starting at image `first` drawing image
+    /// `first + r`'s ε.
+    #[test]
+    fn a_sample_decoded_from_the_posterior_is_the_sampled_pass() {
+        let vae = Vae::new(&small(), &mut StdRng::seed_from_u64(0));
+        let x = autograd::gradcheck::random(&[5, 1, 28, 28], 0.0, 1.0, 2);
+        let tape = Tape::eval();
+        let whole = vae.forward(&tape, &x, 4, Sampling::Sample);
+        let part = 2..5;
+        let mean = vae.forward_part(&tape, &x, part.clone(), 4, Sampling::Mean);
+        let posterior = mean.posterior.as_ref().expect("posterior");
+        let recon = vae.decode_sample(posterior, 4, part.start);
+        assert_eq!(*recon.value(), rows(whole.recon.value(), &part));
     }
 
     #[test]

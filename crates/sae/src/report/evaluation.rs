@@ -15,8 +15,11 @@ use crate::report::spikes::LayerReport;
 /// One evaluation of a model on the test subset.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
-    /// Mean per-pixel squared error over the test images (NaN without images).
+    /// Mean per-pixel squared error over the test images (NaN without images); the VAE
+    /// decodes `z = μ`.
     pub test_mse: f64,
+    /// The VAE only: the test MSE with `z` sampled.
+    pub sampled_mse: Option<SampledMse>,
     /// Test images evaluated.
     pub images: usize,
     /// Per spiking layer (the encoded input left out); empty for the baselines.
@@ -45,6 +48,7 @@ impl Evaluation {
         let energy = |f: fn(&EnergyReport) -> f64| self.energy.as_ref().map(f);
         EvalRecord {
             test_mse: self.test_mse,
+            sampled_mse: self.sampled_mse,
             images: self.images,
             layers: self.layers.iter().map(LayerRecord::of).collect(),
             latent: self.latent.as_ref().map(|l| LatentRecord {
@@ -66,6 +70,10 @@ pub struct EvalRecord {
     /// Mean per-pixel squared error over the test images (`null` when there were none).
     #[serde(deserialize_with = "nan_if_null")]
     pub test_mse: f64,
+    /// The VAE only (absent for the other models, and in files written before it was
+    /// recorded): the test MSE with `z` sampled, beside `test_mse`'s `z = μ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_mse: Option<SampledMse>,
     /// Test images evaluated.
     pub images: usize,
     /// Per spiking layer, in network order (empty for the baselines).
@@ -94,6 +102,41 @@ impl EvalRecord {
     /// The layer named `name`.
     pub fn layer(&self, name: &str) -> Option<&LayerRecord> {
         self.layers.iter().find(|l| l.name == name)
+    }
+}
+
+/// The VAE's test MSE with a sampled code `z = μ + σ·ε`, over the per-image MSEs: `ε`
+/// drawn from the run's seed (`seeds::sample_seed`) and the image's index in the test
+/// set, so two evaluations of the same parameters agree.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampledMse {
+    /// Mean over the test images of the per-image MSE (the mean per-pixel squared error,
+    /// as `test_mse`; `null` without images).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean: f64,
+    /// Their standard deviation over the test images (population, `/n`).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub std: f64,
+}
+
+impl SampledMse {
+    /// Mean and standard deviation of `per_image`, summed in order (so the figures do not
+    /// depend on how the images were shared out); NaN for none.
+    pub fn of(per_image: &[f64]) -> Self {
+        let n = per_image.len() as f64;
+        let mean = per_image.iter().sum::<f64>() / n;
+        let var = per_image.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n;
+        SampledMse {
+            mean,
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// `mean ± std`, five decimals as the test MSE is printed.
+impl std::fmt::Display for SampledMse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.5} ± {:.5}", self.mean, self.std)
     }
 }
 
@@ -166,6 +209,7 @@ mod tests {
     fn a_missing_field_is_named_and_nulls_read_back() {
         let record = EvalRecord {
             test_mse: f64::NAN,
+            sampled_mse: None,
             images: 0,
             layers: vec![],
             latent: None,
@@ -182,5 +226,34 @@ mod tests {
         value.as_object_mut().unwrap().remove("sops_per_image");
         let err = serde_json::from_value::<EvalRecord>(value).unwrap_err();
         assert!(err.to_string().contains("sops_per_image"), "{err}");
+    }
+
+    /// Only the VAE's record has `sampled_mse`: without it the text is what it was before
+    /// the field existed, and such a file reads back as `None`.
+    #[test]
+    fn the_sampled_mse_is_written_only_when_there_is_one() {
+        let mut record = EvalRecord {
+            test_mse: 0.01,
+            sampled_mse: None,
+            images: 2,
+            layers: vec![],
+            latent: None,
+            sops_per_image: None,
+            dense_macs_per_image: None,
+            dense_macs_per_frame: None,
+            energy_uj: None,
+            ann_energy_uj: None,
+        };
+        let text = to_json(&record);
+        assert!(!text.contains("sampled_mse"), "{text}");
+        assert_eq!(serde_json::from_str::<EvalRecord>(&text).unwrap(), record);
+        record.sampled_mse = Some(SampledMse::of(&[0.01, 0.03]));
+        let back: EvalRecord = serde_json::from_str(&to_json(&record)).unwrap();
+        assert_eq!(back, record);
+        let s = back.sampled_mse.unwrap();
+        assert!(
+            (s.mean - 0.02).abs() < 1e-15 && (s.std - 0.01).abs() < 1e-15,
+            "{s:?}"
+        );
     }
 }

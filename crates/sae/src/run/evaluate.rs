@@ -1,10 +1,10 @@
-//! Scoring a model on a test set: the MSE, spike statistics, the latent code's class
-//! structure and the energy estimate ([`evaluate`]), and a trained run loaded back from
-//! its checkpoint for that ([`load_run`]).
+//! Scoring a model on a test set: the MSE (and the VAE's with `z` sampled), spike
+//! statistics, the latent code's class structure and the energy estimate ([`evaluate`]),
+//! and a trained run loaded back from its checkpoint for that ([`load_run`]).
 
 use std::path::Path;
 
-use autograd::{Tape, Tensor};
+use autograd::{Tape, Tensor, Var};
 use ndarray::Array2;
 
 use crate::cluster::Group;
@@ -12,14 +12,14 @@ use crate::config::{Config, SIDE};
 use crate::data::{Mnist, Split, resolve_dir};
 use crate::nn::{AutoEncoder, Model, Output, Sampling};
 use crate::report::energy::energy;
-use crate::report::evaluation::Evaluation;
+use crate::report::evaluation::{Evaluation, SampledMse};
 use crate::report::figures;
 use crate::report::latent::latent_structure;
 use crate::report::spikes::SpikeStats;
 use crate::run::checkpoint;
 use crate::run::error::{RunError, io_err};
 use crate::run::signals::Stop;
-use crate::seeds::{eval_seed, probe_seed};
+use crate::seeds::{eval_seed, probe_seed, sample_seed};
 
 /// Test images kept for the reconstruction figure.
 pub(crate) const SAMPLE_IMAGES: usize = 20;
@@ -57,8 +57,9 @@ fn sweep(
     flag[0] == 0.0
 }
 
-/// Evaluates `model` on `test`: MSE, spike statistics, the latent structure (train codes
-/// of the first `probe_images` of `train`) and the energy estimate.
+/// Evaluates `model` on `test`: MSE (for the VAE with `z = μ`, and with `z` sampled),
+/// spike statistics, the latent structure (train codes of the first `probe_images` of
+/// `train`) and the energy estimate.
 pub fn evaluate(
     model: &Model,
     cfg: &Config,
@@ -92,6 +93,13 @@ pub(crate) fn evaluate_unless_stopped(
     let mut recons = vec![0.0f32; samples * pixels];
     let mut raster = None;
     let spiking = model.spiking().is_some();
+    let vae = match model {
+        Model::Vae(vae) => Some(vae),
+        _ => None,
+    };
+    // The VAE's per-image MSE with z sampled, by test image: zeros where another rank
+    // computes, so the all-reduce is exact and the figures those of one process.
+    let mut sampled = vec![0.0f64; if vae.is_some() { test.len() } else { 0 }];
     let batch = cfg.batch.max(1);
     let done = sweep(
         net,
@@ -103,6 +111,16 @@ pub(crate) fn evaluate_unless_stopped(
             let n = x.shape()[0];
             sq += f64::from(out.mse.item()) * n as f64;
             images += n;
+            if let Some(vae) = vae {
+                let posterior = out.posterior.as_ref().expect("the VAE's posterior");
+                let recon = vae.decode_sample(posterior, sample_seed(cfg.seed), b * batch);
+                for (m, v) in sampled[b * batch..]
+                    .iter_mut()
+                    .zip(per_image_mse(&recon, x))
+                {
+                    *m = v;
+                }
+            }
             if spiking {
                 stats.add(&out.layers, n);
             }
@@ -149,6 +167,9 @@ pub(crate) fn evaluate_unless_stopped(
     codes.resize(test.len() * width, 0.0);
     group.sum_f32(&mut codes);
     group.sum_f32(&mut recons);
+    if vae.is_some() {
+        group.sum_f64(&mut sampled);
+    }
     if spiking {
         combine_spike_counts(&mut stats, group);
     }
@@ -206,8 +227,10 @@ pub(crate) fn evaluate_unless_stopped(
         }
         _ => (vec![], None),
     };
+    let sampled_mse = vae.map(|_| SampledMse::of(&sampled));
     Some(Evaluation {
         test_mse,
+        sampled_mse,
         images,
         layers,
         latent,
@@ -215,6 +238,22 @@ pub(crate) fn evaluate_unless_stopped(
         originals,
         recons,
         raster,
+    })
+}
+
+/// The mean squared error of each image of `x [B, …]` against its reconstruction, in
+/// `f64`, pixels summed in order.
+fn per_image_mse<'a>(recon: &'a Var<'_>, x: &'a Tensor) -> impl Iterator<Item = f64> + 'a {
+    let pixels = x.len() / x.shape()[0].max(1);
+    let (r, x) = (recon.value().as_slice(), x.as_slice());
+    let (r, x) = (r.expect("contiguous"), x.expect("contiguous"));
+    r.chunks(pixels).zip(x.chunks(pixels)).map(move |(r, x)| {
+        let sq: f64 = r
+            .iter()
+            .zip(x)
+            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+            .sum();
+        sq / pixels as f64
     })
 }
 
@@ -321,5 +360,90 @@ impl Loaded {
         let (originals, recons) = self.reconstruction(count);
         let n = originals.len() / (SIDE * SIDE);
         figures::reconstructions(out, &originals, &recons, n).map_err(|e| io_err(out, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelKind;
+    use crate::data::Images;
+
+    /// `n` patterned 28×28 images (no MNIST needed).
+    fn split(n: usize) -> Split {
+        let pixels = (0..n * SIDE * SIDE)
+            .map(|k| (((k / SIDE + k % SIDE + 3 * (k / (SIDE * SIDE))) % 17) * 15) as u8)
+            .collect();
+        Split {
+            images: Images {
+                count: n,
+                rows: SIDE,
+                cols: SIDE,
+                pixels,
+            },
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    fn tiny(model: ModelKind, batch: usize) -> Config {
+        Config {
+            model,
+            steps: 3,
+            batch,
+            channels: vec![2, 3],
+            latent: 6,
+            ..Config::quick()
+        }
+    }
+
+    #[test]
+    fn only_the_vae_scores_a_sampled_code() {
+        let (train, test) = (split(4), split(5));
+        for kind in [ModelKind::Sae, ModelKind::Ae] {
+            let cfg = tiny(kind, 2);
+            let eval = evaluate(&Model::new(&cfg), &cfg, &train, &test, 0);
+            assert!(eval.sampled_mse.is_none(), "{kind}");
+            assert!(eval.record().sampled_mse.is_none(), "{kind}");
+        }
+        let cfg = tiny(ModelKind::Vae, 2);
+        let eval = evaluate(&Model::new(&cfg), &cfg, &train, &test, 0);
+        let s = eval.sampled_mse.expect("the VAE's sampled-z MSE");
+        assert!(
+            s.mean.is_finite() && s.std.is_finite() && s.std >= 0.0,
+            "{s:?}"
+        );
+        assert_eq!(eval.record().sampled_mse, Some(s));
+        // A sample, not the mean: the figure differs from the z = μ one.
+        assert_ne!(s.mean, eval.test_mse);
+    }
+
+    /// The sampled-z MSE is the same bit for bit on one and two threads and in a second
+    /// evaluation, and (up to the order of the kernels' sums) with another batch size:
+    /// ε follows the test image, not the batch or the thread that computes it.
+    #[test]
+    fn the_sampled_mse_depends_on_the_images_only() {
+        let (train, test) = (split(4), split(7));
+        let cfg = tiny(ModelKind::Vae, 3);
+        // The model is built on the pool's thread (its parameters are not `Send`), from
+        // the same seed each time.
+        let on = |threads: usize, cfg: &Config| {
+            let pool = kernels::rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            pool.install(|| evaluate(&Model::new(cfg), cfg, &train, &test, 0).sampled_mse)
+                .expect("the VAE's sampled-z MSE")
+        };
+        let bits = |s: SampledMse| (s.mean.to_bits(), s.std.to_bits());
+        let one = on(1, &cfg);
+        assert_eq!(bits(one), bits(on(1, &cfg)), "a second evaluation");
+        assert_eq!(bits(one), bits(on(2, &cfg)), "two threads");
+        let other = on(1, &tiny(ModelKind::Vae, 2));
+        for (a, b) in [(one.mean, other.mean), (one.std, other.std)] {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs(),
+                "batch 3: {a}, batch 2: {b}"
+            );
+        }
     }
 }

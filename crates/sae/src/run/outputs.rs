@@ -144,9 +144,17 @@ fn report(
     }
     r += ". The full configuration is in `config.toml`.\n\n";
     r += &format!(
-        "**Test MSE: {:.5}** (mean per-pixel squared error).\n\n",
+        "**Test MSE: {:.5}** (mean per-pixel squared error",
         eval.test_mse
     );
+    r += &match &eval.sampled_mse {
+        Some(s) => format!(
+            ", decoding z = μ). With z sampled (z = μ + σ·ε, ε fixed by the seed and the \
+             image): {s} (mean ± standard deviation over the test images of the per-image \
+             MSE).\n\n"
+        ),
+        None => ").\n\n".into(),
+    };
     if !eval.layers.is_empty() {
         r += "| layer | neurons | dead | bursting | density |\n|---|---:|---:|---:|---:|\n";
         for l in &eval.layers {

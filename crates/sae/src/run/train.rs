@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::data::epoch_order;
 use crate::nn::autoencoder::rows;
 use crate::nn::{LayerActivity, Model, Objective, Sampling};
-use crate::report::evaluation::{Evaluation, nan_if_null, required};
+use crate::report::evaluation::{Evaluation, SampledMse, nan_if_null, required};
 use crate::report::spikes::{batch_density, density};
 use crate::run::checkpoint::{self, Position, Resume, Schedule, non_finite_state};
 use crate::run::error::RunError;
@@ -104,6 +104,8 @@ pub struct Summary {
     pub total_steps: u64,
     /// Test MSE of the last evaluation (NaN if none).
     pub test_mse: f64,
+    /// The VAE's test MSE with `z` sampled, of the last evaluation.
+    pub sampled_mse: Option<SampledMse>,
     /// Seconds this process trained and evaluated.
     pub wall_s: f64,
     /// Whether it stopped early (`stop_after`).
@@ -124,10 +126,17 @@ impl fmt::Display for Summary {
         } else {
             write!(
                 f,
-                "{}: {} steps, test MSE {:.5}, {:.1} s; report in {}",
+                "{}: {} steps, test MSE {:.5}",
                 self.dir.display(),
                 self.step,
                 self.test_mse,
+            )?;
+            if let Some(s) = &self.sampled_mse {
+                write!(f, " (z = μ; sampled z {s})")?;
+            }
+            write!(
+                f,
+                ", {:.1} s; report in {}",
                 self.wall_s,
                 self.dir.join(REPORT_FILE).display()
             )
@@ -406,7 +415,8 @@ pub fn train_on(
                 dir: dir.clone(),
                 step: pos.step,
                 total_steps: total,
-                test_mse: last_eval.map_or(f64::NAN, |e| e.test_mse),
+                test_mse: last_eval.as_ref().map_or(f64::NAN, |e| e.test_mse),
+                sampled_mse: last_eval.and_then(|e| e.sampled_mse),
                 wall_s: started.elapsed().as_secs_f64(),
                 stopped: true,
             });
@@ -553,6 +563,7 @@ pub fn train_on(
         step: pos.step,
         total_steps: total,
         test_mse: eval.test_mse,
+        sampled_mse: eval.sampled_mse,
         wall_s,
         stopped: false,
     })
@@ -644,6 +655,9 @@ fn eval_summary(pos: &Position, spe: u64, eval: &Evaluation) -> String {
         pos.step as f64 / spe as f64,
         eval.test_mse
     );
+    if let Some(sampled) = &eval.sampled_mse {
+        s += &format!(" (z = μ; sampled z {sampled})");
+    }
     if let Some(l) = eval.latent_layer() {
         s += &format!(
             ", latent dead {:.1}%, density {:.3}",

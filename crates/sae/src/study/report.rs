@@ -133,13 +133,14 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
          (`summary.json` holds them all). Mean over seeds, ± sample standard deviation.\n\n",
         summary.command
     );
-    let mse = |r: &RowSummary| {
-        let m = fmt_opt(r.test_mse, |x| format!("{x:.4}"));
-        match r.test_mse_std {
+    let mean_sd = |mean: Option<f64>, sd: Option<f64>| {
+        let m = fmt_opt(mean, |x| format!("{x:.4}"));
+        match sd {
             Some(sd) => format!("{m} ± {sd:.4}"),
             None => m,
         }
     };
+    let mse = |r: &RowSummary| mean_sd(r.test_mse, r.test_mse_std);
     for (group, title) in [
         (Group::Main, "Models"),
         (Group::Tune, "Tuning candidates"),
@@ -150,12 +151,13 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
             continue;
         }
         let tuning = group == Group::Tune;
-        let mut head = vec![
-            "row",
-            "T",
-            "coefficients",
-            "seeds",
-            "test MSE",
+        // The VAE's sampled-z column, in the tables that have a VAE row with it.
+        let sampled = rs.iter().any(|r| r.sampled_mse.is_some());
+        let mut head = vec!["row", "T", "coefficients", "seeds", "test MSE"];
+        if sampled {
+            head.push("test MSE, z sampled");
+        }
+        head.extend([
             "latent dead",
             "latent bursting",
             "latent density",
@@ -164,7 +166,7 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
             "SOPs (MACs) per image",
             "energy vs AE",
             "wall s",
-        ];
+        ]);
         if tuning {
             head.extend(["validation MSE", "validation latent dead"]);
         }
@@ -186,6 +188,11 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
                 coefs(r),
                 r.seeds.len().to_string(),
                 mse(r),
+            ];
+            if sampled {
+                cells.push(mean_sd(r.sampled_mse, r.sampled_mse_std));
+            }
+            cells.extend([
                 pct(r.latent_dead_frac),
                 pct(r.latent_bursting_frac),
                 fmt_opt(r.latent_density, |x| format!("{x:.3}")),
@@ -194,7 +201,7 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
                 ops,
                 fmt_opt(r.energy_vs_ae, |x| format!("{x:.3}×")),
                 fmt_opt(r.wall_s, |x| format!("{x:.0}")),
-            ];
+            ]);
             if tuning {
                 let v = r.validation.as_ref();
                 cells.push(fmt_opt(v.map(|v| v.mse).filter(|m| m.is_finite()), |x| {
@@ -205,6 +212,13 @@ pub(crate) fn markdown(summary: &StudySummary) -> String {
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
         let _ = writeln!(s);
+        if sampled {
+            let _ = writeln!(
+                s,
+                "The VAE's test MSE decodes z = μ; \"z sampled\" decodes z = μ + σ·ε, ε fixed \
+                 by the seed and the test image.\n"
+            );
+        }
     }
     let spiking: Vec<&RowSummary> = summary
         .rows

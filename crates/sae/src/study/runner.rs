@@ -98,8 +98,12 @@ impl Context<'_> {
             validation,
         };
         self.say(&format!(
-            "  test MSE {:.5}, latent dead {}, {:.0} s",
+            "  test MSE {:.5}{}, latent dead {}, {:.0} s",
             result.eval.test_mse,
+            result
+                .eval
+                .sampled_mse
+                .map_or(String::new(), |s| format!(" (z = μ; sampled z {s})")),
             result
                 .eval
                 .layer("latent")

@@ -115,6 +115,13 @@ pub struct RowSummary {
     pub test_mse_std: Option<f64>,
     /// Test MSE of each seed.
     pub test_mse_per_seed: Vec<Option<f64>>,
+    /// The VAE rows only: mean over seeds of the test MSE with `z` sampled (`test_mse`
+    /// decodes `z = μ`; each run's `eval.json` has the spread over its test images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_mse: Option<f64>,
+    /// Its sample standard deviation over seeds (absent for one seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_mse_std: Option<f64>,
     /// Latent neurons that never fired.
     #[serde(deserialize_with = "required")]
     pub latent_dead_frac: Option<f64>,
@@ -230,6 +237,11 @@ impl RowSummary {
     pub fn of(row: &Row, runs: &[RunResult]) -> Self {
         let mse: Vec<Option<f64>> = runs.iter().map(|r| finite(r.eval.test_mse)).collect();
         let (test_mse, test_mse_std) = mean_std(&mse);
+        let sampled: Vec<Option<f64>> = runs
+            .iter()
+            .map(|r| r.eval.sampled_mse.and_then(|s| finite(s.mean)))
+            .collect();
+        let (sampled_mse, sampled_mse_std) = mean_std(&sampled);
         let names: Vec<&str> = runs
             .first()
             .map(|r| r.eval.layers.iter().map(|l| l.name.as_str()).collect())
@@ -273,6 +285,8 @@ impl RowSummary {
             test_mse,
             test_mse_std,
             test_mse_per_seed: mse,
+            sampled_mse,
+            sampled_mse_std,
             latent_dead_frac: latent(|l| l.dead_frac),
             latent_bursting_frac: latent(|l| l.bursting_frac),
             latent_density: latent(|l| l.density),
