@@ -559,6 +559,13 @@ fn export_command(args: ExportArgs) -> Result<(), RunError> {
             )));
         }
     }
+    // Writing into the run folder waits for no one: a run being trained there is refused.
+    let writes_run = std::iter::once(&args.file)
+        .chain(&args.activity)
+        .any(|p| writes_into(p, &args.run));
+    let _lock = writes_run
+        .then(|| RunLock::acquire(&args.run))
+        .transpose()?;
     let model = Model::new(&cfg);
     let Some(sae) = model.spiking() else {
         return Err(RunError::Usage(format!(
