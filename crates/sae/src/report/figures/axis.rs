@@ -145,7 +145,7 @@ impl Axis {
     /// At most `max` (at least 2) round ticks inside the axis. Linear: the multiples of
     /// 1, 2 or 5 × 10^k, the finest step that gives no more than `max`. Logarithmic: 1, 2
     /// and 5 × the powers of ten, else the powers of ten (every k-th if still too many);
-    /// on a range too narrow for two of those, as on a linear axis.
+    /// on a range too narrow for two of those, as on a linear axis with half as many.
     pub(super) fn ticks(&self, max: usize) -> Vec<f64> {
         let max = max.max(2);
         let (lo, hi) = self.bounds();
@@ -166,6 +166,8 @@ impl Axis {
                 let every = powers.len().div_ceil(max);
                 return powers.into_iter().step_by(every).collect();
             }
+            // Even steps crowd towards the top of a log axis: half as many.
+            return linear_ticks(lo, hi, (max / 2).max(2), self.whole);
         }
         linear_ticks(lo, hi, max, self.whole)
     }

@@ -24,17 +24,19 @@ const TICK_MARK: i32 = 5;
 /// Room kept free around the plot, beyond what the labels need.
 const MARGIN: u32 = 10;
 
-/// The ticks of `axis` on a side of `pixels`: every whole number when the axis is a
-/// linear one of whole numbers and holds at most 12 (classes, a few time steps); else as
-/// many round ones as fit `spacing` apart.
-fn ticks(axis: &Axis, pixels: u32, spacing: u32) -> Vec<f64> {
+/// The most ticks of `axis` on a side of `pixels`: 12 when the axis is a linear one of
+/// whole numbers that holds at most 12 (classes, a few time steps: each gets one); else
+/// as many as fit `spacing` apart. (plotters asks the axis for its ticks with this
+/// number, so the labels' style is chosen from the same ticks.)
+fn most_ticks(axis: &Axis, pixels: u32, spacing: u32) -> usize {
+    const EVERY: usize = 12;
     if axis.whole && axis.scale == Scale::Linear {
-        let every = axis.ticks(12);
+        let every = axis.ticks(EVERY);
         if every.windows(2).all(|w| w[1] - w[0] == 1.0) {
-            return every;
+            return EVERY;
         }
     }
-    axis.ticks((pixels / spacing).max(2) as usize)
+    (pixels / spacing).max(2) as usize
 }
 
 /// Builds axes `x` (titled `x_title`, under the plot) and `y` (titled `y_title`, reading
@@ -47,8 +49,11 @@ pub(super) fn panel<'a, DB: DrawingBackend>(
     let (width, height) = area.dim_in_pixel();
     let tick_style = theme::text(theme::TICK);
     let title_style = theme::text(theme::AXIS_TITLE);
-    let x_ticks = ticks(x, width, X_TICK_SPACING);
-    let y_ticks = ticks(y, height, Y_TICK_SPACING);
+    let (x_most, y_most) = (
+        most_ticks(x, width, X_TICK_SPACING),
+        most_ticks(y, height, Y_TICK_SPACING),
+    );
+    let (x_ticks, y_ticks) = (x.ticks(x_most), y.ticks(y_most));
     let (x_label, y_label) = (Axis::labels(&x_ticks), Axis::labels(&y_ticks));
     let size = |s: &str, style: &TextStyle| area.estimate_text_size(s, style);
     let mut y_label_w = 0;
@@ -76,8 +81,8 @@ pub(super) fn panel<'a, DB: DrawingBackend>(
     let (x_fmt, y_fmt) = (|v: &f64| x_label(*v), |v: &f64| y_label(*v));
     chart
         .configure_mesh()
-        .x_labels(x_ticks.len())
-        .y_labels(y_ticks.len())
+        .x_labels(x_most)
+        .y_labels(y_most)
         .max_light_lines(0)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)

@@ -352,6 +352,8 @@ fn axes_padded_and_ticked_at_round_values() {
     // A log range inside one decade still gets round ticks.
     let narrow = Axis::fit(Scale::Log, [0.052, 0.064].into_iter());
     assert!(narrow.ticks(6).len() >= 2);
+    let narrow = Axis::fit(Scale::Log, [1.2e6, 4.1e6].into_iter());
+    assert_eq!(narrow.ticks(9), [2e6, 3e6, 4e6]);
     // Whichever data: never a panic, and ticks inside the axis.
     for values in [[1e300, -1e300], [1e-300, 1e-300], [f64::MAX, f64::MIN]] {
         for scale in [Scale::Linear, Scale::Log] {
