@@ -303,8 +303,11 @@ fn a_run_writes_its_folder_and_the_same_seed_gives_the_same_metrics() {
         "eval.json",
         "reconstructions.png",
         "latent.png",
+        "latent.svg",
         "firing_rates.png",
+        "firing_rates.svg",
         "loss.png",
+        "loss.svg",
         "report.md",
     ] {
         assert!(a.join(f).is_file(), "{f} missing");
@@ -648,10 +651,15 @@ fn a_study_writes_its_summary_and_a_second_call_only_fills_gaps() {
     for f in [
         "reconstructions.png",
         "mse_vs_sops.png",
+        "mse_vs_sops.svg",
         "firing_rates_unregularized.png",
+        "firing_rates_unregularized.svg",
         "firing_rates_best.png",
+        "firing_rates_best.svg",
         "latent_sae_best.png",
+        "latent_sae_best.svg",
         "latent_vae.png",
+        "latent_vae.svg",
     ] {
         assert!(out.join("figures").join(f).is_file(), "{f}");
     }

@@ -19,11 +19,11 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const EVAL_FILE: &str = "eval.json";
 /// Test images above their reconstructions.
 pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
-/// Latent raster and class-correlation matrix.
+/// Latent raster and class-correlation matrix (and the same chart as SVG beside it).
 pub const LATENT_FILE: &str = "latent.png";
-/// Per-layer firing-rate histograms.
+/// Per-layer firing-rate histograms (and the same chart as SVG beside it).
 pub const FIRING_RATES_FILE: &str = "firing_rates.png";
-/// Training loss and MSE over the steps.
+/// Training loss and MSE over the steps (and the same chart as SVG beside it).
 pub const LOSS_FILE: &str = "loss.png";
 /// A short summary of the run.
 pub const REPORT_FILE: &str = "report.md";

@@ -73,11 +73,12 @@ pub fn write_outputs(
     }
 }
 
-/// Training loss and MSE per step from the step log, as running means over 20 steps.
 /// `(step, value)` points of a curve.
-type Curve = Vec<(f64, f64)>;
+pub type Curve = Vec<(f64, f64)>;
 
-fn step_curves(path: &Path) -> (Curve, Curve) {
+/// Training loss and MSE per step from the step log (`steps.tsv` at `path`), as running
+/// means over 20 steps; empty curves if the log cannot be read.
+pub fn step_curves(path: &Path) -> (Curve, Curve) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let rows: Vec<(f64, f64, f64)> = text
         .lines()

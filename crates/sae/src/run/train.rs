@@ -778,6 +778,10 @@ mod tests {
         ] {
             assert!(run_dir.join(f).is_file(), "{f} missing");
         }
+        for chart in [LATENT_FILE, FIRING_RATES_FILE, LOSS_FILE] {
+            let svg = crate::report::figures::svg_path(&run_dir.join(chart));
+            assert!(svg.is_file(), "{} missing", svg.display());
+        }
         let eval: EvalRecord = read_json(&run_dir.join(EVAL_FILE)).unwrap();
         assert_eq!(eval.test_mse, last);
         assert_eq!(eval.images, 256);

@@ -1,10 +1,11 @@
 //! The study's outputs for people: `report.md` (the tables) and `figures/`.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::config::ModelKind;
 use crate::report::energy::PJ_PER_MAC;
-use crate::report::figures::{self, Axes, Series};
+use crate::report::figures::{self, Axes, Series, svg_path};
 use crate::run::error::{RunError, io_err};
 use crate::run::folder::{CHECKPOINT_FILE, FIRING_RATES_FILE, LATENT_FILE};
 use crate::run::load_run;
@@ -12,8 +13,9 @@ use crate::study::protocol::{Group, Row};
 use crate::study::runner::Context;
 use crate::study::summary::{RowSummary, RunResult, StudySummary};
 
-/// The study's figures in `<out>/figures/`: reconstructions of every model, firing-rate
-/// histograms and latent pictures of chosen runs, MSE against synaptic operations.
+/// The study's figures in `<out>/figures/`: reconstructions of every model (PNG),
+/// firing-rate histograms and latent figures of chosen runs and MSE against synaptic
+/// operations (each PNG and SVG).
 pub(crate) fn figures(
     ctx: &Context<'_>,
     rows: &[Row],
@@ -39,7 +41,7 @@ pub(crate) fn figures(
             if pictures.is_empty() {
                 pictures.push(("original".into(), originals));
             }
-            pictures.push((name.to_uppercase().replace("SAE-", "SAE "), recons));
+            pictures.push((name.to_string(), recons));
         }
     }
     let path = dir.join("reconstructions.png");
@@ -48,7 +50,7 @@ pub(crate) fn figures(
         .map(|(l, p)| (l.as_str(), p.as_slice()))
         .collect();
     figures::reconstruction_rows(&path, &refs, 10).map_err(|e| io_err(&path, e))?;
-    // Per-run pictures, copied.
+    // Per-run charts, copied: the PNG and the SVG beside it.
     for (name, file, to) in [
         (
             "sae-unregularized",
@@ -67,10 +69,21 @@ pub(crate) fn figures(
     ] {
         if let Some((_, run)) = first(name) {
             let (from, to) = (run.dir.join(file), dir.join(to));
-            std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
+            for (from, to) in [(from.clone(), to.clone()), (svg_path(&from), svg_path(&to))] {
+                std::fs::copy(&from, &to).map_err(|e| io_err(&from, e))?;
+            }
         }
     }
-    // MSE against synaptic operations: the sweeps as curves, the main rows as points.
+    mse_vs_sops(&dir, summaries)
+}
+
+/// `mse_vs_sops.png` (and `.svg`) in `dir`: test MSE against synaptic operations per
+/// image, the T sweeps as curves, the spiking model's main rows as points. Drawn from
+/// the summaries alone, so a study's committed `summary.json` is enough to redraw it.
+///
+/// # Errors
+/// If drawing or writing a file fails.
+pub fn mse_vs_sops(dir: &Path, summaries: &[RowSummary]) -> Result<(), RunError> {
     let point = |r: &RowSummary| r.sops_per_image.zip(r.test_mse);
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = vec![];
     for prefix in ["sae-unregularized-t", "sae-best-t"] {
@@ -79,14 +92,19 @@ pub(crate) fn figures(
             .filter(|r| r.group == Group::Sweep && r.name.starts_with(prefix))
             .filter_map(point)
             .collect();
-        curves.push((format!("{} SWEEP T", prefix.trim_end_matches("-t")), pts));
+        curves.push((format!("{}, T sweep", prefix.trim_end_matches("-t")), pts));
     }
     for r in summaries
         .iter()
         .filter(|r| r.group == Group::Main && r.model == ModelKind::Sae)
     {
         if let Some(p) = point(r) {
-            curves.push((r.name.clone(), vec![p]));
+            // A row that is another (sae-best is often one family alone) joins its label
+            // rather than hiding its marker.
+            match curves.iter_mut().find(|(_, pts)| pts[..] == [p]) {
+                Some((label, _)) => *label = format!("{label} = {}", r.name),
+                None => curves.push((r.name.clone(), vec![p])),
+            }
         }
     }
     let series: Vec<Series<'_>> = curves
@@ -97,16 +115,15 @@ pub(crate) fn figures(
     figures::line_plot(
         &path,
         &Axes {
-            title: "TEST MSE AGAINST SYNAPTIC OPERATIONS PER IMAGE",
-            x_label: "SOPS PER IMAGE",
-            y_label: "TEST MSE",
+            title: "Test MSE against synaptic operations per image",
+            x_label: "Synaptic operations per image",
+            y_label: "Test MSE",
             x_log: true,
             y_log: Some(false),
         },
         &series,
     )
-    .map_err(|e| io_err(&path, e))?;
-    Ok(())
+    .map_err(|e| io_err(&path, e))
 }
 
 fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
