@@ -10,13 +10,7 @@ use common::{sae, stderr};
 
 /// A trained tiny run (T = 3, channels 2 and 4, latent 8) with `extra` flags.
 fn tiny_run(root: &Path, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let data = common::mnist_like(&root.join("mnist"), 64, 16, |_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 56) as u8
-    });
+    let data = common::random_mnist(&root.join("mnist"), 64, 16);
     let runs = root.join("runs");
     let mut args = vec![
         "train",

@@ -27,17 +27,6 @@ const TINY: &[&str] = &[
     "--quiet",
 ];
 
-/// A MNIST-shaped folder with `train` and `test` images of random pixels.
-fn tiny_mnist(dir: &Path, train: u32, test: u32) -> PathBuf {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    common::mnist_like(dir, train, test, |_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 56) as u8
-    })
-}
-
 fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "train".into(),
@@ -76,7 +65,7 @@ fn checkpoint_step(dir: &Path) -> u64 {
 #[test]
 fn sigterm_and_sighup_checkpoint_and_exit_like_ctrl_c() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let runs = tmp.path().join("runs");
     for (sig, code) in [("TERM", 143), ("HUP", 129)] {
         let name = format!("run-{sig}");
@@ -108,7 +97,7 @@ fn sigterm_and_sighup_checkpoint_and_exit_like_ctrl_c() {
 #[test]
 fn a_run_being_written_is_locked_and_leftovers_of_a_killed_one_are_cleaned() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let runs = tmp.path().join("runs");
     let mut child = start(&data, &runs, "busy", 2);
     let dir = runs.join("busy");
@@ -160,7 +149,7 @@ fn a_run_being_written_is_locked_and_leftovers_of_a_killed_one_are_cleaned() {
 #[test]
 fn a_run_whose_update_is_not_finite_stops_and_keeps_a_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let runs = tmp.path().join("runs");
     // AdamW scales each weight by 1 − lr·wd: with lr·wd beyond f32, weights become ±inf or
     // NaN in the first update, while the loss that step was finite.
@@ -221,7 +210,7 @@ fn poisoned_run(data: &Path, runs: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn non_finite_parameters_are_refused_naming_the_tensor() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let runs = tmp.path().join("runs");
     let (dir, _) = poisoned_run(&data, &runs);
     let d = data.to_str().unwrap();
@@ -253,9 +242,9 @@ fn non_finite_parameters_are_refused_naming_the_tensor() {
 #[test]
 fn an_empty_split_is_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
-    let empty_test = tiny_mnist(&tmp.path().join("no-test"), 64, 0);
-    let empty_train = tiny_mnist(&tmp.path().join("no-train"), 0, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
+    let empty_test = common::random_mnist(&tmp.path().join("no-test"), 64, 0);
+    let empty_train = common::random_mnist(&tmp.path().join("no-train"), 0, 32);
     let runs = tmp.path().join("runs");
     let o = sae(&args(&data, &runs, "done", &["--epochs", "1"]));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -303,7 +292,7 @@ fn an_empty_split_is_refused_before_anything_is_written() {
 #[test]
 fn paths_that_are_not_folders_or_files_are_named_as_such() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(&tmp.path().join("data"), 64, 32);
+    let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let o = sae(&args(&data, &file, "run", &[]));
@@ -377,7 +366,7 @@ fn a_signal_during_an_evaluation_stops_it_and_the_resumed_run_does_it_first() {
     let tmp = tempfile::tempdir().unwrap();
     // One step per epoch and an evaluation of 3000 images after each: a signal right
     // after the first step lands in that evaluation.
-    let data = tiny_mnist(&tmp.path().join("data"), 16, 3000);
+    let data = common::random_mnist(&tmp.path().join("data"), 16, 3000);
     let runs = tmp.path().join("runs");
     let extra = ["--steps", "8", "--epochs", "3", "--probe-images", "500"];
     let whole = sae(&args(&data, &runs, "whole", &extra));

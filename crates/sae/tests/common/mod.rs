@@ -101,3 +101,15 @@ pub fn mnist_like(
     }
     dir.to_path_buf()
 }
+
+/// A MNIST-shaped folder of `train` and `test` images of random pixels (a fixed
+/// xorshift sequence), for tests that need data but not digits.
+pub fn random_mnist(dir: &Path, train: u32, test: u32) -> std::path::PathBuf {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    mnist_like(dir, train, test, |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 56) as u8
+    })
+}
