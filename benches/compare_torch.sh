@@ -20,6 +20,11 @@
 #   THREADS       threads of both (default 2; keep it at or below the idle cores)
 #   BATCH         images per batch (default 32)
 #   OUT_DIR       where <timestamp>.jsonl goes (default results/compare_torch)
+#   INIT          a checkpoint of a trained network: `sae bench --init INIT` is timed too
+#                 (the reference's time does not depend on its weights: it does all the
+#                 dense work), reported as "trained" beside the initialization's figures
+#   INIT_FLAGS    flags that make the paper preset the trained network (default
+#                 "--floor none", as results/trained-t100 was trained)
 #
 # Prints a table (medians over the rounds, then every round, then the spike densities at
 # init) and writes every run and the summary as JSON lines.
@@ -99,14 +104,22 @@ run_reference() { # ROUND T MODE N
     record reference "$1" "$2" "$3" "$load" "$(python3 -c "print($t1 - $t0)")" "$TMP/ref.json"
 }
 
-run_ours() { # ROUND T MODE N
-    local load t0 t1
+run_ours() { # ROUND T MODE N [IMPL EXTRA_FLAGS...]
+    local load t0 t1 round=$1 T=$2 mode=$3 n=$4 impl=${5:-sae}
+    shift 5 || shift $#
     load=$(cat /proc/loadavg)
     t0=$(date +%s.%N)
-    "$SAE" bench --preset paper --steps "$2" --batch "$BATCH" --mode "$3" --iters "$4" \
-        --warmup 1 --threads "$THREADS" >"$TMP/ours.json"
+    "$SAE" bench --preset paper --steps "$T" --batch "$BATCH" --mode "$mode" --iters "$n" \
+        --warmup 1 --threads "$THREADS" "$@" >"$TMP/ours.json"
     t1=$(date +%s.%N)
-    record sae "$1" "$2" "$3" "$load" "$(python3 -c "print($t1 - $t0)")" "$TMP/ours.json"
+    record "$impl" "$round" "$T" "$mode" "$load" "$(python3 -c "print($t1 - $t0)")" "$TMP/ours.json"
+}
+
+run_trained() { # ROUND T MODE N: ours with the parameters of $INIT
+    if [[ -n "${INIT:-}" ]]; then
+        # shellcheck disable=SC2086
+        run_ours "$1" "$2" "$3" "$4" sae-trained --init "$INIT" ${INIT_FLAGS---floor none}
+    fi
 }
 
 # Full-size parity at T = 25: the paper network at the reference's seed-0 init, one
@@ -135,7 +148,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
             if ((round % 2 == 1)); then
                 run_reference "$round" "$T" "$mode" "$n"
                 run_ours "$round" "$T" "$mode" "$n"
+                run_trained "$round" "$T" "$mode" "$n"
             else
+                run_trained "$round" "$T" "$mode" "$n"
                 run_ours "$round" "$T" "$mode" "$n"
                 run_reference "$round" "$T" "$mode" "$n"
             fi
@@ -185,10 +200,18 @@ for T, mode in keys:
     rc = statistics.median(cpu(r) for r in pick(T, mode, "reference"))
     print(f"{T:>4} {mode:<5} {rt:>8.3f} {ot:>8.3f} {rt / ot:>8.2f} "
           f"{rm:>8.1f} {om:>8.1f} {om / rm:>8.2f} {rc:>7.2f}")
-    summaries.append(dict(summary=True, T=T, mode=mode, rounds=len(ours),
-                          ref_median_s=rt, ours_median_s=ot, time_ratio_ref_over_ours=rt / ot,
-                          ref_peak_rss_mib=rm, ours_peak_rss_mib=om,
-                          memory_ratio_ours_over_ref=om / rm, ref_cpu_util=rc))
+    summary = dict(summary=True, T=T, mode=mode, rounds=len(ours),
+                   ref_median_s=rt, ours_median_s=ot, time_ratio_ref_over_ours=rt / ot,
+                   ref_peak_rss_mib=rm, ours_peak_rss_mib=om,
+                   memory_ratio_ours_over_ref=om / rm, ref_cpu_util=rc)
+    trained = [seconds(r) for r in pick(T, mode, "sae-trained")]
+    if trained:
+        tt, tm = statistics.median(t for t, _ in trained), statistics.median(m for _, m in trained)
+        summary.update(trained_median_s=tt, time_ratio_ref_over_trained=rt / tt,
+                       trained_peak_rss_mib=tm, memory_ratio_trained_over_ref=tm / rm)
+        print(f"{'':>4} {'':<5} {'trained':>8} {tt:>8.3f} {rt / tt:>8.2f} "
+              f"{'':>8} {tm:>8.1f} {tm / rm:>8.2f}   (sae bench --init)")
+    summaries.append(summary)
 
 print("\nevery round (loadavg: 1-minute load before the reference's / our run)")
 print(f"{'round':>5} " + head + f" {'loadavg':>11}")

@@ -129,6 +129,10 @@ pub struct BenchArgs {
     /// Untimed iterations first.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
+    /// Time the network with this checkpoint's parameters (a trained one fires less)
+    /// instead of its initialization; its tensors must fit the configuration.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub init: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArgs,
     #[command(flatten)]
@@ -329,6 +333,7 @@ fn dispatch(cli: Cli) -> Result<(), RunError> {
                     warmup: args.warmup,
                     mode: args.mode,
                     data_dir: args.common.data_dir.clone(),
+                    init: args.init.clone(),
                 },
             )?;
             println!(

@@ -269,6 +269,83 @@ fn bench_prints_one_json_object() {
     assert_eq!(v["threads"], 1);
 }
 
+/// `sae bench --init` times the checkpoint's parameters: its first pass's spikes are the
+/// trained network's, not the initialization's; a checkpoint that does not fit is refused.
+#[test]
+fn bench_times_a_checkpoint_s_parameters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::random_mnist(&tmp.path().join("mnist"), 64, 16);
+    let net = [
+        "--steps",
+        "2",
+        "--channels",
+        "2,2",
+        "--latent",
+        "4",
+        "--threads",
+        "1",
+    ];
+    let mut train = vec![
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--runs-dir",
+        tmp.path().to_str().unwrap(),
+        "--name",
+        "run",
+        "--batch",
+        "16",
+        "--lr",
+        "0.05",
+        "--probe-images",
+        "0",
+        "--quiet",
+    ];
+    train.extend_from_slice(&net);
+    let o = sae(&train);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoint = tmp.path().join("run").join("checkpoint.safetensors");
+    let bench = |net: &[&str], extra: &[&str]| {
+        let mut a = vec![
+            "bench",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--batch",
+            "4",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--mode",
+            "infer",
+        ];
+        a.extend_from_slice(net);
+        a.extend_from_slice(extra);
+        sae(&a)
+    };
+    let stats = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            v["spike_stats_at_init_first_batch"].clone(),
+            v["init"].clone(),
+        )
+    };
+    let (at_init, none) = stats(&bench(&net, &[]));
+    assert!(none.is_null());
+    let (trained, init) = stats(&bench(&net, &["--init", checkpoint.to_str().unwrap()]));
+    assert_eq!(init.as_str(), checkpoint.to_str());
+    assert_ne!(
+        at_init, trained,
+        "the checkpoint's parameters were not used"
+    );
+    let mut wider = net;
+    wider[5] = "5";
+    let o = bench(&wider, &["--init", checkpoint.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("latent.weight"), "{}", stderr(&o));
+}
+
 #[test]
 #[ignore = "needs MNIST (./data-fetch.sh or MNIST_DIR)"]
 fn a_run_too_long_to_count_is_refused() {

@@ -16,6 +16,7 @@ use crate::config::{Config, ModelKind, SIDE, Workload};
 use crate::data::{DataError, Images, TRAIN_IMAGES, find_file, read_images, resolve_dir};
 use crate::nn::{LayerActivity, Model, Objective, Output, Sampling};
 use crate::report::spikes::SpikeStats;
+use crate::run::checkpoint;
 use crate::run::error::RunError;
 use crate::run::train::optimizer;
 use crate::seeds::{eval_seed, step_seed};
@@ -54,6 +55,9 @@ pub struct BenchOptions {
     pub mode: BenchMode,
     /// MNIST directory (the --data-dir flag); None: MNIST_DIR, else data/mnist/.
     pub data_dir: Option<PathBuf>,
+    /// A checkpoint whose parameters replace the initialization (`--init`): the time of a
+    /// trained network, whose sparser spikes the event kernels turn into speed.
+    pub init: Option<PathBuf>,
 }
 
 /// Peak resident memory of this process in MiB (`VmHWM`), if the system says.
@@ -256,6 +260,10 @@ pub struct BenchReport {
     pub peak_rss_mib: Option<f64>,
     /// Threads of the pool.
     pub threads: usize,
+    /// The checkpoint whose parameters were timed (`--init`); absent: the
+    /// initialization of `seed`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub init: Option<PathBuf>,
     /// Median training step, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub train_step_ms: Option<f64>,
@@ -286,7 +294,8 @@ pub struct BenchReport {
     /// Where an inference step's time went.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub infer_profile_ms: Option<Vec<ScopeTime>>,
-    /// The spiking model only: every layer's activity in the first pass, at init.
+    /// The spiking model only: every layer's activity in the first pass, at init (or with
+    /// `init`'s parameters).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub spike_stats_at_init_first_batch: Option<Vec<LayerAtInit>>,
 }
@@ -325,6 +334,9 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         })?;
     let input = BenchInput::load(cfg, opts.data_dir.as_deref(), images)?;
     let model = Model::new(cfg);
+    if let Some(path) = &opts.init {
+        checkpoint::load(path, &model.net().params(), None)?;
+    }
     let net = model.net();
     let objective = Objective::new(cfg, &model);
     let steps = net.steps();
@@ -409,6 +421,7 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         peak_rss_mb: peak,
         peak_rss_mib: peak,
         threads: rayon::current_num_threads(),
+        init: opts.init.clone(),
         train_step_ms: train.as_ref().map(|t| t.step_ms),
         train_min_ms: train.as_ref().map(|t| t.min_ms),
         train_max_ms: train.as_ref().map(|t| t.max_ms),
