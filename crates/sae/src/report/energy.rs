@@ -57,24 +57,18 @@ pub fn energy(net: &Sae, stats: &SpikeStats) -> EnergyReport {
         net.layers.len(),
         net.steps
     );
-    let (mut sops, mut snn_macs, mut dense) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, (layer, input)) in net.layers.iter().zip(&stats.layers).enumerate() {
-        let frame = layer.input.frame(&input.shape);
-        let fan = fan_out(layer.synapse, &layer.weight.shape(), &frame);
-        let ops: f64 = fan
-            .iter()
-            .zip(&input.events)
-            .map(|(&f, &e)| f as f64 * e as f64)
-            .sum();
-        dense += fan.iter().map(|&f| f as f64).sum::<f64>();
+    let work = layer_work(net, stats);
+    let (mut sops, mut snn_macs) = (0.0f64, 0.0f64);
+    for (i, w) in work.iter().enumerate() {
         if i == 0 && net.encoder == Encoder::Current {
-            snn_macs += ops;
+            snn_macs += w.ops;
         } else {
-            sops += ops;
+            sops += w.ops;
         }
     }
     let images = stats.images as f64;
     let (sops, snn_macs) = (sops / images, snn_macs / images);
+    let dense: f64 = work.iter().map(|w| w.dense_macs_per_frame).sum();
     EnergyReport {
         sops_per_image: sops,
         snn_macs_per_image: snn_macs,
@@ -83,6 +77,44 @@ pub fn energy(net: &Sae, stats: &SpikeStats) -> EnergyReport {
         snn_energy_uj: (sops * PJ_PER_SOP + snn_macs * PJ_PER_MAC) * 1e-6,
         ann_energy_uj: dense * PJ_PER_MAC * 1e-6,
     }
+}
+
+/// One synaptic layer's work on the images of a [`SpikeStats`] (all `T` steps): what
+/// arrived at its input times the fan-out (synaptic operations; multiply-accumulates for
+/// analog input), and the MACs of the same connections run densely on one frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerWork {
+    /// The layer whose input this is.
+    pub layer: String,
+    /// Inputs that arrived (nonzero) times their fan-out, over all the images.
+    pub ops: f64,
+    /// Every connection once: the dense MACs of one frame.
+    pub dense_macs_per_frame: f64,
+}
+
+/// Per synaptic layer of `net`, its work on the spike counts `stats` (see [`energy`]).
+///
+/// # Panics
+/// As [`energy`].
+pub fn layer_work(net: &Sae, stats: &SpikeStats) -> Vec<LayerWork> {
+    net.layers
+        .iter()
+        .zip(&stats.layers)
+        .map(|(layer, input)| {
+            let frame = layer.input.frame(&input.shape);
+            let fan = fan_out(layer.synapse, &layer.weight.shape(), &frame);
+            let ops: f64 = fan
+                .iter()
+                .zip(&input.events)
+                .map(|(&f, &e)| f as f64 * e as f64)
+                .sum();
+            LayerWork {
+                layer: layer.name.clone(),
+                ops,
+                dense_macs_per_frame: fan.iter().map(|&f| f as f64).sum(),
+            }
+        })
+        .collect()
 }
 
 /// Per input neuron of a layer with input frames of `input` shape, the number of output

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ModelKind, SIDE, Workload};
 use crate::data::{DataError, Images, TRAIN_IMAGES, find_file, read_images, resolve_dir};
-use crate::nn::{LayerActivity, Model, Objective, Output, Sampling};
+use crate::nn::Sae;
+use crate::nn::{Model, Objective, Output, Sampling};
+use crate::report::energy;
 use crate::report::spikes::SpikeStats;
 use crate::run::checkpoint;
 use crate::run::error::RunError;
@@ -171,9 +173,7 @@ impl BenchInput {
 /// Per layer (the encoded input first): spikes / (neurons · T · batch) and the percentage
 /// of neurons that never fired, like the PyTorch reference's
 /// `spike_stats_at_init_first_batch`.
-fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> Vec<LayerAtInit> {
-    let mut stats = SpikeStats::new(steps);
-    stats.add(layers, batch);
+fn spike_densities(stats: &SpikeStats, steps: usize) -> Vec<LayerAtInit> {
     stats
         .layers(0.5)
         .iter()
@@ -184,6 +184,32 @@ fn spike_densities(layers: &[LayerActivity<'_>], steps: usize, batch: usize) -> 
             pct_never_fired: 100.0 * l.dead_frac,
         })
         .collect()
+}
+
+/// Per synaptic layer, its work per image in the first forward pass: what arrived at its
+/// input times the fan-out, and the same connections' dense MACs over the `T` steps.
+fn layer_work(net: &Sae, stats: &SpikeStats) -> Vec<WorkAtInit> {
+    let images = stats.images as f64;
+    energy::layer_work(net, stats)
+        .into_iter()
+        .map(|w| WorkAtInit {
+            layer: w.layer,
+            synaptic_ops_per_image: w.ops / images,
+            dense_macs_per_image: w.dense_macs_per_frame * net.steps as f64,
+        })
+        .collect()
+}
+
+/// One synaptic layer's forward work per image in the first pass (the event kernels' work
+/// is the synaptic operations; the dense kernels' the dense MACs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkAtInit {
+    /// The layer.
+    pub layer: String,
+    /// Nonzero inputs that arrived, times their fan-out.
+    pub synaptic_ops_per_image: f64,
+    /// Every connection at every step.
+    pub dense_macs_per_image: f64,
 }
 
 /// One layer's activity in the first forward pass at initialization.
@@ -298,6 +324,9 @@ pub struct BenchReport {
     /// `init`'s parameters).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub spike_stats_at_init_first_batch: Option<Vec<LayerAtInit>>,
+    /// The spiking model only: every synaptic layer's forward work in the same pass.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub work_at_init_first_batch: Option<Vec<WorkAtInit>>,
 }
 
 /// Times training steps (forward, backward, clipping, Adam) and/or inference steps of the
@@ -340,14 +369,15 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
     let net = model.net();
     let objective = Objective::new(cfg, &model);
     let steps = net.steps();
-    let spiking = model.spiking().is_some();
     let mut init_spikes = None;
     // Spike statistics of the first forward pass, at init; returns the time they took,
     // which is not counted.
     let mut note_init = |out: &Output<'_>| {
         let t0 = Instant::now();
-        if spiking && init_spikes.is_none() {
-            init_spikes = Some(spike_densities(&out.layers, steps, cfg.batch));
+        if let (Some(sae), None) = (model.spiking(), &init_spikes) {
+            let mut stats = SpikeStats::new(steps);
+            stats.add(&out.layers, cfg.batch);
+            init_spikes = Some((spike_densities(&stats, steps), layer_work(sae, &stats)));
         }
         t0.elapsed()
     };
@@ -432,7 +462,8 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         infer_max_ms: infer.as_ref().map(|t| t.max_ms),
         infer_times_ms: infer.as_ref().map(|t| t.times_ms.clone()),
         infer_profile_ms: infer.map(|t| t.profile_ms),
-        spike_stats_at_init_first_batch: init_spikes,
+        work_at_init_first_batch: init_spikes.as_ref().map(|(_, w)| w.clone()),
+        spike_stats_at_init_first_batch: init_spikes.map(|(d, _)| d),
     })
 }
 
