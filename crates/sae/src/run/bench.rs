@@ -225,12 +225,15 @@ pub struct LayerAtInit {
     pub pct_never_fired: f64,
 }
 
-/// Mean milliseconds per step a scope (a layer, `loss`, `optimizer`; `""` for the rest)
-/// spent forward and backward.
+/// Mean milliseconds per step a scope (a layer, `loss`, `optimizer`; `""` for the rest),
+/// or one op of it, spent forward and backward.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScopeTime {
     /// The scope.
     pub scope: String,
+    /// The op, in a per-op profile.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub op: Option<String>,
     /// Forward milliseconds per step: its ops' own work and the glue before them.
     pub forward: f64,
     /// Backward milliseconds per step.
@@ -245,6 +248,7 @@ struct Timing {
     max_ms: f64,
     times_ms: Vec<f64>,
     profile_ms: Vec<ScopeTime>,
+    ops_ms: Vec<ScopeTime>,
 }
 
 impl Timing {
@@ -254,6 +258,7 @@ impl Timing {
             min_ms: times_ms.iter().copied().fold(f64::INFINITY, f64::min),
             max_ms: times_ms.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             profile_ms: by_scope(ops, steps),
+            ops_ms: by_op(ops, steps),
             times_ms,
         }
     }
@@ -305,6 +310,9 @@ pub struct BenchReport {
     /// Where a training step's time went.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub train_profile_ms: Option<Vec<ScopeTime>>,
+    /// The same per op of each scope (`lif`, `conv2d`, `sum_blocks`, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_ops_ms: Option<Vec<ScopeTime>>,
     /// Median inference step, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub infer_step_ms: Option<f64>,
@@ -320,6 +328,9 @@ pub struct BenchReport {
     /// Where an inference step's time went.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub infer_profile_ms: Option<Vec<ScopeTime>>,
+    /// The same per op of each scope.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infer_ops_ms: Option<Vec<ScopeTime>>,
     /// The spiking model only: every layer's activity in the first pass, at init (or with
     /// `init`'s parameters).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -456,11 +467,13 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         train_min_ms: train.as_ref().map(|t| t.min_ms),
         train_max_ms: train.as_ref().map(|t| t.max_ms),
         train_times_ms: train.as_ref().map(|t| t.times_ms.clone()),
+        train_ops_ms: train.as_ref().map(|t| t.ops_ms.clone()),
         train_profile_ms: train.map(|t| t.profile_ms),
         infer_step_ms: infer.as_ref().map(|t| t.step_ms),
         infer_min_ms: infer.as_ref().map(|t| t.min_ms),
         infer_max_ms: infer.as_ref().map(|t| t.max_ms),
         infer_times_ms: infer.as_ref().map(|t| t.times_ms.clone()),
+        infer_ops_ms: infer.as_ref().map(|t| t.ops_ms.clone()),
         infer_profile_ms: infer.map(|t| t.profile_ms),
         work_at_init_first_batch: init_spikes.as_ref().map(|(_, w)| w.clone()),
         spike_stats_at_init_first_batch: init_spikes.map(|(d, _)| d),
@@ -471,11 +484,26 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
 /// `optimizer`; `""` for the rest), in the order the scopes first ran. Forward time is
 /// what the profiling tape attributes to each op: its own work and the glue before it.
 fn by_scope(ops: &[OpTime], steps: usize) -> Vec<ScopeTime> {
-    let mut order: Vec<&str> = vec![];
-    let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+    grouped(ops, steps, |_| None)
+}
+
+/// Mean milliseconds per step of each op of each scope, in first-run order.
+fn by_op(ops: &[OpTime], steps: usize) -> Vec<ScopeTime> {
+    grouped(ops, steps, |op| Some(op.op.as_str()))
+}
+
+/// Mean milliseconds per step of `ops` grouped by scope and `key(op)`, in first-run order.
+fn grouped<'a>(
+    ops: &'a [OpTime],
+    steps: usize,
+    key: impl Fn(&'a OpTime) -> Option<&'a str>,
+) -> Vec<ScopeTime> {
+    let mut order: Vec<(&str, Option<&str>)> = vec![];
+    let mut sums: HashMap<(&str, Option<&str>), (f64, f64)> = HashMap::new();
     for op in ops {
-        let entry = sums.entry(op.scope.as_str()).or_insert_with(|| {
-            order.push(op.scope.as_str());
+        let k = (op.scope.as_str(), key(op));
+        let entry = sums.entry(k).or_insert_with(|| {
+            order.push(k);
             (0.0, 0.0)
         });
         entry.0 += op.forward.as_secs_f64();
@@ -484,10 +512,11 @@ fn by_scope(ops: &[OpTime], steps: usize) -> Vec<ScopeTime> {
     let per_step = 1e3 / steps.max(1) as f64;
     order
         .iter()
-        .map(|scope| {
-            let (f, b) = sums[scope];
+        .map(|k| {
+            let (f, b) = sums[k];
             ScopeTime {
-                scope: scope.to_string(),
+                scope: k.0.to_string(),
+                op: k.1.map(str::to_string),
                 forward: f * per_step,
                 backward: b * per_step,
             }
