@@ -597,6 +597,7 @@ fn export_command(args: ExportArgs) -> Result<(), RunError> {
                 "images = 0: must be at least 1 (--images)".into(),
             ));
         }
+        // Only the test split is used: keep one training image rather than a copy of all.
         let (_, test) = load_data(
             &Config {
                 train_images: 1,

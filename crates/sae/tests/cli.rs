@@ -285,24 +285,8 @@ fn bench_times_a_checkpoint_s_parameters() {
         "--threads",
         "1",
     ];
-    let mut train = vec![
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--runs-dir",
-        tmp.path().to_str().unwrap(),
-        "--name",
-        "run",
-        "--batch",
-        "16",
-        "--lr",
-        "0.05",
-        "--probe-images",
-        "0",
-        "--quiet",
-    ];
-    train.extend_from_slice(&net);
-    let o = sae(&train);
+    let extra = [&net[..], &["--lr", "0.05"]].concat();
+    let o = sae(&common::tiny_train_args(&data, tmp.path(), "run", &extra));
     assert!(o.status.success(), "{}", stderr(&o));
     let checkpoint = tmp.path().join("run").join("checkpoint.safetensors");
     let bench = |net: &[&str], extra: &[&str]| {

@@ -8,34 +8,12 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::{sae, stderr};
 
-/// A trained tiny run (T = 3, channels 2 and 4, latent 8) with `extra` flags.
+/// A trained tiny run ([`common::TINY`] at T = 3) with `extra` flags.
 fn tiny_run(root: &Path, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     let data = common::random_mnist(&root.join("mnist"), 64, 16);
     let runs = root.join("runs");
-    let mut args = vec![
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--name",
-        name,
-        "--steps",
-        "3",
-        "--channels",
-        "2,4",
-        "--latent",
-        "8",
-        "--batch",
-        "16",
-        "--probe-images",
-        "0",
-        "--threads",
-        "1",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let o = sae(&args);
+    let extra = [&["--steps", "3"][..], extra].concat();
+    let o = sae(&common::tiny_train_args(&data, &runs, name, &extra));
     assert!(o.status.success(), "{}", stderr(&o));
     (runs.join(name), data)
 }

@@ -7,52 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 mod common;
-use common::{lines, sae, signal, stderr};
-
-/// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast. A test's
-/// own flags replace these.
-const TINY: &[&str] = &[
-    "--steps",
-    "2",
-    "--channels",
-    "2,4",
-    "--latent",
-    "8",
-    "--batch",
-    "16",
-    "--probe-images",
-    "0",
-    "--threads",
-    "1",
-    "--quiet",
-];
-
-fn args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "train".into(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--runs-dir".into(),
-        runs.display().to_string(),
-        "--name".into(),
-        name.into(),
-    ];
-    // TINY's flags, but those `extra` sets itself (all but `--quiet` take a value).
-    let mut tiny = TINY.iter();
-    while let Some(flag) = tiny.next() {
-        let value = (*flag != "--quiet").then(|| tiny.next()).flatten();
-        if !extra.contains(flag) {
-            a.push(flag.to_string());
-            a.extend(value.map(|v| v.to_string()));
-        }
-    }
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
+use common::{lines, sae, signal, stderr, tiny_train_args};
 
 /// Starts a long training run and waits until it has done `steps` steps.
 fn start(data: &Path, runs: &Path, name: &str, steps: usize) -> Child {
-    let args = args(data, runs, name, &["--epochs", "10000"]);
+    let args = tiny_train_args(data, runs, name, &["--epochs", "10000"]);
     common::start_and_wait(&args, &runs.join(name), steps)
 }
 
@@ -153,7 +112,7 @@ fn a_run_whose_update_is_not_finite_stops_and_keeps_a_good_checkpoint() {
     let runs = tmp.path().join("runs");
     // AdamW scales each weight by 1 − lr·wd: with lr·wd beyond f32, weights become ±inf or
     // NaN in the first update, while the loss that step was finite.
-    let o = sae(&args(
+    let o = sae(&tiny_train_args(
         &data,
         &runs,
         "nan",
@@ -190,7 +149,12 @@ fn a_run_whose_update_is_not_finite_stops_and_keeps_a_good_checkpoint() {
 /// A run folder at step 0 whose checkpoint has one NaN weight (as a corrupted or
 /// hand-made file could), and the good checkpoint's bytes.
 fn poisoned_run(data: &Path, runs: &Path) -> (PathBuf, PathBuf) {
-    let o = sae(&args(data, runs, "poisoned", &["--stop-after", "0"]));
+    let o = sae(&tiny_train_args(
+        data,
+        runs,
+        "poisoned",
+        &["--stop-after", "0"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = runs.join("poisoned");
     let path = dir.join("checkpoint.safetensors");
@@ -225,7 +189,7 @@ fn non_finite_parameters_are_refused_naming_the_tensor() {
     }
     assert!(!dir.join("eval.json").exists() && !dir.join("report.md").exists());
     let ckpt = dir.join("checkpoint.safetensors");
-    let o = sae(&args(
+    let o = sae(&tiny_train_args(
         &data,
         &runs,
         "init",
@@ -246,7 +210,7 @@ fn an_empty_split_is_refused_before_anything_is_written() {
     let empty_test = common::random_mnist(&tmp.path().join("no-test"), 64, 0);
     let empty_train = common::random_mnist(&tmp.path().join("no-train"), 0, 32);
     let runs = tmp.path().join("runs");
-    let o = sae(&args(&data, &runs, "done", &["--epochs", "1"]));
+    let o = sae(&tiny_train_args(&data, &runs, "done", &["--epochs", "1"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = runs.join("done");
     let eval = std::fs::read(dir.join("eval.json")).unwrap();
@@ -267,7 +231,7 @@ fn an_empty_split_is_refused_before_anything_is_written() {
     }
     assert_eq!(std::fs::read(dir.join("eval.json")).unwrap(), eval);
     assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), report);
-    let o = sae(&args(&empty_train, &runs, "nothing", &[]));
+    let o = sae(&tiny_train_args(&empty_train, &runs, "nothing", &[]));
     assert!(
         stderr(&o).contains("the train split holds no images"),
         "{}",
@@ -295,12 +259,17 @@ fn paths_that_are_not_folders_or_files_are_named_as_such() {
     let data = common::random_mnist(&tmp.path().join("data"), 64, 32);
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let o = sae(&args(&data, &file, "run", &[]));
+    let o = sae(&tiny_train_args(&data, &file, "run", &[]));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("a-file: not a folder"), "{err}");
     let runs = tmp.path().join("runs");
-    let o = sae(&args(&data, &runs, "done", &["--stop-after", "0"]));
+    let o = sae(&tiny_train_args(
+        &data,
+        &runs,
+        "done",
+        &["--stop-after", "0"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = runs.join("done");
     let o = sae(&[
@@ -316,7 +285,7 @@ fn paths_that_are_not_folders_or_files_are_named_as_such() {
         "{}",
         stderr(&o)
     );
-    let o = sae(&args(&data, &runs, "done", &[]));
+    let o = sae(&tiny_train_args(&data, &runs, "done", &[]));
     assert!(
         stderr(&o).contains("the run folder exists"),
         "{}",
@@ -343,9 +312,9 @@ fn paths_that_are_not_folders_or_files_are_named_as_such() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{path}: {err}");
         assert!(err.contains(path) && err.contains(what), "{err}");
-        let o = sae(&args(&data, &runs, "init", &["--init", path]));
+        let o = sae(&tiny_train_args(&data, &runs, "init", &["--init", path]));
         assert!(stderr(&o).contains(what), "{}", stderr(&o));
-        let o = sae(&args(&data, &runs, "other", &["--config", path]));
+        let o = sae(&tiny_train_args(&data, &runs, "other", &["--config", path]));
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{path}: {err}");
         assert!(err.contains(path) && err.contains(what), "{err}");
@@ -369,10 +338,10 @@ fn a_signal_during_an_evaluation_stops_it_and_the_resumed_run_does_it_first() {
     let data = common::random_mnist(&tmp.path().join("data"), 16, 3000);
     let runs = tmp.path().join("runs");
     let extra = ["--steps", "8", "--epochs", "3", "--probe-images", "500"];
-    let whole = sae(&args(&data, &runs, "whole", &extra));
+    let whole = sae(&tiny_train_args(&data, &runs, "whole", &extra));
     assert!(whole.status.success(), "{}", stderr(&whole));
     let dir = runs.join("cut");
-    let child = common::start_and_wait(&args(&data, &runs, "cut", &extra), &dir, 1);
+    let child = common::start_and_wait(&tiny_train_args(&data, &runs, "cut", &extra), &dir, 1);
     signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));

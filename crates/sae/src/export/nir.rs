@@ -284,7 +284,7 @@ pub fn graph(sae: &Sae, part: Part) -> Result<Graph, Unexpressible> {
     Ok(Graph {
         nodes,
         edges,
-        metadata: metadata(sae, part, first),
+        metadata: metadata(sae, part, layers.start),
     })
 }
 
@@ -434,18 +434,16 @@ fn decimal(x: f32) -> f64 {
     x.to_string().parse().expect("a float prints as a float")
 }
 
-fn metadata(sae: &Sae, part: Part, first: &LifLayer) -> Vec<(String, Meta)> {
+/// The graph's metadata for `part`, whose first layer is `sae.layers[first]`.
+fn metadata(sae: &Sae, part: Part, first: usize) -> Vec<(String, Meta)> {
     let text = |k: &str, v: String| (k.to_string(), Meta::Text(v));
     let number = |k: &str, v: f64| (k.to_string(), Meta::Number(v));
     let scale = sae.input_scale;
     let input = match (part, sae.encoder) {
         (Part::Decoder, _) => format!(
             "the spikes of `{}` (one 0/1 frame per time step) as feature maps",
-            sae.layers
-                .iter()
-                .position(|l| l.name == first.name)
-                .and_then(|i| i.checked_sub(1))
-                .map_or("the layer before", |i| sae.layers[i].name.as_str())
+            // The decoder starts after the un-flatten of the layer before it.
+            sae.layers[first - 1].name
         ),
         (_, Encoder::Current) => {
             format!("current: every time step the frame x·{scale} (pixels x in [0, 1])")

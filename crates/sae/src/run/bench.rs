@@ -450,6 +450,7 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         .mode
         .infers()
         .then(|| Timing::of(infer_ms, &infer_ops, opts.iters));
+    let (spike_stats_at_init_first_batch, work_at_init_first_batch) = init_spikes.unzip();
     Ok(BenchReport {
         model: cfg.model,
         mode: opts.mode,
@@ -475,8 +476,8 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
         infer_times_ms: infer.as_ref().map(|t| t.times_ms.clone()),
         infer_ops_ms: infer.as_ref().map(|t| t.ops_ms.clone()),
         infer_profile_ms: infer.map(|t| t.profile_ms),
-        work_at_init_first_batch: init_spikes.as_ref().map(|(_, w)| w.clone()),
-        spike_stats_at_init_first_batch: init_spikes.map(|(d, _)| d),
+        spike_stats_at_init_first_batch,
+        work_at_init_first_batch,
     })
 }
 

@@ -113,3 +113,46 @@ pub fn random_mnist(dir: &Path, train: u32, test: u32) -> std::path::PathBuf {
         (state >> 56) as u8
     })
 }
+
+/// A narrow network at T = 2 on 64 training images: 4 steps per epoch, fast. A test's
+/// own flags replace these.
+pub const TINY: &[&str] = &[
+    "--steps",
+    "2",
+    "--channels",
+    "2,4",
+    "--latent",
+    "8",
+    "--batch",
+    "16",
+    "--probe-images",
+    "0",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+/// `sae train` of run `name` in `runs` on `data` with [`TINY`]'s flags, except those
+/// `extra` sets itself, then `extra`.
+pub fn tiny_train_args(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "train".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--runs-dir".into(),
+        runs.display().to_string(),
+        "--name".into(),
+        name.into(),
+    ];
+    // TINY's flags, but those `extra` sets itself (all but `--quiet` take a value).
+    let mut tiny = TINY.iter();
+    while let Some(flag) = tiny.next() {
+        let value = (*flag != "--quiet").then(|| tiny.next()).flatten();
+        if !extra.contains(flag) {
+            a.push(flag.to_string());
+            a.extend(value.map(|v| v.to_string()));
+        }
+    }
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
