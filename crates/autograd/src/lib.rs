@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod axis;
 pub mod gradcheck;
 pub mod init;
 pub mod io;
@@ -31,6 +32,7 @@ pub mod optim;
 pub mod tape;
 pub mod tensor;
 
+pub use axis::AxisIndex;
 pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use tape::{BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
