@@ -7,7 +7,7 @@
 //! layer is one `Function` whose forward walks all time steps and returns spikes and
 //! potentials, and whose backward walks them in reverse.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use autograd::gradcheck::random;
 use autograd::{Function, GradCheck, Tape, Tensor, Var};
@@ -17,7 +17,7 @@ use ndarray::Zip;
 #[derive(Default)]
 struct Polar {
     /// Saved by forward for backward: the inputs and the radius.
-    saved: Option<(Rc<Tensor>, Rc<Tensor>, Tensor)>,
+    saved: Option<(Arc<Tensor>, Arc<Tensor>, Tensor)>,
 }
 
 impl Function for Polar {
@@ -25,7 +25,7 @@ impl Function for Polar {
         "polar"
     }
 
-    fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
+    fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
         let (x, y) = (&inputs[0], &inputs[1]);
         let r = Zip::from(&**x).and(&**y).map_collect(|&x, &y| x.hypot(y));
         let theta = Zip::from(&**x).and(&**y).map_collect(|&x, &y| y.atan2(x));

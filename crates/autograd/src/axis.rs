@@ -55,6 +55,64 @@ macro_rules! signed_axis {
 
 signed_axis!(i32, i64, isize);
 
+/// One dimension of a [`Var::reshape`](crate::Var::reshape) target: a size, or (signed
+/// integers only) `-1` for the one dimension inferred from the element count.
+pub trait ReshapeDim: Copy + std::fmt::Debug {
+    /// The size, `None` for the inferred dimension.
+    ///
+    /// # Panics
+    /// On a negative size other than `-1`.
+    #[track_caller]
+    fn size(self) -> Option<usize>;
+}
+
+impl ReshapeDim for usize {
+    fn size(self) -> Option<usize> {
+        Some(self)
+    }
+}
+
+macro_rules! signed_dim {
+    ($($t:ty),*) => {$(
+        impl ReshapeDim for $t {
+            #[track_caller]
+            fn size(self) -> Option<usize> {
+                match self {
+                    -1 => None,
+                    d if d >= 0 => Some(d as usize),
+                    d => panic!("reshape: dimension {d} is neither a size nor -1 (inferred)"),
+                }
+            }
+        }
+    )*};
+}
+
+signed_dim!(i32, i64, isize);
+
+/// The shape `dims` asks for, for a value of `len` elements and shape `from`, inferring
+/// the `-1` dimension.
+///
+/// # Panics
+/// If more than one dimension is `-1`, or the element counts cannot agree.
+#[track_caller]
+pub fn resolve_shape<D: ReshapeDim>(dims: &[D], len: usize, from: &[usize]) -> Vec<usize> {
+    let sizes: Vec<Option<usize>> = dims.iter().map(|d| d.size()).collect();
+    let known: usize = sizes.iter().flatten().product();
+    let inferred = sizes.iter().filter(|d| d.is_none()).count();
+    let fits = match inferred {
+        0 => known == len,
+        1 => known != 0 && len % known == 0,
+        _ => panic!("reshape: only one dimension can be -1, got {dims:?}"),
+    };
+    if !fits {
+        panic!("reshape: {from:?} ({len} elements) cannot be viewed as {dims:?}");
+    }
+    sizes
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|| len / known))
+        .collect()
+}
+
 /// Resolves a list of axes, refusing repeats.
 ///
 /// # Panics
@@ -86,6 +144,19 @@ mod tests {
     #[should_panic(expected = "sum_axes: axis -4 is out of range for a value of rank 3")]
     fn out_of_range_names_the_op() {
         (-4i32).resolve(3, "sum_axes");
+    }
+
+    #[test]
+    fn reshape_infers_one_dimension() {
+        assert_eq!(resolve_shape(&[2, -1], 12, &[3, 4]), vec![2, 6]);
+        assert_eq!(resolve_shape(&[-1i64], 12, &[3, 4]), vec![12]);
+        assert_eq!(resolve_shape(&[4usize, 3], 12, &[3, 4]), vec![4, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "reshape: [3, 4] (12 elements) cannot be viewed as [5, -1]")]
+    fn reshape_that_cannot_fit_names_both_shapes() {
+        resolve_shape(&[5, -1], 12, &[3, 4]);
     }
 
     #[test]

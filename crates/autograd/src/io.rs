@@ -152,10 +152,11 @@ impl TensorFile {
 
 /// Writes named tensors (and optional string metadata) atomically.
 pub fn save_tensors<'a>(
-    path: &Path,
+    path: impl AsRef<Path>,
     tensors: impl IntoIterator<Item = (String, &'a Tensor)>,
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(name, t)| {
@@ -192,7 +193,8 @@ pub fn save_tensors<'a>(
 ///
 /// The path must be a regular file ([`regular_file`]): a FIFO is never opened (that would
 /// hang) and a device like `/dev/zero` is never read.
-pub fn load_tensors(path: &Path) -> Result<TensorFile, IoError> {
+pub fn load_tensors(path: impl AsRef<Path>) -> Result<TensorFile, IoError> {
+    let path = path.as_ref();
     let io = |source| IoError::Io {
         path: path.to_path_buf(),
         source,
@@ -227,10 +229,11 @@ pub fn load_tensors(path: &Path) -> Result<TensorFile, IoError> {
 
 /// Saves parameters under their names, atomically.
 pub fn save(
-    path: &Path,
+    path: impl AsRef<Path>,
     params: &[Parameter],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), IoError> {
+    let path = path.as_ref();
     let values: Vec<_> = params
         .iter()
         .map(|p| (p.name().to_string(), p.value()))
@@ -245,7 +248,11 @@ pub fn save(
 /// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
 /// model lacks, or a shape mismatch is an error, and then no parameter is changed.
 /// Returns the file's metadata.
-pub fn load(path: &Path, params: &[Parameter]) -> Result<HashMap<String, String>, IoError> {
+pub fn load(
+    path: impl AsRef<Path>,
+    params: &[Parameter],
+) -> Result<HashMap<String, String>, IoError> {
+    let path = path.as_ref();
     let mut file = load_tensors(path)?;
     let missing: Vec<String> = params
         .iter()

@@ -34,6 +34,9 @@ pub mod tensor;
 
 pub use axis::AxisIndex;
 pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
+/// The array crate our tensors come from, re-exported so users need not pin its version.
+pub use ndarray;
+pub use ops::arith::Operand;
 pub use optim::{Adam, Optimizer, Sgd};
-pub use tape::{BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
+pub use tape::{BackwardError, BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
 pub use tensor::Tensor;

@@ -142,7 +142,7 @@ impl Optimizer for Sgd {
     fn step(&mut self) {
         let (lr, mu, wd, nesterov) = (self.lr, self.momentum, self.weight_decay, self.nesterov);
         for (p, vel) in self.params.iter().zip(&mut self.velocity) {
-            let Some(grad) = p.grad().map(|g| g.clone()) else {
+            let Some(grad) = p.grad().map(|g| Tensor::clone(&g)) else {
                 continue;
             };
             let mut g = grad;

@@ -6,10 +6,10 @@
 //! of its outputs and collecting the gradients of its inputs. A gradient is dropped as soon
 //! as the op that produced it has been walked, so backward holds only the live frontier.
 
-use std::cell::{Ref, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::Tensor;
@@ -29,7 +29,7 @@ pub trait Function: 'static {
     /// Short name used in error messages.
     fn name(&self) -> &str;
     /// Computes the outputs from the inputs. May return several outputs.
-    fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor>;
+    fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor>;
     /// Gradients of the inputs from gradients of the outputs (`None`: no gradient reached
     /// that output, treat as zero). Return `None` for inputs whose gradient is not needed.
     fn backward(
@@ -205,12 +205,12 @@ impl Tape {
 
     /// A constant: a value that never receives a gradient (data, targets).
     pub fn constant(&self, value: Tensor) -> Var<'_> {
-        Var::untracked(self, Rc::new(contiguous(value)))
+        Var::untracked(self, Arc::new(contiguous(value)))
     }
 
     /// A leaf that receives a gradient, read back with [`Gradients::get`].
     pub fn var(&self, value: Tensor) -> Var<'_> {
-        self.leaf(Rc::new(contiguous(value)), None)
+        self.leaf(Arc::new(contiguous(value)), None)
     }
 
     /// A parameter as a leaf: after [`Var::backward`] its gradient is added to
@@ -219,7 +219,7 @@ impl Tape {
         self.leaf(p.shared_value(), Some(p.clone()))
     }
 
-    fn leaf(&self, value: Rc<Tensor>, param: Option<Parameter>) -> Var<'_> {
+    fn leaf(&self, value: Arc<Tensor>, param: Option<Parameter>) -> Var<'_> {
         if !self.is_recording() {
             return Var::untracked(self, value);
         }
@@ -238,6 +238,7 @@ impl Tape {
     ///
     /// `backward` is only kept when the tape records and some input needs a gradient;
     /// otherwise the outputs are returned as constants.
+    #[track_caller]
     pub fn record(
         &self,
         name: &str,
@@ -247,7 +248,7 @@ impl Tape {
     ) -> Vec<Var<'_>> {
         let timing = self.time_forward(name);
         let tracked = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
-        let values: Vec<Rc<Tensor>> = outputs.into_iter().map(Rc::new).collect();
+        let values: Vec<Arc<Tensor>> = outputs.into_iter().map(Arc::new).collect();
         if !tracked {
             return values
                 .into_iter()
@@ -281,9 +282,47 @@ impl Tape {
     }
 
     /// Applies a user-defined [`Function`] to `inputs`, recording its backward.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use autograd::{Function, Tape, Tensor};
+    /// use autograd::ndarray::IxDyn;
+    ///
+    /// /// `softplus(x) = ln(1 + eˣ)`, with `σ(x)` as its derivative.
+    /// struct Softplus {
+    ///     x: Option<Arc<Tensor>>,
+    /// }
+    ///
+    /// impl Function for Softplus {
+    ///     fn name(&self) -> &str {
+    ///         "softplus"
+    ///     }
+    ///     fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
+    ///         if record {
+    ///             self.x = Some(inputs[0].clone()); // kept only when backward will run
+    ///         }
+    ///         vec![inputs[0].mapv(|x| x.exp().ln_1p())]
+    ///     }
+    ///     fn backward(self: Box<Self>, g: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
+    ///         let (x, g) = (self.x.expect("saved"), g[0].clone().expect("one output"));
+    ///         vec![Some(g * &x.mapv(|x| 1.0 / (1.0 + (-x).exp())))]
+    ///     }
+    /// }
+    ///
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::from_shape_vec(IxDyn(&[3]), vec![-1.0, 0.0, 2.0]).unwrap());
+    /// let y = tape.apply(Softplus { x: None }, &[&x]).remove(0);
+    /// let grads = y.sum().backward();
+    /// assert!((grads.get(&x).unwrap()[1] - 0.5).abs() < 1e-6);
+    /// // The same op checked against finite differences:
+    /// autograd::assert_gradients(vec![x.value().clone()], |v| {
+    ///     v[0].tape().apply(Softplus { x: None }, &[&v[0]]).remove(0)
+    /// });
+    /// ```
+    #[track_caller]
     pub fn apply<F: Function>(&self, mut f: F, inputs: &[&Var<'_>]) -> Vec<Var<'_>> {
         let record = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
-        let values: Vec<Rc<Tensor>> = inputs.iter().map(|v| v.value.clone()).collect();
+        let values: Vec<Arc<Tensor>> = inputs.iter().map(|v| v.value.clone()).collect();
         let outputs = f.forward(&values, record);
         let name = f.name().to_string();
         let f = Box::new(f);
@@ -295,15 +334,23 @@ impl Tape {
         )
     }
 
-    fn backward_from(&self, root: &Var<'_>, seed: Tensor) -> Gradients {
-        assert_eq!(
-            seed.shape(),
-            root.shape(),
-            "backward: the seed gradient's shape differs from the value's"
-        );
+    fn backward_from(&self, root: &Var<'_>, seed: Tensor) -> Result<Gradients, BackwardError> {
+        if seed.shape() != root.shape() {
+            return Err(BackwardError::SeedShape {
+                value: root.shape().to_vec(),
+                seed: seed.shape().to_vec(),
+            });
+        }
+        if self.inner.borrow().spent {
+            return Err(BackwardError::AlreadyRun);
+        }
+        let Some(root_id) = root.id else {
+            return Err(BackwardError::NothingRequiresGrad {
+                recording: self.is_recording(),
+            });
+        };
         let (ops, leaves, next_id) = {
             let mut inner = self.inner.borrow_mut();
-            assert!(!inner.spent, "backward has already run on this tape");
             inner.spent = true;
             (
                 std::mem::take(&mut inner.ops),
@@ -312,9 +359,6 @@ impl Tape {
             )
         };
         let mut grads: Vec<Option<Tensor>> = (0..next_id).map(|_| None).collect();
-        let Some(root_id) = root.id else {
-            return Gradients::default();
-        };
         grads[root_id] = Some(seed);
         for op in ops.into_iter().rev() {
             let outs: Vec<Option<Tensor>> = op.outputs.iter().map(|&i| grads[i].take()).collect();
@@ -361,9 +405,64 @@ impl Tape {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
+
+/// Why a backward pass could not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackwardError {
+    /// [`Var::backward`] on a value with more than one element.
+    NotScalar {
+        /// The value's shape.
+        shape: Vec<usize>,
+    },
+    /// The seed gradient of [`Var::backward_with`] has another shape than the value.
+    SeedShape {
+        /// The value's shape.
+        value: Vec<usize>,
+        /// The seed's shape.
+        seed: Vec<usize>,
+    },
+    /// No parameter or variable reached the value through recorded ops: there is nothing to
+    /// differentiate (an optimizer step after it would change nothing).
+    NothingRequiresGrad {
+        /// Whether the tape was recording (an evaluation tape records nothing).
+        recording: bool,
+    },
+    /// Backward already ran on this tape (a tape supports one).
+    AlreadyRun,
+}
+
+impl fmt::Display for BackwardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackwardError::NotScalar { shape } => write!(
+                f,
+                "backward needs a scalar (one element), got shape {shape:?}; use backward_with \
+                 and a seed gradient for others"
+            ),
+            BackwardError::SeedShape { value, seed } => write!(
+                f,
+                "backward_with: the seed gradient has shape {seed:?}, the value {value:?}"
+            ),
+            BackwardError::NothingRequiresGrad { recording: true } => write!(
+                f,
+                "backward: the value does not depend on anything that requires a gradient \
+                 (no Tape::param or Tape::var reached it through recorded ops; was it \
+                 detached or computed from constants only?)"
+            ),
+            BackwardError::NothingRequiresGrad { recording: false } => write!(
+                f,
+                "backward: the value was computed with recording off (Tape::eval, no_grad or \
+                 set_recording(false)), so nothing was recorded to differentiate"
+            ),
+            BackwardError::AlreadyRun => write!(f, "backward has already run on this tape"),
+        }
+    }
+}
+
+impl std::error::Error for BackwardError {}
 
 /// A value on a tape: the result of an op, a leaf or a constant. Cloning is cheap (the
 /// value is shared).
@@ -372,7 +471,7 @@ pub struct Var<'t> {
     tape: &'t Tape,
     /// `Some` when this value is part of the recorded graph (it needs a gradient).
     id: Option<usize>,
-    value: Rc<Tensor>,
+    value: Arc<Tensor>,
     /// See [`Var::grad_where_nonzero`].
     nonzero_grad_only: bool,
 }
@@ -387,7 +486,7 @@ impl fmt::Debug for Var<'_> {
 }
 
 impl<'t> Var<'t> {
-    fn untracked(tape: &'t Tape, value: Rc<Tensor>) -> Self {
+    fn untracked(tape: &'t Tape, value: Arc<Tensor>) -> Self {
         Var {
             tape,
             id: None,
@@ -407,7 +506,7 @@ impl<'t> Var<'t> {
     }
 
     /// The value as a shared handle (for custom ops that save it for backward).
-    pub fn shared(&self) -> Rc<Tensor> {
+    pub fn shared(&self) -> Arc<Tensor> {
         self.value.clone()
     }
 
@@ -420,6 +519,7 @@ impl<'t> Var<'t> {
     ///
     /// # Panics
     /// If the value has more than one element.
+    #[track_caller]
     pub fn item(&self) -> f32 {
         assert_eq!(
             self.value.len(),
@@ -463,13 +563,20 @@ impl<'t> Var<'t> {
     /// records; a tape supports one backward.
     ///
     /// # Panics
-    /// If this value is not a scalar, or backward already ran on the tape.
+    /// Where [`Var::try_backward`] returns an error: this value is not a scalar, nothing
+    /// that requires a gradient reached it, or backward already ran on the tape.
+    #[track_caller]
     pub fn backward(&self) -> Gradients {
-        assert!(
-            self.value.len() == 1,
-            "backward needs a scalar (one element), got shape {:?}; use backward_with for others",
-            self.shape()
-        );
+        self.try_backward().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Var::backward`], returning the reason instead of panicking when it cannot run.
+    pub fn try_backward(&self) -> Result<Gradients, BackwardError> {
+        if self.value.len() != 1 {
+            return Err(BackwardError::NotScalar {
+                shape: self.shape().to_vec(),
+            });
+        }
         self.tape.backward_from(self, Tensor::ones(self.shape()))
     }
 
@@ -477,13 +584,21 @@ impl<'t> Var<'t> {
     /// shape (PyTorch's `y.backward(gradient)`), otherwise as [`Var::backward`].
     ///
     /// # Panics
-    /// If `grad`'s shape differs from this value's, or backward already ran on the tape.
+    /// Where [`Var::try_backward_with`] returns an error.
+    #[track_caller]
     pub fn backward_with(&self, grad: Tensor) -> Gradients {
+        self.try_backward_with(grad)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Var::backward_with`], returning the reason instead of panicking when it cannot run.
+    pub fn try_backward_with(&self, grad: Tensor) -> Result<Gradients, BackwardError> {
         self.tape.backward_from(self, grad)
     }
 
     /// Applies a single-output op: `forward` is the computed value, `backward` maps the
     /// output gradient to the input gradients.
+    #[track_caller]
     pub(crate) fn unary_op(
         &self,
         name: &str,
@@ -495,6 +610,7 @@ impl<'t> Var<'t> {
 }
 
 /// Records a single-output op; `backward` runs only when its output got a gradient.
+#[track_caller]
 pub(crate) fn op1<'t>(
     tape: &'t Tape,
     name: &str,
@@ -524,14 +640,21 @@ impl Gradients {
 
 struct ParamCell {
     name: String,
-    value: RefCell<Rc<Tensor>>,
-    grad: RefCell<Option<Tensor>>,
+    value: Mutex<Arc<Tensor>>,
+    grad: Mutex<Option<Arc<Tensor>>>,
+}
+
+/// Locks a parameter's slot. A panic while the lock was held (in a user's closure passed
+/// to [`Parameter::update`]) leaves a complete tensor behind, so a poisoned lock is used.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A named trainable tensor that lives across tapes, with its accumulated gradient.
-/// Cloning gives another handle to the same parameter.
+/// Cloning gives another handle to the same parameter. `Send + Sync`: a model can move to
+/// another thread or be shared by several (each with its own tape).
 #[derive(Clone)]
-pub struct Parameter(Rc<ParamCell>);
+pub struct Parameter(Arc<ParamCell>);
 
 impl fmt::Debug for Parameter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -545,10 +668,10 @@ impl fmt::Debug for Parameter {
 impl Parameter {
     /// A parameter with a name (used by checkpoints) and an initial value.
     pub fn new(name: impl Into<String>, value: Tensor) -> Self {
-        Parameter(Rc::new(ParamCell {
+        Parameter(Arc::new(ParamCell {
             name: name.into(),
-            value: RefCell::new(Rc::new(contiguous(value))),
-            grad: RefCell::new(None),
+            value: Mutex::new(Arc::new(contiguous(value))),
+            grad: Mutex::new(None),
         }))
     }
 
@@ -559,12 +682,12 @@ impl Parameter {
 
     /// The shape.
     pub fn shape(&self) -> Vec<usize> {
-        self.0.value.borrow().shape().to_vec()
+        lock(&self.0.value).shape().to_vec()
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.0.value.borrow().len()
+        lock(&self.0.value).len()
     }
 
     /// Whether the parameter has no elements.
@@ -573,18 +696,19 @@ impl Parameter {
     }
 
     /// The current value.
-    pub fn value(&self) -> Rc<Tensor> {
+    pub fn value(&self) -> Arc<Tensor> {
         self.shared_value()
     }
 
-    fn shared_value(&self) -> Rc<Tensor> {
-        self.0.value.borrow().clone()
+    fn shared_value(&self) -> Arc<Tensor> {
+        lock(&self.0.value).clone()
     }
 
     /// Replaces the value.
     ///
     /// # Panics
     /// If the new value's shape differs.
+    #[track_caller]
     pub fn set_value(&self, value: Tensor) {
         assert_eq!(
             value.shape(),
@@ -592,37 +716,38 @@ impl Parameter {
             "parameter `{}`: new value has another shape",
             self.name()
         );
-        *self.0.value.borrow_mut() = Rc::new(contiguous(value));
+        *lock(&self.0.value) = Arc::new(contiguous(value));
     }
 
     /// Updates the value in place (copying it first only if a tape still holds it).
     pub fn update(&self, f: impl FnOnce(&mut Tensor)) {
-        let mut v = self.0.value.borrow_mut();
-        f(Rc::make_mut(&mut v));
+        let mut v = lock(&self.0.value);
+        f(Arc::make_mut(&mut v));
     }
 
-    /// The accumulated gradient, `None` until a backward pass reached this parameter.
-    pub fn grad(&self) -> Option<Ref<'_, Tensor>> {
-        Ref::filter_map(self.0.grad.borrow(), Option::as_ref).ok()
+    /// The accumulated gradient, `None` until a backward pass reached this parameter: a
+    /// snapshot that stays valid (and unchanged) across later `zero_grad`s and backwards.
+    pub fn grad(&self) -> Option<Arc<Tensor>> {
+        lock(&self.0.grad).clone()
     }
 
     /// Modifies the accumulated gradient in place, if there is one (clipping, scaling).
     pub fn update_grad(&self, f: impl FnOnce(&mut Tensor)) {
-        if let Some(g) = self.0.grad.borrow_mut().as_mut() {
-            f(g);
+        if let Some(g) = lock(&self.0.grad).as_mut() {
+            f(Arc::make_mut(g));
         }
     }
 
     /// Forgets the accumulated gradient.
     pub fn zero_grad(&self) {
-        *self.0.grad.borrow_mut() = None;
+        *lock(&self.0.grad) = None;
     }
 
     fn accumulate_grad(&self, g: Tensor) {
-        let mut slot = self.0.grad.borrow_mut();
+        let mut slot = lock(&self.0.grad);
         match slot.as_mut() {
-            Some(acc) => *acc += &g,
-            None => *slot = Some(g),
+            Some(acc) => *Arc::make_mut(acc) += &g,
+            None => *slot = Some(Arc::new(g)),
         }
     }
 }
@@ -657,7 +782,7 @@ mod tests {
 
     /// A two-output op, `x ↦ (max(x, 0), min(x, 0))`, written as a [`Function`].
     struct SplitSigns {
-        x: Option<Rc<Tensor>>,
+        x: Option<Arc<Tensor>>,
     }
 
     impl Function for SplitSigns {
@@ -665,7 +790,7 @@ mod tests {
             "split_signs"
         }
 
-        fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
+        fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
             if record {
                 self.x = Some(inputs[0].clone());
             }
@@ -778,6 +903,48 @@ mod tests {
         let seed = Tensor::from_shape_vec(IxDyn(&[3]), vec![1.0, 2.0, 3.0]).unwrap();
         let g = x.square().backward_with(seed);
         assert_eq!(g.get(&x).unwrap().as_slice().unwrap(), &[4.0, 8.0, 12.0]);
+    }
+
+    #[test]
+    fn backward_without_anything_trainable_is_an_error() {
+        let tape = Tape::new();
+        let c = tape.constant(Tensor::ones(IxDyn(&[2])));
+        let err = c.exp().sum().try_backward().unwrap_err();
+        assert_eq!(err, BackwardError::NothingRequiresGrad { recording: true });
+        assert!(
+            err.to_string().contains("does not depend on anything"),
+            "{err}"
+        );
+        let p = Parameter::new("w", Tensor::ones(IxDyn(&[2])));
+        let tape = Tape::eval();
+        let err = tape.param(&p).sum().try_backward().unwrap_err();
+        assert!(err.to_string().contains("recording off"), "{err}");
+        let tape = Tape::new();
+        let x = tape.var(Tensor::ones(IxDyn(&[2])));
+        let err = x.detach().sum().try_backward().unwrap_err();
+        assert_eq!(err, BackwardError::NothingRequiresGrad { recording: true });
+        // An error leaves the tape usable.
+        assert!(x.sum().try_backward().is_ok());
+    }
+
+    #[test]
+    fn parameters_are_send_and_sync_and_gradients_are_snapshots() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Parameter>();
+        let p = Parameter::new("w", Tensor::ones(IxDyn(&[2])));
+        let tape = Tape::new();
+        tape.param(&p).sum().backward();
+        let g = p.grad().unwrap();
+        p.zero_grad(); // holding `g` is fine
+        assert!(p.grad().is_none() && g.iter().all(|&v| v == 1.0));
+        let q = p.clone();
+        std::thread::spawn(move || {
+            let tape = Tape::new();
+            (&tape.param(&q) * 3.0).sum().backward();
+        })
+        .join()
+        .unwrap();
+        assert!(p.grad().unwrap().iter().all(|&v| v == 3.0));
     }
 
     #[test]

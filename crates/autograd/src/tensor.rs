@@ -1,6 +1,6 @@
 //! The tensor type and the broadcasting helpers every op shares.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use kernels::rayon::prelude::*;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
@@ -34,13 +34,13 @@ pub fn contiguous(t: Tensor) -> Tensor {
 /// is packed to one bit per element, 32 times smaller, and unpacked when backward runs;
 /// any other is shared as it is.
 pub(crate) enum Saved {
-    Shared(Rc<Tensor>),
+    Shared(Arc<Tensor>),
     Bits { words: Vec<u64>, shape: Vec<usize> },
 }
 
 impl Saved {
     /// Keeps `t`, packed if it is binary. One parallel pass checks and packs.
-    pub(crate) fn new(t: Rc<Tensor>) -> Self {
+    pub(crate) fn new(t: Arc<Tensor>) -> Self {
         let packed = t.as_slice().and_then(|x| {
             x.par_chunks(64)
                 .map(|chunk| {
@@ -63,7 +63,7 @@ impl Saved {
     }
 
     /// The value again.
-    pub(crate) fn tensor(&self) -> Rc<Tensor> {
+    pub(crate) fn tensor(&self) -> Arc<Tensor> {
         match self {
             Saved::Shared(t) => t.clone(),
             Saved::Bits { words, shape } => {
@@ -74,7 +74,7 @@ impl Saved {
                         *v = ((w >> i) & 1) as f32;
                     }
                 });
-                Rc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
+                Arc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
             }
         }
     }
@@ -85,31 +85,44 @@ impl Saved {
 ///
 /// # Panics
 /// If the shapes do not broadcast.
+#[track_caller]
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
+    try_broadcast_shape(a, b).unwrap_or_else(|| panic!("shapes {a:?} and {b:?} do not broadcast"))
+}
+
+/// Checks that op `op`'s operands broadcast.
+///
+/// # Panics
+/// If they do not, naming the op and both shapes.
+#[track_caller]
+pub fn check_broadcast(op: &str, a: &[usize], b: &[usize]) {
+    if try_broadcast_shape(a, b).is_none() {
+        panic!("{op}: shapes {a:?} and {b:?} do not broadcast");
+    }
+}
+
+/// The shape NumPy broadcasting gives two shapes, `None` if they do not broadcast.
+pub fn try_broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
     (0..n)
-        .map(|i| {
-            let da = if i + a.len() >= n {
-                a[i + a.len() - n]
-            } else {
-                1
-            };
-            let db = if i + b.len() >= n {
-                b[i + b.len() - n]
-            } else {
-                1
-            };
-            match (da, db) {
-                (x, y) if x == y => x,
-                (1, y) => y,
-                (x, 1) => x,
-                _ => panic!("shapes {a:?} and {b:?} do not broadcast"),
-            }
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
         })
         .collect()
 }
 
 /// `f(a, b)` elementwise over the broadcast shape of `a` and `b`.
+#[track_caller]
 pub fn zip_broadcast(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
     if a.shape() == b.shape() {
         return Zip::from(a).and(b).map_collect(|&x, &y| f(x, y));
@@ -149,11 +162,11 @@ mod tests {
         });
         let analog = binary.mapv(|v| v * 0.5);
         for t in [binary, analog, Tensor::zeros(IxDyn(&[0, 4]))] {
-            let saved = Saved::new(Rc::new(t.clone()));
+            let saved = Saved::new(Arc::new(t.clone()));
             assert_eq!(*saved.tensor(), t);
         }
         assert!(matches!(
-            Saved::new(Rc::new(Tensor::ones(IxDyn(&[70])))),
+            Saved::new(Arc::new(Tensor::ones(IxDyn(&[70])))),
             Saved::Bits { .. }
         ));
     }

@@ -1,16 +1,100 @@
 //! Binary arithmetic with NumPy broadcasting (`+ − × ÷`, `maximum`), scalar arithmetic,
-//! and the operator overloads on [`Var`].
+//! and the operator overloads on [`Var`], with the scalar on either side (`2.0 * &x`,
+//! `1.0 - &x`).
 //!
 //! Backward sums each input's gradient back to its own shape ([`sum_to`]).
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::tape::{Var, op1};
-use crate::tensor::{sum_to, zip_broadcast};
+use crate::tensor::{check_broadcast, sum_to, zip_broadcast};
+
+/// The other side of `add`, `sub`, `mul` and `div`: a value or a scalar, so that
+/// `x.add(&y)`, `x.add(y)` and `x.add(1.0)` all work.
+#[derive(Clone, Debug)]
+pub enum Operand<'a, 't> {
+    /// A borrowed value.
+    Var(&'a Var<'t>),
+    /// An owned value.
+    Owned(Var<'t>),
+    /// A scalar.
+    Scalar(f32),
+}
+
+impl<'a, 't> From<&'a Var<'t>> for Operand<'a, 't> {
+    fn from(v: &'a Var<'t>) -> Self {
+        Operand::Var(v)
+    }
+}
+
+impl<'t> From<Var<'t>> for Operand<'_, 't> {
+    fn from(v: Var<'t>) -> Self {
+        Operand::Owned(v)
+    }
+}
+
+impl From<f32> for Operand<'_, '_> {
+    fn from(c: f32) -> Self {
+        Operand::Scalar(c)
+    }
+}
 
 impl<'t> Var<'t> {
-    /// `self + other`, broadcasting.
-    pub fn add(&self, other: &Var<'t>) -> Var<'t> {
+    /// `self + other` for a value (broadcasting) or a scalar.
+    #[track_caller]
+    pub fn add<'a>(&self, other: impl Into<Operand<'a, 't>>) -> Var<'t>
+    where
+        't: 'a,
+    {
+        match other.into() {
+            Operand::Var(v) => self.add_var(v),
+            Operand::Owned(v) => self.add_var(&v),
+            Operand::Scalar(c) => self.add_scalar(c),
+        }
+    }
+
+    /// `self − other` for a value (broadcasting) or a scalar.
+    #[track_caller]
+    pub fn sub<'a>(&self, other: impl Into<Operand<'a, 't>>) -> Var<'t>
+    where
+        't: 'a,
+    {
+        match other.into() {
+            Operand::Var(v) => self.sub_var(v),
+            Operand::Owned(v) => self.sub_var(&v),
+            Operand::Scalar(c) => self.add_scalar(-c),
+        }
+    }
+
+    /// `self ⊙ other` (elementwise) for a value (broadcasting) or a scalar.
+    #[track_caller]
+    pub fn mul<'a>(&self, other: impl Into<Operand<'a, 't>>) -> Var<'t>
+    where
+        't: 'a,
+    {
+        match other.into() {
+            Operand::Var(v) => self.mul_var(v),
+            Operand::Owned(v) => self.mul_var(&v),
+            Operand::Scalar(c) => self.mul_scalar(c),
+        }
+    }
+
+    /// `self ÷ other` (elementwise) for a value (broadcasting) or a scalar.
+    #[track_caller]
+    pub fn div<'a>(&self, other: impl Into<Operand<'a, 't>>) -> Var<'t>
+    where
+        't: 'a,
+    {
+        match other.into() {
+            Operand::Var(v) => self.div_var(v),
+            Operand::Owned(v) => self.div_var(&v),
+            Operand::Scalar(c) => self.mul_scalar(1.0 / c),
+        }
+    }
+
+    #[track_caller]
+    fn add_var(&self, other: &Var<'t>) -> Var<'t> {
+        check_broadcast("add", self.shape(), other.shape());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let out = zip_broadcast(self.value(), other.value(), |a, b| a + b);
         op1(self.tape(), "add", &[self, other], out, move |g, needs| {
@@ -19,8 +103,9 @@ impl<'t> Var<'t> {
         })
     }
 
-    /// `self − other`, broadcasting.
-    pub fn sub(&self, other: &Var<'t>) -> Var<'t> {
+    #[track_caller]
+    fn sub_var(&self, other: &Var<'t>) -> Var<'t> {
+        check_broadcast("sub", self.shape(), other.shape());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let out = zip_broadcast(self.value(), other.value(), |a, b| a - b);
         op1(self.tape(), "sub", &[self, other], out, move |g, needs| {
@@ -29,8 +114,9 @@ impl<'t> Var<'t> {
         })
     }
 
-    /// `self ⊙ other` (elementwise), broadcasting.
-    pub fn mul(&self, other: &Var<'t>) -> Var<'t> {
+    #[track_caller]
+    fn mul_var(&self, other: &Var<'t>) -> Var<'t> {
+        check_broadcast("mul", self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
         let out = zip_broadcast(&a, &b, |x, y| x * y);
         op1(self.tape(), "mul", &[self, other], out, move |g, needs| {
@@ -40,8 +126,9 @@ impl<'t> Var<'t> {
         })
     }
 
-    /// `self ÷ other` (elementwise), broadcasting.
-    pub fn div(&self, other: &Var<'t>) -> Var<'t> {
+    #[track_caller]
+    fn div_var(&self, other: &Var<'t>) -> Var<'t> {
+        check_broadcast("div", self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
         let out = zip_broadcast(&a, &b, |x, y| x / y);
         op1(self.tape(), "div", &[self, other], out, move |g, needs| {
@@ -57,7 +144,9 @@ impl<'t> Var<'t> {
 
     /// Elementwise `max(self, other)`, broadcasting. On ties the gradient is split
     /// evenly, as in PyTorch.
+    #[track_caller]
     pub fn maximum(&self, other: &Var<'t>) -> Var<'t> {
+        check_broadcast("maximum", self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
         let out = zip_broadcast(&a, &b, f32::max);
         // Share of the gradient that goes to `a`: 1, 0 or ½ on ties.
@@ -94,6 +183,23 @@ impl<'t> Var<'t> {
         })
     }
 
+    /// `c − self` for a scalar `c` (what `c - &x` computes).
+    pub fn rsub_scalar(&self, c: f32) -> Var<'t> {
+        self.unary_op("rsub_scalar", self.value().mapv(|x| c - x), |g, _| {
+            vec![Some(-g)]
+        })
+    }
+
+    /// `c ÷ self` for a scalar `c` (what `c / &x` computes).
+    pub fn rdiv_scalar(&self, c: f32) -> Var<'t> {
+        let x = self.shared();
+        let out = x.mapv(|x| c / x);
+        self.unary_op("rdiv_scalar", out, move |mut g, _| {
+            g.zip_mut_with(&*x, |g, &x| *g *= -c / (x * x));
+            vec![Some(g)]
+        })
+    }
+
     /// `−self`.
     pub fn neg(&self) -> Var<'t> {
         self.mul_scalar(-1.0)
@@ -101,29 +207,47 @@ impl<'t> Var<'t> {
 }
 
 /// Implements a binary operator for every owned/borrowed combination of `Var`s and for
-/// a scalar on the right, all forwarding to one method.
+/// a scalar on either side, all forwarding to one method.
 macro_rules! binary_operator {
-    ($trait:ident, $method:ident, $var_fn:ident, $scalar:expr) => {
+    ($trait:ident, $method:ident, $var_fn:ident, $scalar:expr, $scalar_left:expr) => {
+        impl<'t> $trait<&Var<'t>> for f32 {
+            type Output = Var<'t>;
+            fn $method(self, rhs: &Var<'t>) -> Var<'t> {
+                let f: fn(f32, &Var<'t>) -> Var<'t> = $scalar_left;
+                f(self, rhs)
+            }
+        }
+        impl<'t> $trait<Var<'t>> for f32 {
+            type Output = Var<'t>;
+            fn $method(self, rhs: Var<'t>) -> Var<'t> {
+                let f: fn(f32, &Var<'t>) -> Var<'t> = $scalar_left;
+                f(self, &rhs)
+            }
+        }
         impl<'t> $trait<&Var<'t>> for &Var<'t> {
             type Output = Var<'t>;
+            #[track_caller]
             fn $method(self, rhs: &Var<'t>) -> Var<'t> {
                 Var::$var_fn(self, rhs)
             }
         }
         impl<'t> $trait<Var<'t>> for Var<'t> {
             type Output = Var<'t>;
+            #[track_caller]
             fn $method(self, rhs: Var<'t>) -> Var<'t> {
                 Var::$var_fn(&self, &rhs)
             }
         }
         impl<'t> $trait<&Var<'t>> for Var<'t> {
             type Output = Var<'t>;
+            #[track_caller]
             fn $method(self, rhs: &Var<'t>) -> Var<'t> {
                 Var::$var_fn(&self, rhs)
             }
         }
         impl<'t> $trait<Var<'t>> for &Var<'t> {
             type Output = Var<'t>;
+            #[track_caller]
             fn $method(self, rhs: Var<'t>) -> Var<'t> {
                 Var::$var_fn(self, &rhs)
             }
@@ -145,10 +269,14 @@ macro_rules! binary_operator {
     };
 }
 
-binary_operator!(Add, add, add, |v, c| v.add_scalar(c));
-binary_operator!(Sub, sub, sub, |v, c| v.add_scalar(-c));
-binary_operator!(Mul, mul, mul, |v, c| v.mul_scalar(c));
-binary_operator!(Div, div, div, |v, c| v.mul_scalar(1.0 / c));
+binary_operator!(Add, add, add_var, |v, c| v.add_scalar(c), |c, v| v
+    .add_scalar(c));
+binary_operator!(Sub, sub, sub_var, |v, c| v.add_scalar(-c), |c, v| v
+    .rsub_scalar(c));
+binary_operator!(Mul, mul, mul_var, |v, c| v.mul_scalar(c), |c, v| v
+    .mul_scalar(c));
+binary_operator!(Div, div, div_var, |v, c| v.mul_scalar(1.0 / c), |c, v| v
+    .rdiv_scalar(c));
 
 impl<'t> Neg for &Var<'t> {
     type Output = Var<'t>;
@@ -250,6 +378,35 @@ mod tests {
         let x = random(&[4, 3], -2.0, 2.0, 7);
         assert_gradients(vec![x.clone()], |v| &v[0] * 2.5 + 1.0);
         assert_gradients(vec![x.clone()], |v| (&v[0] - 0.5) / 4.0);
-        assert_gradients(vec![x], |v| -&v[0]);
+        assert_gradients(vec![x.clone()], |v| -&v[0]);
+        assert_gradients(vec![x.clone()], |v| {
+            v[0].add(1.0).mul(3.0).sub(0.5).div(2.0)
+        });
+        assert_gradients(vec![x], |v| 2.0 * &v[0] + (1.0 - v[0].clone()));
+        let pos = random(&[3, 2], 0.5, 2.0, 8);
+        assert_gradients(vec![pos], |v| 3.0 / &v[0] + 1.0 / v[0].clone());
+    }
+
+    #[test]
+    fn scalar_on_either_side_agrees() {
+        let tape = crate::Tape::new();
+        let x = tape.constant(random(&[5], -2.0, 2.0, 9).mapv(|v| v + 3.0));
+        assert_eq!((2.0 * &x).value(), (&x * 2.0).value());
+        assert_eq!((1.0 - &x).value(), (-(&x - 1.0)).value());
+        let recip = (1.0 / &x).value().clone();
+        x.value()
+            .iter()
+            .zip(&recip)
+            .for_each(|(&v, &r)| assert_eq!(r, 1.0 / v));
+        assert_eq!(x.add(&x).value(), x.add(x.clone()).value());
+    }
+
+    #[test]
+    #[should_panic(expected = "add: shapes [2, 3] and [4] do not broadcast")]
+    fn broadcast_errors_name_the_op() {
+        let tape = crate::Tape::new();
+        let a = tape.constant(Tensor::zeros(ndarray::IxDyn(&[2, 3])));
+        let b = tape.constant(Tensor::zeros(ndarray::IxDyn(&[4])));
+        let _ = &a + &b;
     }
 }

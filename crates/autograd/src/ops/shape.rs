@@ -6,6 +6,7 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use crate::Tensor;
+use crate::axis::{AxisIndex, ReshapeDim, resolve_axes, resolve_shape};
 use crate::tape::{BackwardFn, Var};
 
 fn reshaped(t: Tensor, shape: &[usize]) -> Tensor {
@@ -14,23 +15,16 @@ fn reshaped(t: Tensor, shape: &[usize]) -> Tensor {
 }
 
 impl<'t> Var<'t> {
-    /// The same elements in another shape (row-major order).
+    /// The same elements in another shape (row-major order); one dimension may be `-1`,
+    /// inferred from the others: `x.reshape(&[n as i64, -1])`.
     ///
     /// # Panics
-    /// If the element counts differ.
-    pub fn reshape(&self, shape: &[usize]) -> Var<'t> {
-        let n: usize = shape.iter().product();
-        assert_eq!(
-            n,
-            self.value().len(),
-            "reshape: {:?} has {} elements, target {:?} has {}",
-            self.shape(),
-            self.value().len(),
-            shape,
-            n
-        );
+    /// If the element counts cannot agree.
+    #[track_caller]
+    pub fn reshape<D: ReshapeDim>(&self, shape: &[D]) -> Var<'t> {
+        let shape = resolve_shape(shape, self.value().len(), self.shape());
         let in_shape = self.shape().to_vec();
-        let out = reshaped(self.value().clone(), shape);
+        let out = reshaped(self.value().clone(), &shape);
         let y = self.unary_op("reshape", out, move |g, _| {
             vec![Some(reshaped(g, &in_shape))]
         });
@@ -42,6 +36,7 @@ impl<'t> Var<'t> {
     }
 
     /// Flattens all axes after the first: `[N, ...] → [N, ∏...]`.
+    #[track_caller]
     pub fn flatten(&self) -> Var<'t> {
         let n = self.shape().first().copied().unwrap_or(1);
         let rest = self.shape().iter().skip(1).product();
@@ -52,7 +47,16 @@ impl<'t> Var<'t> {
     ///
     /// # Panics
     /// If `axes` is not a permutation of `0..ndim`.
-    pub fn permute(&self, axes: &[usize]) -> Var<'t> {
+    #[track_caller]
+    pub fn permute<A: AxisIndex>(&self, axes: &[A]) -> Var<'t> {
+        assert_eq!(
+            axes.len(),
+            self.ndim(),
+            "permute: {axes:?} is not a permutation of the {} axes",
+            self.ndim()
+        );
+        let axes = resolve_axes(axes, self.ndim(), "permute");
+        let axes = &axes[..];
         let mut sorted = axes.to_vec();
         sorted.sort_unstable();
         assert!(
@@ -80,9 +84,13 @@ impl<'t> Var<'t> {
     }
 
     /// Swaps two axes.
-    pub fn transpose(&self, a: usize, b: usize) -> Var<'t> {
+    #[track_caller]
+    pub fn transpose(&self, a: impl AxisIndex, b: impl AxisIndex) -> Var<'t> {
         let mut axes: Vec<usize> = (0..self.ndim()).collect();
-        axes.swap(a, b);
+        axes.swap(
+            a.resolve(self.ndim(), "transpose"),
+            b.resolve(self.ndim(), "transpose"),
+        );
         self.permute(&axes)
     }
 
@@ -90,10 +98,12 @@ impl<'t> Var<'t> {
     ///
     /// # Panics
     /// If the range does not fit the axis.
-    pub fn slice_axis(&self, axis: usize, range: std::ops::Range<usize>) -> Var<'t> {
+    #[track_caller]
+    pub fn slice_axis(&self, axis: impl AxisIndex, range: std::ops::Range<usize>) -> Var<'t> {
+        let axis = axis.resolve(self.ndim(), "slice_axis");
         let in_dim = self.value().raw_dim();
         assert!(
-            axis < self.ndim() && range.start <= range.end && range.end <= in_dim[axis],
+            range.start <= range.end && range.end <= in_dim[axis],
             "slice_axis: range {range:?} on axis {axis} of shape {:?}",
             self.shape()
         );
@@ -110,8 +120,10 @@ impl<'t> Var<'t> {
     ///
     /// # Panics
     /// If `parts` is empty or the shapes do not agree.
-    pub fn concat(parts: &[&Var<'t>], axis: usize) -> Var<'t> {
+    #[track_caller]
+    pub fn concat(parts: &[&Var<'t>], axis: impl AxisIndex) -> Var<'t> {
         let first = parts.first().expect("concat: no values");
+        let axis = axis.resolve(first.ndim(), "concat");
         let views: Vec<_> = parts.iter().map(|v| v.value().view()).collect();
         let out = ndarray::concatenate(Axis(axis), &views).unwrap_or_else(|e| {
             let shapes: Vec<_> = parts.iter().map(|v| v.shape().to_vec()).collect();
@@ -138,13 +150,23 @@ impl<'t> Var<'t> {
             .expect("one output")
     }
 
-    /// Joins same-shaped values along a new `axis`.
-    pub fn stack(parts: &[&Var<'t>], axis: usize) -> Var<'t> {
+    /// Joins same-shaped values along a new `axis` (`-1`: a new last axis).
+    ///
+    /// # Panics
+    /// If `parts` is empty or the shapes differ.
+    #[track_caller]
+    pub fn stack(parts: &[&Var<'t>], axis: impl AxisIndex) -> Var<'t> {
+        let first = parts.first().expect("stack: no values");
+        let axis = axis.resolve(first.ndim() + 1, "stack");
+        let shapes: Vec<&[usize]> = parts.iter().map(|v| v.shape()).collect();
+        assert!(
+            shapes.iter().all(|s| *s == shapes[0]),
+            "stack: the values' shapes differ: {shapes:?}"
+        );
         let expanded: Vec<Var<'t>> = parts
             .iter()
             .map(|v| {
                 let mut s = v.shape().to_vec();
-                assert!(axis <= s.len(), "stack: axis {axis} out of range");
                 s.insert(axis, 1);
                 v.reshape(&s)
             })

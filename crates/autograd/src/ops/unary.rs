@@ -28,7 +28,7 @@ impl<'t> Var<'t> {
         let out = self.value().mapv(f);
         let keep = match saved {
             Saved::Input => self.shared(),
-            Saved::Output => std::rc::Rc::new(out.clone()),
+            Saved::Output => std::sync::Arc::new(out.clone()),
         };
         self.unary_op(name, out, move |mut g, _| {
             g.zip_mut_with(&*keep, |g, &v| *g *= df(v));

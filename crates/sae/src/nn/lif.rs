@@ -6,7 +6,7 @@
 //! [`LifTrace`] (spike bits, and the potentials only where the surrogate needs them);
 //! backward walks `t = T−1 … 0` once per neuron in `kernels::lif`.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use autograd::{Function, Tensor, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
@@ -30,7 +30,7 @@ impl Function for LifOp {
         "lif"
     }
 
-    fn forward(&mut self, inputs: &[Rc<Tensor>], record: bool) -> Vec<Tensor> {
+    fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
         let current = &inputs[0];
         let neurons = current.len() / self.steps;
         let mut c = Tensor::zeros(if self.full_c {

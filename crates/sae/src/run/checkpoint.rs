@@ -102,7 +102,7 @@ pub fn save(
             path.display()
         )));
     }
-    let values: Vec<(String, std::rc::Rc<Tensor>)> = params
+    let values: Vec<(String, std::sync::Arc<Tensor>)> = params
         .iter()
         .map(|p| (p.name().to_string(), p.value()))
         .collect();
