@@ -17,8 +17,8 @@
 //! - Ops are methods on [`Var`] (see [`ops`]); new ones with a hand-written backward are
 //!   registered through [`Function`] and [`Tape::apply`].
 //! - [`gradcheck`] compares any graph's gradients with finite differences.
-//! - [`optim`] holds SGD, Adam and AdamW and gradient clipping; [`io`] saves and loads
-//!   named parameters as safetensors.
+//! - [`optim`] holds SGD, Adam and AdamW over parameter groups, learning-rate schedules
+//!   and gradient clipping; [`io`] saves and loads named parameters as safetensors.
 
 #![warn(missing_docs)]
 
@@ -32,6 +32,6 @@ pub mod tape;
 pub mod tensor;
 
 pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, Optimizer, ParamGroup, Sgd};
 pub use tape::{BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
 pub use tensor::Tensor;
