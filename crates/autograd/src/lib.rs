@@ -17,8 +17,8 @@
 //! - Ops are methods on [`Var`] (see [`ops`]); new ones with a hand-written backward are
 //!   registered through [`Function`] and [`Tape::apply`].
 //! - [`gradcheck`] compares any graph's gradients with finite differences.
-//! - [`optim`] holds SGD, Adam and AdamW and gradient clipping; [`io`] saves and loads
-//!   named parameters as safetensors.
+//! - [`optim`] holds SGD, Adam and AdamW over parameter groups, learning-rate schedules
+//!   and gradient clipping; [`io`] saves and loads named parameters as safetensors.
 
 #![warn(missing_docs)]
 
@@ -37,6 +37,6 @@ pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
 /// The array crate our tensors come from, re-exported so users need not pin its version.
 pub use ndarray;
 pub use ops::arith::Operand;
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, Optimizer, ParamGroup, Sgd};
 pub use tape::{BackwardError, BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
 pub use tensor::Tensor;

@@ -239,7 +239,10 @@ pub fn load(
             .filter(|(n, _)| is_state(n))
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
-        resume.opt.load_state(&state).map_err(bad)?;
+        resume
+            .opt
+            .load_state(&state)
+            .map_err(|e| bad(e.to_string()))?;
         if resume.opt.steps() != pos.step {
             return Err(bad(format!(
                 "optimizer state `adam.steps` = {}, but the position is step {}; one \

@@ -87,7 +87,7 @@ pub fn steps_per_epoch(n: usize, batch: usize) -> u64 {
 /// The optimizer of a run: Adam at `cfg.lr`, AdamW when `cfg.weight_decay` is set.
 pub(crate) fn optimizer(cfg: &Config, params: Vec<Parameter>) -> Adam {
     if cfg.weight_decay > 0.0 {
-        Adam::adamw(params, cfg.lr, cfg.weight_decay)
+        Adam::adamw(params, cfg.lr).weight_decay(cfg.weight_decay)
     } else {
         Adam::new(params, cfg.lr)
     }
