@@ -160,7 +160,7 @@ mod tests {
             let gc = tape.constant(random(c.shape(), -1.0, 1.0, 8));
             layer.weight.zero_grad();
             let g = ((&s * &gs).sum() + (&c * &gc).sum()).backward();
-            let gw = layer.weight.grad().expect("weight gradient").clone();
+            let gw = Tensor::clone(&layer.weight.grad().expect("weight gradient"));
             (
                 s.value().clone(),
                 gw,

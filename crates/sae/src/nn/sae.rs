@@ -285,7 +285,7 @@ mod tests {
                         .net()
                         .params()
                         .iter()
-                        .map(|p| p.grad().expect("gradient").clone())
+                        .map(|p| Tensor::clone(&p.grad().expect("gradient")))
                         .collect();
                     (loss.item().to_bits(), grads)
                 })
