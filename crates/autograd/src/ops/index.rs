@@ -304,13 +304,13 @@ mod tests {
     fn index_select_values_and_gradients() {
         let tape = crate::Tape::eval();
         let x = tape.constant(random(&[3, 4], -1.0, 1.0, 1));
-        let y = x.index_select(-1, &[3, 0, 3]);
+        let y = x.index_select(-1, [3, 0, 3]);
         assert_eq!(y.shape(), &[3, 3]);
         assert_eq!(y.value()[[2, 0]], x.value()[[2, 3]]);
         assert_eq!(y.value()[[1, 1]], x.value()[[1, 0]]);
         let x = random(&[3, 4, 2], -1.0, 1.0, 2);
         // Repeats add their gradients up.
-        assert_gradients(vec![x.clone()], |v| v[0].index_select(1, &[1, 1, 3, 0, 1]));
+        assert_gradients(vec![x.clone()], |v| v[0].index_select(1, [1, 1, 3, 0, 1]));
         assert_gradients(vec![x.clone()], |v| v[0].index_select(0, vec![2]));
         assert_gradients(vec![x.clone()], |v| v[0].index_select(-1, [1, 0, 0]));
         // A 2-D index replaces the axis by its own two.
@@ -353,7 +353,7 @@ mod tests {
         });
         let tape = crate::Tape::eval();
         let wv = tape.constant(w);
-        let y = Var::embedding(&wv, &[3, 0]);
+        let y = Var::embedding(&wv, [3, 0]);
         assert_eq!(y.shape(), &[2, 3]);
         assert_eq!(
             y.value().index_axis(ndarray::Axis(0), 0),
@@ -379,14 +379,14 @@ mod tests {
     fn index_select_out_of_range() {
         let tape = crate::Tape::eval();
         tape.constant(random(&[3, 4], -1.0, 1.0, 1))
-            .index_select(1, &[0, 4]);
+            .index_select(1, [0, 4]);
     }
 
     #[test]
     #[should_panic(expected = "embedding: index 7 (at position 0) is out of range for the 5 rows")]
     fn embedding_out_of_range() {
         let tape = crate::Tape::eval();
-        Var::embedding(&tape.constant(random(&[5, 2], -1.0, 1.0, 1)), &[7]);
+        Var::embedding(&tape.constant(random(&[5, 2], -1.0, 1.0, 1)), [7]);
     }
 
     #[test]
