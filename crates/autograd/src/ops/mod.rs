@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod conv;
+pub mod index;
 pub mod linalg;
 pub mod loss;
 pub mod pool;

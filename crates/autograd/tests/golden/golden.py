@@ -27,7 +27,7 @@ class Cases:
 
     def rand(self, *shape, lo=-1.0, hi=1.0):
         """Uniform float32-representable values in [lo, hi), as float64."""
-        x = torch.rand(*shape, generator=self.gen, dtype=torch.float64) * (hi - lo) + lo
+        x = torch.rand(shape, generator=self.gen, dtype=torch.float64) * (hi - lo) + lo
         return x.float().double()
 
     def add(self, name, fn, inputs, extra=None, grad=None):

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use autograd::io::{TensorFile, load_tensors};
+use autograd::ops::index::Indices;
 use autograd::{Tape, Tensor, Var};
 
 /// Relative tolerance: `max|ours − torch| ≤ TOLERANCE · max(max|torch|, 1)`.
@@ -41,6 +42,12 @@ impl Case<'_> {
     /// An integer `extra` argument (indices, labels), as stored: float32, exact.
     pub fn indices(&self, key: &str) -> Vec<usize> {
         self.get(key).iter().map(|&v| v as usize).collect()
+    }
+
+    /// An integer `extra` argument with its shape (a gather index, `[N, T]` ids, targets
+    /// `[N, d1, …]`), as the ops take it.
+    pub fn shaped_indices(&self, key: &str) -> Indices {
+        Indices::new(self.get(key).shape(), self.indices(key))
     }
 
     /// A scalar `extra` argument.
