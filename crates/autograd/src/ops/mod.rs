@@ -8,4 +8,5 @@ pub mod loss;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod softmax;
 pub mod unary;
