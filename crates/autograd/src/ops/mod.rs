@@ -2,6 +2,7 @@
 //! All are methods on [`Var`](crate::Var), recorded through [`Tape::record`](crate::Tape::record).
 
 pub mod arith;
+pub mod binary;
 pub mod conv;
 pub mod linalg;
 pub mod loss;
