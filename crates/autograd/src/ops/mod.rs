@@ -4,10 +4,12 @@
 pub mod arith;
 pub mod binary;
 pub mod conv;
+pub mod dropout;
 pub mod linalg;
 pub mod loss;
 pub mod pool;
 pub mod reduce;
+pub mod select;
 pub mod shape;
 pub mod softmax;
 pub mod unary;
