@@ -68,7 +68,9 @@ impl GeneralConv2dShape {
         if self.kh == 0 || self.kw == 0 {
             return Err(format!("conv2d: zero kernel size in {self:?}"));
         }
-        if self.c_in % self.groups != 0 || self.c_out % self.groups != 0 {
+        if self.c_in.checked_rem(self.groups) != Some(0)
+            || self.c_out.checked_rem(self.groups) != Some(0)
+        {
             return Err(format!(
                 "conv2d: channels not divisible by groups in {self:?}"
             ));
@@ -202,7 +204,9 @@ impl GeneralConvTranspose2dShape {
                 "conv_transpose2d: zero kernel or input size in {self:?}"
             ));
         }
-        if self.c_in % self.groups != 0 || self.c_out % self.groups != 0 {
+        if self.c_in.checked_rem(self.groups) != Some(0)
+            || self.c_out.checked_rem(self.groups) != Some(0)
+        {
             return Err(format!(
                 "conv_transpose2d: channels not divisible by groups in {self:?}"
             ));

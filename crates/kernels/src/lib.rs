@@ -6,6 +6,7 @@
 //!   itself is the private `unfold` module);
 //! - [`conv_general`]: the same with per-axis stride and padding, dilation and groups;
 //! - [`pool`]: average and max pooling;
+//! - [`pool_general`]: the same with per-axis windows, padding and ceil mode;
 //! - [`event`]: spike-driven (event) linear and convolution kernels that visit only the
 //!   nonzero inputs, and the dispatchers that pick them or the dense ones by density;
 //! - [`lif`]: multi-step leaky integrate-and-fire neurons, forward and backward over all
@@ -32,6 +33,7 @@ pub mod gemm;
 pub mod lif;
 pub mod linear;
 pub mod pool;
+pub mod pool_general;
 mod unfold;
 
 /// The rayon the kernels run on, re-exported so callers can size the pool they run in
@@ -85,4 +87,9 @@ pub use pool::{
     Pool2dShape, avg_pool2d_backward, avg_pool2d_backward_ref, avg_pool2d_forward,
     avg_pool2d_forward_ref, max_pool2d_backward, max_pool2d_backward_ref, max_pool2d_forward,
     max_pool2d_forward_ref,
+};
+pub use pool_general::{
+    GeneralPool2dShape, avg_pool2d_general_backward, avg_pool2d_general_backward_ref,
+    avg_pool2d_general_forward, avg_pool2d_general_forward_ref, max_pool2d_general_backward,
+    max_pool2d_general_backward_ref, max_pool2d_general_forward, max_pool2d_general_forward_ref,
 };
