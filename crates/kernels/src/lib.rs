@@ -4,7 +4,9 @@
 //! - [`linear`]: the dense linear layer (`nn.Linear`), forward and both gradients on GEMM;
 //! - [`conv`]: 2-D convolution and transposed convolution, im2col + GEMM (the im2col
 //!   itself is the private `unfold` module);
+//! - [`conv_general`]: the same with per-axis stride and padding, dilation and groups;
 //! - [`pool`]: average and max pooling;
+//! - [`pool_general`]: the same with per-axis windows, padding and ceil mode;
 //! - [`event`]: spike-driven (event) linear and convolution kernels that visit only the
 //!   nonzero inputs, and the dispatchers that pick them or the dense ones by density;
 //! - [`lif`]: multi-step leaky integrate-and-fire neurons, forward and backward over all
@@ -24,12 +26,14 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+pub mod conv_general;
 pub mod encode;
 pub mod event;
 pub mod gemm;
 pub mod lif;
 pub mod linear;
 pub mod pool;
+pub mod pool_general;
 mod unfold;
 
 /// The rayon the kernels run on, re-exported so callers can size the pool they run in
@@ -46,6 +50,14 @@ pub use conv::{
     conv_transpose2d_backward_weight_ref, conv_transpose2d_forward, conv_transpose2d_forward_ref,
     conv2d_backward_input, conv2d_backward_input_ref, conv2d_backward_weight,
     conv2d_backward_weight_ref, conv2d_forward, conv2d_forward_ref,
+};
+pub use conv_general::{
+    GeneralConv2dShape, GeneralConvTranspose2dShape, conv_transpose2d_general_backward_input,
+    conv_transpose2d_general_backward_input_ref, conv_transpose2d_general_backward_weight,
+    conv_transpose2d_general_backward_weight_ref, conv_transpose2d_general_forward,
+    conv_transpose2d_general_forward_ref, conv2d_general_backward_input,
+    conv2d_general_backward_input_ref, conv2d_general_backward_weight,
+    conv2d_general_backward_weight_ref, conv2d_general_forward, conv2d_general_forward_ref,
 };
 pub use encode::{
     add_noise, add_noise_ref, latency_encode, latency_encode_ref, poisson_encode,
@@ -75,4 +87,9 @@ pub use pool::{
     Pool2dShape, avg_pool2d_backward, avg_pool2d_backward_ref, avg_pool2d_forward,
     avg_pool2d_forward_ref, max_pool2d_backward, max_pool2d_backward_ref, max_pool2d_forward,
     max_pool2d_forward_ref,
+};
+pub use pool_general::{
+    GeneralPool2dShape, avg_pool2d_general_backward, avg_pool2d_general_backward_ref,
+    avg_pool2d_general_forward, avg_pool2d_general_forward_ref, max_pool2d_general_backward,
+    max_pool2d_general_backward_ref, max_pool2d_general_forward, max_pool2d_general_forward_ref,
 };

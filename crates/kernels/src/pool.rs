@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 /// Inputs smaller than this many floats are pooled on the calling thread: pooling does a
 /// few flops per float, so smaller jobs cost less than a fork/join.
-const PAR_MIN_LEN: usize = 1 << 15;
+pub(crate) const PAR_MIN_LEN: usize = 1 << 15;
 
 /// The shape of a 2-D pooling: `planes` independent `h×w` planes (batch × channels),
 /// `kernel×kernel` windows placed every `stride` pixels.
@@ -233,7 +233,7 @@ pub fn max_pool2d_backward(s: &Pool2dShape, gy: &[f32], argmax: &[u32], gx: &mut
 
 /// Whether `v` replaces `best` as a window's maximum: strictly larger, or the window's
 /// first NaN (NaN propagates, as in PyTorch).
-fn beats(v: f32, best: f32) -> bool {
+pub(crate) fn beats(v: f32, best: f32) -> bool {
     v > best || (v.is_nan() && !best.is_nan())
 }
 

@@ -144,7 +144,13 @@ fn zero(dst: &mut [f32]) {
 
 /// For the window offset `k` along an axis of length `len`: the output positions `lo..hi`
 /// whose input coordinate `o·stride + k − pad` falls inside `0..len`, clipped to `0..out`.
-fn valid_range(k: usize, len: usize, out: usize, stride: usize, pad: usize) -> (usize, usize) {
+pub(crate) fn valid_range(
+    k: usize,
+    len: usize,
+    out: usize,
+    stride: usize,
+    pad: usize,
+) -> (usize, usize) {
     // o·stride + k ≥ pad  ⇔  o ≥ ⌈(pad − k)/stride⌉
     let lo = pad.saturating_sub(k).div_ceil(stride).min(out);
     // o·stride + k − pad < len  ⇔  o < ⌈(len + pad − k)/stride⌉
