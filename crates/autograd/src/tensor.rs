@@ -90,15 +90,14 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
     try_broadcast_shape(a, b).unwrap_or_else(|| panic!("shapes {a:?} and {b:?} do not broadcast"))
 }
 
-/// Checks that op `op`'s operands broadcast.
+/// The shape op `op`'s operands broadcast to.
 ///
 /// # Panics
-/// If they do not, naming the op and both shapes.
+/// If they do not broadcast, naming the op and both shapes.
 #[track_caller]
-pub fn check_broadcast(op: &str, a: &[usize], b: &[usize]) {
-    if try_broadcast_shape(a, b).is_none() {
-        panic!("{op}: shapes {a:?} and {b:?} do not broadcast");
-    }
+pub fn broadcast_for(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
+    try_broadcast_shape(a, b)
+        .unwrap_or_else(|| panic!("{op}: shapes {a:?} and {b:?} do not broadcast"))
 }
 
 /// The shape NumPy broadcasting gives two shapes, `None` if they do not broadcast.

@@ -1,4 +1,4 @@
-//! Binary arithmetic with NumPy broadcasting (`+ − × ÷`, `maximum`), scalar arithmetic,
+//! Binary arithmetic with NumPy broadcasting (`+ − × ÷`), scalar arithmetic,
 //! and the operator overloads on [`Var`], with the scalar on either side (`2.0 * &x`,
 //! `1.0 - &x`).
 //!
@@ -7,7 +7,7 @@
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::tape::{Var, op1};
-use crate::tensor::{check_broadcast, sum_to, zip_broadcast};
+use crate::tensor::{broadcast_for, sum_to, zip_broadcast};
 
 /// The other side of `add`, `sub`, `mul` and `div`: a value or a scalar, so that
 /// `x.add(&y)`, `x.add(y)` and `x.add(1.0)` all work.
@@ -94,7 +94,7 @@ impl<'t> Var<'t> {
 
     #[track_caller]
     fn add_var(&self, other: &Var<'t>) -> Var<'t> {
-        check_broadcast("add", self.shape(), other.shape());
+        broadcast_for("add", self.shape(), other.shape());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let out = zip_broadcast(self.value(), other.value(), |a, b| a + b);
         op1(self.tape(), "add", &[self, other], out, move |g, needs| {
@@ -105,7 +105,7 @@ impl<'t> Var<'t> {
 
     #[track_caller]
     fn sub_var(&self, other: &Var<'t>) -> Var<'t> {
-        check_broadcast("sub", self.shape(), other.shape());
+        broadcast_for("sub", self.shape(), other.shape());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let out = zip_broadcast(self.value(), other.value(), |a, b| a - b);
         op1(self.tape(), "sub", &[self, other], out, move |g, needs| {
@@ -116,7 +116,7 @@ impl<'t> Var<'t> {
 
     #[track_caller]
     fn mul_var(&self, other: &Var<'t>) -> Var<'t> {
-        check_broadcast("mul", self.shape(), other.shape());
+        broadcast_for("mul", self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
         let out = zip_broadcast(&a, &b, |x, y| x * y);
         op1(self.tape(), "mul", &[self, other], out, move |g, needs| {
@@ -128,7 +128,7 @@ impl<'t> Var<'t> {
 
     #[track_caller]
     fn div_var(&self, other: &Var<'t>) -> Var<'t> {
-        check_broadcast("div", self.shape(), other.shape());
+        broadcast_for("div", self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
         let out = zip_broadcast(&a, &b, |x, y| x / y);
         op1(self.tape(), "div", &[self, other], out, move |g, needs| {
@@ -140,33 +140,6 @@ impl<'t> Var<'t> {
             });
             vec![ga, gb]
         })
-    }
-
-    /// Elementwise `max(self, other)`, broadcasting. On ties the gradient is split
-    /// evenly, as in PyTorch.
-    #[track_caller]
-    pub fn maximum(&self, other: &Var<'t>) -> Var<'t> {
-        check_broadcast("maximum", self.shape(), other.shape());
-        let (a, b) = (self.shared(), other.shared());
-        let out = zip_broadcast(&a, &b, f32::max);
-        // Share of the gradient that goes to `a`: 1, 0 or ½ on ties.
-        let share_a = zip_broadcast(&a, &b, |x, y| match x.partial_cmp(&y) {
-            Some(std::cmp::Ordering::Greater) => 1.0,
-            Some(std::cmp::Ordering::Less) => 0.0,
-            _ => 0.5,
-        });
-        op1(
-            self.tape(),
-            "maximum",
-            &[self, other],
-            out,
-            move |g, needs| {
-                let gb = needs[1]
-                    .then(|| sum_to(zip_broadcast(&g, &share_a, |g, s| g * (1.0 - s)), b.shape()));
-                let ga = needs[0].then(|| sum_to(g * &share_a, a.shape()));
-                vec![ga, gb]
-            },
-        )
     }
 
     /// `self + c` for a scalar `c`.
@@ -322,22 +295,6 @@ mod tests {
             assert_gradients(inputs.clone(), |v| &v[0] / &v[1]);
             assert_gradients(inputs.clone(), |v| v[1].div(&v[0].add_scalar(3.0)));
         }
-    }
-
-    #[test]
-    fn maximum_broadcasts_and_splits_ties() {
-        for (i, (sa, sb)) in PAIRS.iter().enumerate() {
-            // Values kept apart so no pair sits within ε of a tie.
-            let a = random(sa, -1.0, 1.0, i as u64).mapv(|x| (x * 10.0).round() / 5.0 + 0.1);
-            let b = random(sb, -1.0, 1.0, 50 + i as u64).mapv(|x| (x * 10.0).round() / 5.0);
-            assert_gradients(vec![a, b], |v| v[0].maximum(&v[1]));
-        }
-        let tape = crate::Tape::new();
-        let a = tape.var(Tensor::from_elem(ndarray::IxDyn(&[2]), 1.0));
-        let b = tape.var(Tensor::from_elem(ndarray::IxDyn(&[2]), 1.0));
-        let g = a.maximum(&b).sum().backward();
-        assert_eq!(g.get(&a).unwrap()[0], 0.5);
-        assert_eq!(g.get(&b).unwrap()[1], 0.5);
     }
 
     /// A random shape and a random shape that broadcasts with it: trailing axes of the

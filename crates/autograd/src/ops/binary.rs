@@ -1,5 +1,5 @@
 //! Broadcasting binary functions beyond arithmetic (for which see [`arith`](super::arith)):
-//! the power `aᵇ` of two values and the elementwise minimum.
+//! the power `aᵇ` of two values and the elementwise minimum and maximum.
 //!
 //! Backward sums each input's gradient back to its own shape ([`sum_to`]), as in
 //! arithmetic.
@@ -10,29 +10,7 @@ use ndarray::{IxDyn, Zip};
 
 use crate::Tensor;
 use crate::tape::{Var, op1};
-use crate::tensor::{broadcast_shape, sum_to, zip_broadcast};
-
-/// Whether two shapes broadcast together (NumPy's rule: aligned on the right, each pair of
-/// dimensions equal or one of them 1).
-pub(crate) fn broadcasts(a: &[usize], b: &[usize]) -> bool {
-    a.iter()
-        .rev()
-        .zip(b.iter().rev())
-        .all(|(&x, &y)| x == y || x == 1 || y == 1)
-}
-
-/// The shape `a` and `b` broadcast to.
-///
-/// # Panics
-/// If they do not broadcast, with a message naming `op` and both shapes.
-#[track_caller]
-pub(crate) fn broadcast_for(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
-    assert!(
-        broadcasts(a, b),
-        "{op}: shapes {a:?} and {b:?} do not broadcast"
-    );
-    broadcast_shape(a, b)
-}
+use crate::tensor::{broadcast_for, sum_to, zip_broadcast};
 
 /// `f(a, b, c)` elementwise, all three broadcast to `shape`.
 fn zip3(
@@ -94,39 +72,54 @@ impl<'t> Var<'t> {
     }
 
     /// Elementwise `min(self, other)`, broadcasting, as `torch.minimum`: NaN if either is
-    /// NaN. On ties the gradient is split evenly, as in PyTorch (and [`Var::maximum`]).
+    /// NaN. Gradients as PyTorch's: split evenly on ties, whole to both where a NaN is.
     ///
     /// # Panics
     /// If the shapes do not broadcast.
     #[track_caller]
     pub fn minimum(&self, other: &Var<'t>) -> Var<'t> {
-        broadcast_for("minimum", self.shape(), other.shape());
+        self.extremum("minimum", other, Ordering::Less)
+    }
+
+    /// Elementwise `max(self, other)`, broadcasting, as `torch.maximum`; see
+    /// [`Var::minimum`].
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    #[track_caller]
+    pub fn maximum(&self, other: &Var<'t>) -> Var<'t> {
+        self.extremum("maximum", other, Ordering::Greater)
+    }
+
+    /// The operand that compares as `wins` against the other, elementwise.
+    #[track_caller]
+    fn extremum(&self, op: &str, other: &Var<'t>, wins: Ordering) -> Var<'t> {
+        broadcast_for(op, self.shape(), other.shape());
         let (a, b) = (self.shared(), other.shared());
-        let out = zip_broadcast(&a, &b, |x, y| {
-            if x.is_nan() || y.is_nan() {
-                f32::NAN
-            } else {
-                x.min(y)
-            }
+        let out = zip_broadcast(&a, &b, |x, y| match x.partial_cmp(&y) {
+            None => f32::NAN,
+            Some(o) if o == wins => x,
+            Some(_) => y,
         });
-        // Share of the gradient that goes to `a`: 1, 0 or ½ on ties (and NaN).
-        let share_a = zip_broadcast(&a, &b, |x, y| match x.partial_cmp(&y) {
-            Some(Ordering::Less) => 1.0,
-            Some(Ordering::Greater) => 0.0,
-            _ => 0.5,
-        });
-        op1(
-            self.tape(),
-            "minimum",
-            &[self, other],
-            out,
-            move |g, needs| {
-                let gb = needs[1]
-                    .then(|| sum_to(zip_broadcast(&g, &share_a, |g, s| g * (1.0 - s)), b.shape()));
-                let ga = needs[0].then(|| sum_to(g * &share_a, a.shape()));
-                vec![ga, gb]
-            },
-        )
+        // The share of the gradient each operand gets: 1 to the winner, ½ each on ties,
+        // 1 to both where a NaN is (PyTorch's rule).
+        let share = move |x: f32, y: f32| match x.partial_cmp(&y) {
+            None => 1.0,
+            Some(Ordering::Equal) => 0.5,
+            Some(o) if o == wins => 1.0,
+            Some(_) => 0.0,
+        };
+        op1(self.tape(), op, &[self, other], out, move |g, needs| {
+            let ga = needs[0].then(|| {
+                let d = zip3(g.shape(), &g, &a, &b, |g, x, y| g * share(x, y));
+                sum_to(d, a.shape())
+            });
+            let gb = needs[1].then(|| {
+                let d = zip3(g.shape(), &g, &b, &a, |g, y, x| g * share(y, x));
+                sum_to(d, b.shape())
+            });
+            vec![ga, gb]
+        })
     }
 }
 
@@ -169,6 +162,22 @@ mod tests {
             g.get(&b).unwrap().as_slice().unwrap(),
             &[0.0, 0.0, 2f32.ln()]
         );
+    }
+
+    #[test]
+    fn maximum_broadcasts_and_splits_ties() {
+        for (i, (sa, sb)) in PAIRS.iter().enumerate() {
+            // Values kept apart so no pair sits within ε of a tie.
+            let a = random(sa, -1.0, 1.0, i as u64).mapv(|x| (x * 10.0).round() / 5.0 + 0.1);
+            let b = random(sb, -1.0, 1.0, 50 + i as u64).mapv(|x| (x * 10.0).round() / 5.0);
+            assert_gradients(vec![a, b], |v| v[0].maximum(&v[1]));
+        }
+        let tape = Tape::new();
+        let a = tape.var(Tensor::from_elem(IxDyn(&[2]), 1.0));
+        let b = tape.var(Tensor::from_elem(IxDyn(&[2]), 1.0));
+        let g = a.maximum(&b).sum().backward();
+        assert_eq!(g.get(&a).unwrap()[0], 0.5);
+        assert_eq!(g.get(&b).unwrap()[1], 0.5);
     }
 
     #[test]

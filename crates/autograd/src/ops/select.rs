@@ -8,9 +8,8 @@
 use ndarray::{IxDyn, Zip};
 
 use crate::Tensor;
-use crate::ops::binary::broadcasts;
 use crate::tape::{Var, op1};
-use crate::tensor::{Saved, broadcast_shape, sum_to};
+use crate::tensor::{Saved, broadcast_shape, sum_to, try_broadcast_shape};
 
 /// Refuses a mask with a value other than 0 or 1, naming `op`.
 #[track_caller]
@@ -43,7 +42,7 @@ impl<'t> Var<'t> {
         check_mask("where_cond", cond);
         let (sc, sa, sb) = (cond.shape(), a.shape(), b.shape());
         assert!(
-            broadcasts(sa, sb) && broadcasts(sc, &broadcast_shape(sa, sb)),
+            try_broadcast_shape(sa, sb).is_some_and(|s| try_broadcast_shape(sc, &s).is_some()),
             "where_cond: condition {sc:?}, a {sa:?} and b {sb:?} do not broadcast"
         );
         let shape = IxDyn(&broadcast_shape(sc, &broadcast_shape(sa, sb)));
@@ -72,7 +71,7 @@ impl<'t> Var<'t> {
         check_mask("masked_fill", mask);
         let shape = self.shape();
         assert!(
-            broadcasts(mask.shape(), shape) && broadcast_shape(mask.shape(), shape) == shape,
+            try_broadcast_shape(mask.shape(), shape).is_some_and(|s| s == shape),
             "masked_fill: mask {:?} does not broadcast to the value's shape {shape:?}",
             mask.shape()
         );
