@@ -5,6 +5,7 @@ pub mod arith;
 pub mod conv;
 pub mod linalg;
 pub mod loss;
+pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
