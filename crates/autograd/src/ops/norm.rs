@@ -23,6 +23,15 @@ use crate::tensor::contiguous;
 /// Rows of layer norm per task of its weight-gradient sum: the sum's fixed split.
 const ROWS_PER_TASK: usize = 64;
 
+/// Elements a task of an elementwise pass takes at least, so that short rows or planes
+/// are not one task each.
+const MIN_TASK: usize = 1 << 14;
+
+/// Rows (or planes) of `len` elements per task, at least one: see [`MIN_TASK`].
+fn min_rows(len: usize) -> usize {
+    (MIN_TASK / len.max(1)).max(1)
+}
+
 /// Running estimates of each channel's mean and variance, which batch norm updates in
 /// training and normalizes with in evaluation (PyTorch's `running_mean`, `running_var`).
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +167,7 @@ impl<'t> Var<'t> {
         y.par_chunks_mut(d)
             .zip(xs.par_chunks(d))
             .zip(stats.par_iter_mut())
+            .with_min_len(min_rows(d))
             .for_each(|((y, x), st)| {
                 let (mean, var) = moments(std::iter::once(x));
                 let (mean, r) = (mean as f32, rstd(var, eps));
@@ -183,6 +193,7 @@ impl<'t> Var<'t> {
                     .zip(xs.par_chunks(d))
                     .zip(gs.par_chunks(d))
                     .zip(stats.par_iter())
+                    .with_min_len(min_rows(d))
                     .for_each(|(((gx, x), g), &(mean, r))| {
                         layer_norm_input_grad(gx, x, g, ws, mean, r)
                     });
@@ -286,6 +297,7 @@ impl<'t> Var<'t> {
             y.par_chunks_mut(s)
                 .zip(xs.par_chunks(s))
                 .enumerate()
+                .with_min_len(min_rows(s))
                 .for_each(|(i, (y, x))| {
                     let ch = i % c;
                     let (mean, r) = stats[ch];
@@ -331,6 +343,7 @@ impl<'t> Var<'t> {
                         .zip(xs.par_chunks(s))
                         .zip(gs.par_chunks(s))
                         .enumerate()
+                        .with_min_len(min_rows(s))
                         .for_each(|(i, ((gx, x), g))| {
                             let ch = i % c;
                             let (mean, r) = stats[ch];
