@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use autograd::{Adam, Optimizer, Parameter, Tape, Tensor, Var, init};
+use autograd::nn::{Layer, Linear, Module, Visitor};
+use autograd::{Adam, Optimizer, Parameter, Tape, Tensor, Var};
 use ndarray::IxDyn;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -16,40 +17,43 @@ use sae::data::{Mnist, Split, epoch_order, resolve_dir};
 const HIDDEN: usize = 256;
 const BATCH: usize = 32;
 
+/// Two linear layers with a ReLU between.
 struct Mlp {
-    w1: Parameter,
-    b1: Parameter,
-    w2: Parameter,
-    b2: Parameter,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// A linear layer with PyTorch's default weights and a zero bias.
+fn linear(inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear {
+    let zeros = Tensor::zeros(IxDyn(&[outputs]));
+    Linear {
+        bias: Some(Parameter::new("bias", zeros)),
+        ..Linear::new(inputs, outputs, false, rng)
+    }
 }
 
 impl Mlp {
     fn new(inputs: usize, classes: usize, rng: &mut StdRng) -> Self {
         Mlp {
-            w1: Parameter::new("fc1.weight", init::default_uniform(&[HIDDEN, inputs], rng)),
-            b1: Parameter::new("fc1.bias", Tensor::zeros(IxDyn(&[HIDDEN]))),
-            w2: Parameter::new("fc2.weight", init::default_uniform(&[classes, HIDDEN], rng)),
-            b2: Parameter::new("fc2.bias", Tensor::zeros(IxDyn(&[classes]))),
+            fc1: linear(inputs, HIDDEN, rng),
+            fc2: linear(HIDDEN, classes, rng),
         }
     }
+}
 
-    fn params(&self) -> Vec<Parameter> {
-        vec![
-            self.w1.clone(),
-            self.b1.clone(),
-            self.w2.clone(),
-            self.b2.clone(),
-        ]
+impl Module for Mlp {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.child("fc1", &self.fc1);
+        v.child("fc2", &self.fc2);
     }
+}
 
+impl Layer for Mlp {
     /// Logits `[N, 10]` for images `[N, 1, 28, 28]`.
-    fn forward<'t>(&self, tape: &'t Tape, images: Tensor) -> Var<'t> {
+    fn forward<'t>(&self, images: &Var<'t>) -> Var<'t> {
         // Standardized with MNIST's pixel mean and deviation, as torchvision examples do.
-        let x = (tape.constant(images).flatten() - 0.1307) / 0.3081;
-        let h = x
-            .linear(&tape.param(&self.w1), Some(&tape.param(&self.b1)))
-            .relu();
-        h.linear(&tape.param(&self.w2), Some(&tape.param(&self.b2)))
+        let x = (images.flatten() - 0.1307) / 0.3081;
+        self.fc2.forward(&self.fc1.forward(&x).relu())
     }
 }
 
@@ -73,14 +77,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mnist = Mnist::load(&resolve_dir(explicit.as_deref())?)?;
     let mut rng = StdRng::seed_from_u64(0);
     let model = Mlp::new(28 * 28, 10, &mut rng);
-    let mut opt = Adam::new(model.params(), 1e-3);
+    let mut opt = Adam::new(model.parameters(), 1e-3);
 
     let start = std::time::Instant::now();
     let order = epoch_order(mnist.train.len(), 0);
     for (step, idx) in order.chunks(BATCH).enumerate() {
         let (images, labels) = batch(&mnist.train, idx);
         let tape = Tape::new();
-        let loss = model.forward(&tape, images).cross_entropy(&labels);
+        let loss = model.forward(&tape.constant(images)).cross_entropy(&labels);
         opt.zero_grad();
         loss.backward();
         opt.step();
@@ -95,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut correct = 0;
     for idx in test.chunks(1000) {
         let (images, labels) = batch(&mnist.test, idx);
-        let logits = model.forward(&tape, images);
+        let logits = model.forward(&tape.constant(images));
         for (row, &label) in logits.value().outer_iter().zip(&labels) {
             let pred = row
                 .iter()

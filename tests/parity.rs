@@ -21,13 +21,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use autograd::io::{TensorFile, load_tensors};
+use autograd::nn::Module;
 use autograd::optim::clip_grad_value;
 use autograd::{Adam, Optimizer, Parameter, Tape, Tensor};
 use ndarray::IxDyn;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sae::config::{Coefficients, Config, Encoder, Floor, Readout, Reset, Surrogate};
-use sae::nn::{AutoEncoder, Model, Objective, Sae};
+use sae::nn::{Model, Objective, Sae};
 
 /// Loss and MSE: `|ours − ref| / |ref|`.
 const LOSS_TOL: f64 = 1e-4;
@@ -286,7 +287,7 @@ struct Pass {
 
 /// Zeroes the gradients, runs the network on the encoded input and back-propagates.
 fn forward_backward(sae: &Sae, objective: &Objective, x: &Tensor, input: &Tensor) -> Pass {
-    let params = sae.params();
+    let params = sae.parameters();
     params.iter().for_each(Parameter::zero_grad);
     let tape = Tape::new();
     let out = sae.run_encoded(&tape, x, input.clone());
@@ -390,7 +391,7 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
         layer.weight.set_value(w.clone());
     }
     let objective = Objective::new(&cfg, &Model::Sae(sae.clone()));
-    let params = sae.params();
+    let params = sae.parameters();
     let initial: Vec<Vec<f32>> = params.iter().map(|p| flat(&p.value())).collect();
     let input = match cfg.encoder {
         Encoder::Poisson => {

@@ -150,6 +150,19 @@ impl TensorFile {
     }
 }
 
+/// An error naming the names that occur more than once, if any.
+fn refuse_duplicates<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> Result<(), IoError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: std::collections::BTreeSet<&str> = names.filter(|n| !seen.insert(*n)).collect();
+    if twice.is_empty() {
+        return Ok(());
+    }
+    Err(IoError::Duplicate {
+        path: path.to_path_buf(),
+        names: twice.into_iter().map(String::from).collect(),
+    })
+}
+
 /// Writes named tensors (and optional string metadata) atomically.
 pub fn save_tensors<'a>(
     path: impl AsRef<Path>,
@@ -164,20 +177,7 @@ pub fn save_tensors<'a>(
             (name, t.shape().to_vec(), data)
         })
         .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut twice: Vec<String> = bytes
-        .iter()
-        .filter(|(name, _, _)| !seen.insert(name.as_str()))
-        .map(|(name, _, _)| name.clone())
-        .collect();
-    if !twice.is_empty() {
-        twice.sort();
-        twice.dedup();
-        return Err(IoError::Duplicate {
-            path: path.to_path_buf(),
-            names: twice,
-        });
-    }
+    refuse_duplicates(path, bytes.iter().map(|(name, _, _)| name.as_str()))?;
     let views = bytes
         .iter()
         .map(|(name, shape, data)| {
@@ -233,16 +233,7 @@ pub fn save(
     params: &[Parameter],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), IoError> {
-    let path = path.as_ref();
-    let values: Vec<_> = params
-        .iter()
-        .map(|p| (p.name().to_string(), p.value()))
-        .collect();
-    save_tensors(
-        path,
-        values.iter().map(|(n, v)| (n.clone(), &**v)),
-        metadata,
-    )
+    save_named(path, &own_names(params), metadata)
 }
 
 /// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
@@ -252,12 +243,45 @@ pub fn load(
     path: impl AsRef<Path>,
     params: &[Parameter],
 ) -> Result<HashMap<String, String>, IoError> {
+    load_named(path, &own_names(params))
+}
+
+/// Each parameter under its own name.
+fn own_names(params: &[Parameter]) -> Vec<(String, Parameter)> {
+    params
+        .iter()
+        .map(|p| (p.name().to_string(), p.clone()))
+        .collect()
+}
+
+/// Saves parameters under the names given with them (a module's paths, say, rather
+/// than the parameters' own names), atomically. Two of one name are an error.
+pub fn save_named(
+    path: impl AsRef<Path>,
+    params: &[(String, Parameter)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), IoError> {
+    let values: Vec<_> = params.iter().map(|(n, p)| (n, p.value())).collect();
+    save_tensors(
+        path,
+        values.iter().map(|(n, v)| (n.to_string(), &**v)),
+        metadata,
+    )
+}
+
+/// Loads parameters by the names given with them, strictly as [`load`]; two of one
+/// name are an error too. Returns the file's metadata.
+pub fn load_named(
+    path: impl AsRef<Path>,
+    params: &[(String, Parameter)],
+) -> Result<HashMap<String, String>, IoError> {
     let path = path.as_ref();
+    refuse_duplicates(path, params.iter().map(|(n, _)| n.as_str()))?;
     let mut file = load_tensors(path)?;
     let missing: Vec<String> = params
         .iter()
-        .filter(|p| !file.tensors.contains_key(p.name()))
-        .map(|p| p.name().to_string())
+        .filter(|(n, _)| !file.tensors.contains_key(n))
+        .map(|(n, _)| n.clone())
         .collect();
     if !missing.is_empty() {
         return Err(IoError::Missing {
@@ -268,7 +292,7 @@ pub fn load(
     let extra: Vec<String> = file
         .tensors
         .keys()
-        .filter(|n| !params.iter().any(|p| p.name() == n.as_str()))
+        .filter(|k| !params.iter().any(|(n, _)| n == *k))
         .cloned()
         .collect();
     if !extra.is_empty() {
@@ -277,19 +301,19 @@ pub fn load(
             names: extra,
         });
     }
-    for p in params {
-        let found = file.tensors[p.name()].shape().to_vec();
+    for (name, p) in params {
+        let found = file.tensors[name].shape().to_vec();
         if found != p.shape() {
             return Err(IoError::Shape {
                 path: path.to_path_buf(),
-                name: p.name().to_string(),
+                name: name.clone(),
                 expected: p.shape(),
                 found,
             });
         }
     }
-    for p in params {
-        p.set_value(file.tensors.remove(p.name()).expect("checked above"));
+    for (name, p) in params {
+        p.set_value(file.tensors.remove(name).expect("checked above"));
     }
     Ok(file.metadata)
 }
@@ -491,6 +515,29 @@ mod tests {
         );
         assert!(err.to_string().contains("named more than once: w"), "{err}");
         assert!(!path.exists(), "nothing is written");
+    }
+
+    #[test]
+    fn parameters_saved_and_loaded_under_given_names() {
+        let path = tmp_path("named");
+        let w = param("weight", &[2, 3]);
+        save_named(&path, &[("encoder.fc.weight".into(), w.clone())], None).unwrap();
+        assert!(
+            load_tensors(&path)
+                .unwrap()
+                .tensors
+                .contains_key("encoder.fc.weight")
+        );
+        let back = Parameter::new("weight", Tensor::zeros(IxDyn(&[2, 3])));
+        load_named(&path, &[("encoder.fc.weight".into(), back.clone())]).unwrap();
+        assert_eq!(*back.value(), *w.value());
+        let twice = [("a".to_string(), back.clone()), ("a".to_string(), back)];
+        let err = load_named(&path, &twice).unwrap_err();
+        assert!(
+            matches!(&err, IoError::Duplicate { names, .. } if names == &["a"]),
+            "{err}"
+        );
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

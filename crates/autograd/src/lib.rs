@@ -16,6 +16,8 @@
 //!   tensor that outlives tapes and accumulates its gradient.
 //! - Ops are methods on [`Var`] (see [`ops`]); new ones with a hand-written backward are
 //!   registered through [`Function`] and [`Tape::apply`].
+//! - [`nn`] holds layers (linear, conv, norms) and the [`nn::Module`] trait that names
+//!   a model's parameters hierarchically, collects, saves and loads them.
 //! - [`gradcheck`] compares any graph's gradients with finite differences.
 //! - [`optim`] holds SGD, Adam and AdamW over parameter groups, learning-rate schedules
 //!   and gradient clipping; [`io`] saves and loads named parameters as safetensors.
@@ -27,6 +29,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod io;
 pub mod memory;
+pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod tape;

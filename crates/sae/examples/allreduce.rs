@@ -9,12 +9,7 @@ use sae::nn::Model;
 
 fn main() {
     let group = Group::from_launcher().expect("an MPI job");
-    let values: usize = Model::new(&Config::paper())
-        .net()
-        .params()
-        .iter()
-        .map(|p| p.value().len())
-        .sum();
+    let values = Model::new(&Config::paper()).net().num_parameters();
     let mut grads = vec![1.0f32; values];
     let reps = 200;
     for _ in 0..10 {

@@ -583,7 +583,7 @@ fn export_command(args: ExportArgs) -> Result<(), RunError> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| args.run.join(CHECKPOINT_FILE));
-    checkpoint::load(&checkpoint, &model.net().params(), None)?;
+    checkpoint::load(&checkpoint, &model.net().parameters(), None)?;
     let Format::Nir = args.format;
     let graph = export::nir::graph(sae, args.part).map_err(|e| {
         RunError::Usage(format!(

@@ -220,7 +220,7 @@ fn a_checkpoint_of_another_shape_names_the_tensor_and_both_shapes() {
     // Parameters of a network with a wider latent layer.
     let wide = sae::nn::Model::new(&Config { latent: 10, ..cfg });
     let ckpt = run.join("checkpoint.safetensors");
-    autograd::io::save(&ckpt, &wide.net().params(), None).unwrap();
+    autograd::io::save(&ckpt, &wide.net().parameters(), None).unwrap();
     for cmd in ["eval", "analyze", "reconstruct"] {
         let o = sae(&[cmd, run.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));

@@ -8,6 +8,7 @@ pub mod dropout;
 pub mod index;
 pub mod linalg;
 pub mod loss;
+pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod select;

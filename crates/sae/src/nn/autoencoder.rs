@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use autograd::{Parameter, Tape, Tensor, Var};
+use autograd::nn::Module;
+use autograd::{Tape, Tensor, Var};
 use ndarray::{Axis, Slice};
 
 /// One layer's activity in a forward pass.
@@ -51,9 +52,11 @@ pub enum Sampling {
 }
 
 /// The interface the training loop, evaluation and benchmarks use for every model.
-pub trait AutoEncoder {
-    /// Every trainable parameter, with unique names.
-    fn params(&self) -> Vec<Parameter>;
+///
+/// Its parameters are its [`Module`]'s: every parameter's path in the module tree is its
+/// own [`Parameter::name`](autograd::Parameter::name), which the checkpoint stores
+/// (`the_module_paths_are_the_checkpoint_names` checks it for every model).
+pub trait AutoEncoder: Module {
     /// Runs the model on images `x [B, 1, 28, 28]`; `seed` drives any randomness (input
     /// encoding, noise, the VAE's sample).
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t>;
@@ -84,6 +87,74 @@ mod tests {
     use super::*;
     use crate::config::{Config, ModelKind};
     use crate::nn::Model;
+
+    /// The checkpoint stores each parameter under its own name; the module tree must
+    /// give the same path, for every model, so saving by either names the same tensors.
+    #[test]
+    fn the_module_paths_are_the_checkpoint_names() {
+        let names = |cfg: &Config| -> Vec<String> {
+            let net = Model::new(cfg);
+            let named = net.net().named_parameters();
+            for (path, p) in &named {
+                assert_eq!(path, p.name(), "{}", cfg.model);
+            }
+            assert_eq!(net.net().parameters().len(), named.len());
+            named.into_iter().map(|(path, _)| path).collect()
+        };
+        let w = |layers: &[&str]| -> Vec<String> {
+            layers.iter().map(|l| format!("{l}.weight")).collect()
+        };
+        let wb = |layers: &[&str]| -> Vec<String> {
+            layers
+                .iter()
+                .flat_map(|l| [format!("{l}.weight"), format!("{l}.bias")])
+                .collect()
+        };
+        let paper = Config::paper();
+        let sae_layers = [
+            "conv1",
+            "conv2",
+            "latent",
+            "decoder_fc",
+            "deconv1",
+            "output",
+        ];
+        assert_eq!(names(&paper), w(&sae_layers));
+        let ae = Config {
+            model: ModelKind::Ae,
+            ..paper.clone()
+        };
+        assert_eq!(
+            names(&ae),
+            wb(&[
+                "conv1",
+                "conv2",
+                "decoder_fc",
+                "deconv1",
+                "output",
+                "latent"
+            ])
+        );
+        let vae = Config {
+            model: ModelKind::Vae,
+            channels: vec![2, 3, 4],
+            ..paper
+        };
+        assert_eq!(
+            names(&vae),
+            wb(&[
+                "conv1",
+                "conv2",
+                "conv3",
+                "decoder_fc",
+                "deconv1",
+                "deconv2",
+                "output",
+                "mu",
+                "logvar"
+            ])
+        );
+    }
 
     #[test]
     fn a_part_of_a_batch_is_those_rows_of_the_whole_pass() {

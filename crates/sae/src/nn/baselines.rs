@@ -5,6 +5,7 @@
 //! trained on MSE, a sigmoid-output AE of these shapes collapses to the all-black image.
 //! The authors' variant (ReLU output, MSE) is `Config::authors_ae`.
 
+use autograd::nn::{Module, Visitor};
 use autograd::{Parameter, Tape, Tensor, Var, init};
 use std::ops::Range;
 
@@ -19,6 +20,7 @@ use crate::nn::plan::{self, LayerPlan};
 /// A synaptic op with weight and bias, initialized as PyTorch does.
 #[derive(Clone, Debug)]
 struct Layer {
+    name: String,
     weight: Parameter,
     bias: Parameter,
     synapse: Synapse,
@@ -26,21 +28,17 @@ struct Layer {
 }
 
 impl Layer {
-    /// PyTorch's default `U(±1/√fan_in)` for weight and bias; `fan_in` is the product of
-    /// the weight's dimensions after the first (as PyTorch computes it, also for
-    /// transposed convs).
+    /// PyTorch's default `U(±1/√fan_in)` for the weight, then the bias
+    /// ([`init::default_uniform`], [`init::default_bias`]; also for transposed convs,
+    /// whose fan-in PyTorch takes from the weight's dimensions after the first too).
     fn new(plan: &LayerPlan, rng: &mut impl Rng) -> Self {
-        let fan_in: usize = plan.weight[1..].iter().product();
-        let bound = 1.0 / (fan_in as f32).sqrt();
+        let name = &plan.name;
+        let weight = init::default_uniform(&plan.weight, rng);
+        let bias = init::default_bias(plan.outputs(), &plan.weight, rng);
         Layer {
-            weight: Parameter::new(
-                format!("{}.weight", plan.name),
-                init::uniform(&plan.weight, -bound, bound, rng),
-            ),
-            bias: Parameter::new(
-                format!("{}.bias", plan.name),
-                init::uniform(&[plan.outputs()], -bound, bound, rng),
-            ),
+            weight: Parameter::new(format!("{name}.weight"), weight),
+            bias: Parameter::new(format!("{name}.bias"), bias),
+            name: name.clone(),
             synapse: plan.synapse,
             input: plan.input,
         }
@@ -53,9 +51,12 @@ impl Layer {
             Some(&tape.param(&self.bias)),
         )
     }
+}
 
-    fn params(&self) -> [Parameter; 2] {
-        [self.weight.clone(), self.bias.clone()]
+impl Module for Layer {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.param("weight", &self.weight);
+        v.param("bias", &self.bias);
     }
 }
 
@@ -113,14 +114,19 @@ impl ConvStack {
         }
         y
     }
+}
 
-    fn params(&self) -> Vec<Parameter> {
-        self.encoder
+/// Each layer under its name, in network order: `conv1.weight`, …, `output.bias`.
+impl Module for ConvStack {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        let layers = self
+            .encoder
             .iter()
             .chain([&self.decoder_fc])
-            .chain(&self.decoder)
-            .flat_map(Layer::params)
-            .collect()
+            .chain(&self.decoder);
+        for layer in layers {
+            v.child(&layer.name, layer);
+        }
     }
 }
 
@@ -143,13 +149,15 @@ impl Ae {
     }
 }
 
-impl AutoEncoder for Ae {
-    fn params(&self) -> Vec<Parameter> {
-        let mut p = self.stack.params();
-        p.extend(self.latent.params());
-        p
+/// The stack's layers, then the latent head.
+impl Module for Ae {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.child("", &self.stack);
+        v.child(&self.latent.name, &self.latent);
     }
+}
 
+impl AutoEncoder for Ae {
     fn forward_part<'t>(
         &self,
         tape: &'t Tape,
@@ -232,14 +240,16 @@ fn reparameterize<'t>(mu: &Var<'t>, logvar: &Var<'t>, seed: u64, first_image: us
     mu + &((logvar * 0.5).exp() * mu.tape().constant(eps))
 }
 
-impl AutoEncoder for Vae {
-    fn params(&self) -> Vec<Parameter> {
-        let mut p = self.stack.params();
-        p.extend(self.mu.params());
-        p.extend(self.logvar.params());
-        p
+/// The stack's layers, then the heads `mu` and `logvar`.
+impl Module for Vae {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.child("", &self.stack);
+        v.child(&self.mu.name, &self.mu);
+        v.child(&self.logvar.name, &self.logvar);
     }
+}
 
+impl AutoEncoder for Vae {
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, sampling: Sampling) -> Output<'t> {
         self.forward_part(tape, x, 0..x.shape()[0], seed, sampling)
     }
@@ -304,7 +314,7 @@ mod tests {
         let (net, objective) = (model.net(), Objective::new(cfg, &model));
         let x = autograd::gradcheck::random(&[4, 1, 28, 28], 0.0, 1.0, 1)
             .mapv(|v| (v > 0.7) as u8 as f32);
-        let mut opt = Adam::new(net.params(), 3e-3);
+        let mut opt = Adam::new(net.parameters(), 3e-3);
         let loss_at = |seed| {
             let tape = Tape::eval();
             let out = net.forward(&tape, &x, seed, Sampling::Mean);
@@ -323,11 +333,27 @@ mod tests {
         assert!(after < 0.9 * before, "loss {before} → {after}");
     }
 
+    /// Each layer draws its weight, then its bias, from `U(±1/√fan_in)` with PyTorch's
+    /// fan-in: the weight's dimensions after the first, `C_out·k²` for a transposed conv.
+    #[test]
+    fn layers_are_initialized_as_pytorch_does() {
+        let plans = plan::layers(&small(), &["latent"]);
+        let (rng, check) = (&mut StdRng::seed_from_u64(5), &mut StdRng::seed_from_u64(5));
+        for plan in &plans {
+            let layer = Layer::new(plan, rng);
+            let bound = 1.0 / (plan.weight[1..].iter().product::<usize>() as f32).sqrt();
+            let w = init::uniform(&plan.weight, -bound, bound, check);
+            let b = init::uniform(&[plan.outputs()], -bound, bound, check);
+            assert_eq!(*layer.weight.value(), w, "{}", plan.name);
+            assert_eq!(*layer.bias.value(), b, "{}", plan.name);
+        }
+    }
+
     #[test]
     fn ae_trains() {
         let cfg = small();
         let ae = Ae::new(&cfg, &mut StdRng::seed_from_u64(0));
-        assert_eq!(ae.params().len(), 12);
+        assert_eq!(ae.parameters().len(), 12);
         learns(&cfg, Model::Ae(ae));
         let authors = Config {
             authors_ae: true,

@@ -6,6 +6,7 @@
 //! The synaptic ops are autograd's own, which pick the event-driven or the dense kernel
 //! from the input's density (`kernels::event`): binary, sparse spikes take the event path.
 
+use autograd::nn::{Module, Visitor};
 use autograd::{Parameter, Tape, Var};
 
 use crate::nn::lif::{LifParams, lif, lif_final};
@@ -123,12 +124,13 @@ impl LifLayer {
     ) -> (Var<'t>, Var<'t>) {
         lif_final(&self.current(tape, x), steps, &self.neuron)
     }
+}
 
-    /// The layer's parameters.
-    pub fn params(&self) -> Vec<Parameter> {
-        std::iter::once(self.weight.clone())
-            .chain(self.bias.clone())
-            .collect()
+/// `weight`, then `bias` if any: under the layer's name, `<name>.weight`.
+impl Module for LifLayer {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        v.param("weight", &self.weight);
+        v.param("bias", self.bias.as_ref());
     }
 }
 

@@ -4,6 +4,7 @@
 //! over the time-folded batch `[T·B, …]`. What it is trained to minimize is
 //! [`Objective`](crate::nn::Objective)'s.
 
+use autograd::nn::{Module, Visitor};
 use autograd::{Parameter, Tape, Tensor, Var};
 use std::ops::Range;
 
@@ -204,11 +205,16 @@ impl Sae {
     }
 }
 
-impl AutoEncoder for Sae {
-    fn params(&self) -> Vec<Parameter> {
-        self.layers.iter().flat_map(LifLayer::params).collect()
+/// Each layer under its name: `conv1.weight`, …, `output.weight`.
+impl Module for Sae {
+    fn visit(&self, v: &mut Visitor<'_>) {
+        for layer in &self.layers {
+            v.child(&layer.name, layer);
+        }
     }
+}
 
+impl AutoEncoder for Sae {
     fn forward<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64, _: Sampling) -> Output<'t> {
         self.run(tape, x, seed)
     }
@@ -283,7 +289,7 @@ mod tests {
                     loss.backward();
                     let grads: Vec<Tensor> = model
                         .net()
-                        .params()
+                        .parameters()
                         .iter()
                         .map(|p| Tensor::clone(&p.grad().expect("gradient")))
                         .collect();
@@ -344,7 +350,7 @@ mod tests {
         let loss = Objective::new(&cfg, &model).loss(&tape, &out, &x);
         assert!(loss.item() >= out.mse.item());
         loss.backward();
-        assert!(model.net().params().iter().all(|p| p.grad().is_some()));
+        assert!(model.net().parameters().iter().all(|p| p.grad().is_some()));
     }
 
     #[test]

@@ -375,7 +375,7 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
     let input = BenchInput::load(cfg, opts.data_dir.as_deref(), images)?;
     let model = Model::new(cfg);
     if let Some(path) = &opts.init {
-        checkpoint::load(path, &model.net().params(), None)?;
+        checkpoint::load(path, &model.net().parameters(), None)?;
     }
     let net = model.net();
     let objective = Objective::new(cfg, &model);
@@ -395,7 +395,7 @@ pub fn bench(cfg: &Config, opts: &BenchOptions) -> Result<BenchReport, RunError>
     let (mut train_ms, mut infer_ms) = (vec![], vec![]);
     let (mut train_ops, mut infer_ops) = (vec![], vec![]);
     if opts.mode.trains() {
-        let params = net.params();
+        let params = net.parameters();
         let mut opt = optimizer(cfg, params.clone());
         for i in 0..runs {
             let x = input.batch(i, cfg.batch);

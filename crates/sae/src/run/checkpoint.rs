@@ -356,7 +356,7 @@ mod tests {
         let path = dir.path().join(CHECKPOINT_FILE);
         let cfg = small();
         let model = Model::new(&cfg);
-        let params = model.net().params();
+        let params = model.net().parameters();
         let opt = stepped(&params, 7);
         let pos = position(7);
         save(&path, &cfg, &params, &opt, &pos, 16).unwrap();
@@ -364,15 +364,15 @@ mod tests {
             seed: 1,
             ..cfg.clone()
         });
-        let mut opt2 = optimizer(&cfg, other.net().params());
-        let back = load(&path, &other.net().params(), Some(resume(&mut opt2))).unwrap();
+        let mut opt2 = optimizer(&cfg, other.net().parameters());
+        let back = load(&path, &other.net().parameters(), Some(resume(&mut opt2))).unwrap();
         assert_eq!(back, pos);
         assert_eq!(opt2.state(), opt.state());
-        for (a, b) in params.iter().zip(other.net().params()) {
+        for (a, b) in params.iter().zip(other.net().parameters()) {
             assert_eq!(*a.value(), *b.value());
         }
         let wider = Model::new(&Config { latent: 33, ..cfg });
-        let err = load(&path, &wider.net().params(), None)
+        let err = load(&path, &wider.net().parameters(), None)
             .err()
             .unwrap()
             .to_string();
@@ -389,7 +389,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CHECKPOINT_FILE);
         let cfg = small();
-        let params = Model::new(&cfg).net().params();
+        let params = Model::new(&cfg).net().parameters();
         let opt = stepped(&params, 2);
         save(&path, &cfg, &params, &opt, &position(2), 16).unwrap();
         let good = std::fs::read(&path).unwrap();
@@ -438,7 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CHECKPOINT_FILE);
         let cfg = small();
-        let params = Model::new(&cfg).net().params();
+        let params = Model::new(&cfg).net().parameters();
         let opt = stepped(&params, 5);
         let check = |pos: Position, spe: u64, edit: &dyn Fn(&mut Resume<'_>)| {
             save(&path, &cfg, &params, &opt, &pos, spe).unwrap();

@@ -318,7 +318,7 @@ pub fn load_run(
     cfg.check_memory(crate::config::Workload::Infer)
         .map_err(RunError::Usage)?;
     let model = Model::new(cfg);
-    let pos = checkpoint::load(checkpoint, &model.net().params(), None)?;
+    let pos = checkpoint::load(checkpoint, &model.net().parameters(), None)?;
     let (train, test) = load_data(cfg, data_dir)?;
     Ok(Loaded {
         cfg: cfg.clone(),

@@ -245,7 +245,7 @@ pub fn train_on(
     let model = Model::new(cfg);
     let net = model.net();
     let objective = Objective::new(cfg, &model);
-    let params = net.params();
+    let params = net.parameters();
     let mut opt = optimizer(cfg, params.clone());
     let n = train_set.len();
     let spe = steps_per_epoch(n, cfg.batch);
