@@ -227,41 +227,14 @@ pub fn load_tensors(path: impl AsRef<Path>) -> Result<TensorFile, IoError> {
     Ok(file)
 }
 
-/// Saves parameters under their names, atomically.
+/// Saves parameters under their names ([`Parameter::name`]), atomically. Two of one
+/// name are an error ([`IoError::Duplicate`]).
 pub fn save(
     path: impl AsRef<Path>,
     params: &[Parameter],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), IoError> {
-    save_named(path, &own_names(params), metadata)
-}
-
-/// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
-/// model lacks, or a shape mismatch is an error, and then no parameter is changed.
-/// Returns the file's metadata.
-pub fn load(
-    path: impl AsRef<Path>,
-    params: &[Parameter],
-) -> Result<HashMap<String, String>, IoError> {
-    load_named(path, &own_names(params))
-}
-
-/// Each parameter under its own name.
-fn own_names(params: &[Parameter]) -> Vec<(String, Parameter)> {
-    params
-        .iter()
-        .map(|p| (p.name().to_string(), p.clone()))
-        .collect()
-}
-
-/// Saves parameters under the names given with them (a module's paths, say, rather
-/// than the parameters' own names), atomically. Two of one name are an error.
-pub fn save_named(
-    path: impl AsRef<Path>,
-    params: &[(String, Parameter)],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<(), IoError> {
-    let values: Vec<_> = params.iter().map(|(n, p)| (n, p.value())).collect();
+    let values: Vec<_> = params.iter().map(|p| (p.name(), p.value())).collect();
     save_tensors(
         path,
         values.iter().map(|(n, v)| (n.to_string(), &**v)),
@@ -269,19 +242,20 @@ pub fn save_named(
     )
 }
 
-/// Loads parameters by the names given with them, strictly as [`load`]; two of one
-/// name are an error too. Returns the file's metadata.
-pub fn load_named(
+/// Loads parameters by name. Strict: a parameter missing from the file, a tensor the
+/// model lacks, a shape mismatch or two parameters of one name is an error, and then no
+/// parameter is changed. Returns the file's metadata.
+pub fn load(
     path: impl AsRef<Path>,
-    params: &[(String, Parameter)],
+    params: &[Parameter],
 ) -> Result<HashMap<String, String>, IoError> {
     let path = path.as_ref();
-    refuse_duplicates(path, params.iter().map(|(n, _)| n.as_str()))?;
+    refuse_duplicates(path, params.iter().map(Parameter::name))?;
     let mut file = load_tensors(path)?;
     let missing: Vec<String> = params
         .iter()
-        .filter(|(n, _)| !file.tensors.contains_key(n))
-        .map(|(n, _)| n.clone())
+        .filter(|p| !file.tensors.contains_key(p.name()))
+        .map(|p| p.name().to_string())
         .collect();
     if !missing.is_empty() {
         return Err(IoError::Missing {
@@ -292,7 +266,7 @@ pub fn load_named(
     let extra: Vec<String> = file
         .tensors
         .keys()
-        .filter(|k| !params.iter().any(|(n, _)| n == *k))
+        .filter(|k| !params.iter().any(|p| p.name() == k.as_str()))
         .cloned()
         .collect();
     if !extra.is_empty() {
@@ -301,19 +275,19 @@ pub fn load_named(
             names: extra,
         });
     }
-    for (name, p) in params {
-        let found = file.tensors[name].shape().to_vec();
+    for p in params {
+        let found = file.tensors[p.name()].shape().to_vec();
         if found != p.shape() {
             return Err(IoError::Shape {
                 path: path.to_path_buf(),
-                name: name.clone(),
+                name: p.name().to_string(),
                 expected: p.shape(),
                 found,
             });
         }
     }
-    for (name, p) in params {
-        p.set_value(file.tensors.remove(name).expect("checked above"));
+    for p in params {
+        p.set_value(file.tensors.remove(p.name()).expect("checked above"));
     }
     Ok(file.metadata)
 }
@@ -518,10 +492,10 @@ mod tests {
     }
 
     #[test]
-    fn parameters_saved_and_loaded_under_given_names() {
+    fn renamed_handles_save_and_load_under_their_names() {
         let path = tmp_path("named");
         let w = param("weight", &[2, 3]);
-        save_named(&path, &[("encoder.fc.weight".into(), w.clone())], None).unwrap();
+        save(&path, &[w.renamed("encoder.fc.weight")], None).unwrap();
         assert!(
             load_tensors(&path)
                 .unwrap()
@@ -529,10 +503,10 @@ mod tests {
                 .contains_key("encoder.fc.weight")
         );
         let back = Parameter::new("weight", Tensor::zeros(IxDyn(&[2, 3])));
-        load_named(&path, &[("encoder.fc.weight".into(), back.clone())]).unwrap();
+        load(&path, &[back.renamed("encoder.fc.weight")]).unwrap();
         assert_eq!(*back.value(), *w.value());
-        let twice = [("a".to_string(), back.clone()), ("a".to_string(), back)];
-        let err = load_named(&path, &twice).unwrap_err();
+        let twice = [back.renamed("a"), back.renamed("a")];
+        let err = load(&path, &twice).unwrap_err();
         assert!(
             matches!(&err, IoError::Duplicate { names, .. } if names == &["a"]),
             "{err}"

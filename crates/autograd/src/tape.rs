@@ -639,7 +639,6 @@ impl Gradients {
 }
 
 struct ParamCell {
-    name: String,
     value: Mutex<Arc<Tensor>>,
     grad: Mutex<Option<Arc<Tensor>>>,
 }
@@ -651,15 +650,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A named trainable tensor that lives across tapes, with its accumulated gradient.
-/// Cloning gives another handle to the same parameter. `Send + Sync`: a model can move to
-/// another thread or be shared by several (each with its own tape).
+/// Cloning gives another handle to the same parameter (as does [`Parameter::renamed`],
+/// under another name). `Send + Sync`: a model can move to another thread or be shared
+/// by several (each with its own tape).
 #[derive(Clone)]
-pub struct Parameter(Arc<ParamCell>);
+pub struct Parameter {
+    /// The name of this handle: what checkpoints and optimizer state key it by.
+    name: Arc<str>,
+    cell: Arc<ParamCell>,
+}
 
 impl fmt::Debug for Parameter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Parameter")
-            .field("name", &self.0.name)
+            .field("name", &self.name)
             .field("shape", &self.shape())
             .finish()
     }
@@ -668,26 +672,43 @@ impl fmt::Debug for Parameter {
 impl Parameter {
     /// A parameter with a name (used by checkpoints) and an initial value.
     pub fn new(name: impl Into<String>, value: Tensor) -> Self {
-        Parameter(Arc::new(ParamCell {
-            name: name.into(),
-            value: Mutex::new(Arc::new(contiguous(value))),
-            grad: Mutex::new(None),
-        }))
+        Parameter {
+            name: Arc::from(name.into()),
+            cell: Arc::new(ParamCell {
+                value: Mutex::new(Arc::new(contiguous(value))),
+                grad: Mutex::new(None),
+            }),
+        }
     }
 
     /// The name.
     pub fn name(&self) -> &str {
-        &self.0.name
+        &self.name
+    }
+
+    /// Another handle to the same value and gradient, under `name`: how a module gives
+    /// its layers' parameters their paths (`encoder.fc.weight`) for optimizers and
+    /// checkpoints.
+    pub fn renamed(&self, name: impl Into<String>) -> Parameter {
+        Parameter {
+            name: Arc::from(name.into()),
+            cell: self.cell.clone(),
+        }
+    }
+
+    /// Whether two handles share one value (whatever their names).
+    pub fn same_as(&self, other: &Parameter) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
     }
 
     /// The shape.
     pub fn shape(&self) -> Vec<usize> {
-        lock(&self.0.value).shape().to_vec()
+        lock(&self.cell.value).shape().to_vec()
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        lock(&self.0.value).len()
+        lock(&self.cell.value).len()
     }
 
     /// Whether the parameter has no elements.
@@ -701,7 +722,7 @@ impl Parameter {
     }
 
     fn shared_value(&self) -> Arc<Tensor> {
-        lock(&self.0.value).clone()
+        lock(&self.cell.value).clone()
     }
 
     /// Replaces the value.
@@ -716,35 +737,35 @@ impl Parameter {
             "parameter `{}`: new value has another shape",
             self.name()
         );
-        *lock(&self.0.value) = Arc::new(contiguous(value));
+        *lock(&self.cell.value) = Arc::new(contiguous(value));
     }
 
     /// Updates the value in place (copying it first only if a tape still holds it).
     pub fn update(&self, f: impl FnOnce(&mut Tensor)) {
-        let mut v = lock(&self.0.value);
+        let mut v = lock(&self.cell.value);
         f(Arc::make_mut(&mut v));
     }
 
     /// The accumulated gradient, `None` until a backward pass reached this parameter: a
     /// snapshot that stays valid (and unchanged) across later `zero_grad`s and backwards.
     pub fn grad(&self) -> Option<Arc<Tensor>> {
-        lock(&self.0.grad).clone()
+        lock(&self.cell.grad).clone()
     }
 
     /// Modifies the accumulated gradient in place, if there is one (clipping, scaling).
     pub fn update_grad(&self, f: impl FnOnce(&mut Tensor)) {
-        if let Some(g) = lock(&self.0.grad).as_mut() {
+        if let Some(g) = lock(&self.cell.grad).as_mut() {
             f(Arc::make_mut(g));
         }
     }
 
     /// Forgets the accumulated gradient.
     pub fn zero_grad(&self) {
-        *lock(&self.0.grad) = None;
+        *lock(&self.cell.grad) = None;
     }
 
     fn accumulate_grad(&self, g: Tensor) {
-        let mut slot = lock(&self.0.grad);
+        let mut slot = lock(&self.cell.grad);
         match slot.as_mut() {
             Some(acc) => *Arc::make_mut(acc) += &g,
             None => *slot = Some(Arc::new(g)),

@@ -84,14 +84,12 @@
 //! ```
 //!
 //! # Names
-//! A built-in layer makes its parameters with their local names (`weight`, `bias`);
-//! their full names are their paths in the tree, given when the tree is walked, so
-//! layers are built without names. [`Module::save`] and [`Module::load`] use the paths.
-//! Whatever keys tensors by [`Parameter::name`](crate::Parameter::name) instead — an
-//! optimizer's saved state ([`Optimizer::state`](crate::Optimizer::state)) — sees the
-//! local names, which repeat across layers: to checkpoint one, make the parameters with
-//! their full names (the layers' fields are public: `Linear { weight:
-//! Parameter::new("encoder.fc.weight", w), bias: None }`), so that both names agree.
+//! A built-in layer makes its parameters with their local names (`weight`, `bias`), so
+//! layers are built without names; a walk of the tree hands out each parameter under its
+//! path ([`Parameter::renamed`](crate::Parameter::renamed): another handle to the same
+//! value and gradient). So [`Module::parameters`] gives an optimizer path-named handles,
+//! and its saved state ([`Optimizer::state`](crate::Optimizer::state)) is keyed by the
+//! same paths as [`Module::save`] — two layers' `weight`s never collide.
 
 pub mod conv;
 pub mod linear;

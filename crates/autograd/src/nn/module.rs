@@ -27,20 +27,20 @@ pub trait Module {
         self.visit(&mut Visitor::new(f));
     }
 
-    /// The trainable parameters with their paths, in visiting order.
+    /// The trainable parameters with their paths, in visiting order; each handle is
+    /// named by its path ([`Parameter::renamed`]).
     fn named_parameters(&self) -> Vec<(String, Parameter)> {
         let mut out = Vec::new();
         self.walk(&mut |path, e| {
             if let Entry::Parameter(p) = e {
-                out.push((path.to_string(), p.clone()));
+                out.push((path.to_string(), p.renamed(path)));
             }
         });
         out
     }
 
-    /// The trainable parameters, for an optimizer. Each keeps the name it was made with
-    /// (a built-in layer's local `weight`), not its path: see the [module
-    /// docs](crate::nn) on names.
+    /// The trainable parameters, for an optimizer, each named by its path (see the
+    /// [module docs](crate::nn) on names).
     fn parameters(&self) -> Vec<Parameter> {
         self.named_parameters()
             .into_iter()
@@ -58,7 +58,7 @@ pub trait Module {
         let mut out = Vec::new();
         self.walk(&mut |path, e| {
             if let Entry::Buffer(b) = e {
-                out.push((path.to_string(), b.clone()));
+                out.push((path.to_string(), b.renamed(path)));
             }
         });
         out
@@ -70,7 +70,7 @@ pub trait Module {
         let mut out = Vec::new();
         self.walk(&mut |path, e| {
             if let Entry::Parameter(p) | Entry::Buffer(p) = e {
-                out.push((path.to_string(), p.clone()));
+                out.push((path.to_string(), p.renamed(path)));
             }
         });
         out
@@ -79,14 +79,20 @@ pub trait Module {
     /// Saves parameters and buffers as safetensors under their paths, atomically.
     /// Two entries of one path are an error ([`IoError::Duplicate`]).
     fn save(&self, path: &Path) -> Result<(), IoError> {
-        io::save_named(path, &self.state(), None)
+        io::save(path, &self.state_handles(), None)
     }
 
     /// Loads parameters and buffers by path, strictly: a tensor missing from the file,
     /// one the module lacks or a shape that differs is an error, and then nothing is
     /// changed.
     fn load(&self, path: &Path) -> Result<(), IoError> {
-        io::load_named(path, &self.state()).map(drop)
+        io::load(path, &self.state_handles()).map(drop)
+    }
+
+    /// [`Module::state`]'s handles (named by their paths).
+    #[doc(hidden)]
+    fn state_handles(&self) -> Vec<Parameter> {
+        self.state().into_iter().map(|(_, p)| p).collect()
     }
 
     /// Switches every [`Mode`] of the tree to training (`true`) or evaluation, as
@@ -360,6 +366,22 @@ mod tests {
             "autograd-nn-{tag}-{}.safetensors",
             std::process::id()
         ))
+    }
+
+    #[test]
+    fn optimizer_state_is_keyed_by_path() {
+        use crate::{Adam, Optimizer};
+        let n = net(0, true);
+        let mut opt = Adam::new(n.parameters(), 1e-2);
+        let tape = crate::Tape::new();
+        let x = tape.constant(Tensor::ones(ndarray::IxDyn(&[1, 8])));
+        let head = n.head.as_ref().expect("head");
+        (head.forward(&x).sum() * tape.param(&n.scale)).backward();
+        opt.step();
+        let keys: Vec<String> = opt.state().into_keys().collect();
+        assert!(keys.contains(&"adam.m.head.weight".to_string()), "{keys:?}");
+        // The path-named handles share the layers' values.
+        assert!(n.parameters()[0].same_as(&n.encoder.convs[0].weight));
     }
 
     #[test]
