@@ -14,6 +14,11 @@
 //!
 //! The bias is not part of the kernel: it is a broadcast add of `b` viewed as
 //! `[1, C, 1, 1]`, so its gradient comes from the same broadcasting rule as every add.
+//!
+//! Methods on [`Var`]: [`conv2d`](Var::conv2d) and [`conv2d_with`](Var::conv2d_with)
+//! ([`Conv2dOptions`]), [`conv_transpose2d`](Var::conv_transpose2d) and
+//! [`conv_transpose2d_with`](Var::conv_transpose2d_with) ([`ConvTranspose2dOptions`]),
+//! [`conv1d`](Var::conv1d) ([`Conv1dOptions`]). Pooling is in [`pool`](super::pool).
 
 use ndarray::IxDyn;
 
