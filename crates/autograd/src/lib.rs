@@ -266,3 +266,8 @@ pub use optim::{
 };
 pub use tape::{BackwardError, BackwardFn, Function, Gradients, OpTime, Parameter, Tape, Var};
 pub use tensor::Tensor;
+
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
