@@ -327,7 +327,7 @@ mod tests {
             assert_gradients(inputs.clone(), |v| &v[0] - &v[1]);
             assert_gradients(inputs.clone(), |v| &v[0] * &v[1]);
             assert_gradients(inputs.clone(), |v| &v[0] / &v[1]);
-            assert_gradients(inputs.clone(), |v| v[1].div(&v[0].add_scalar(3.0)));
+            assert_gradients(inputs.clone(), |v| v[1].div(v[0].add_scalar(3.0)));
         }
     }
 

@@ -567,7 +567,7 @@ fn add_bias<'t>(y: Var<'t>, bias: Option<&Var<'t>>) -> Var<'t> {
         None => y,
         Some(b) => {
             let c = y.shape()[1];
-            y.add(&b.reshape(&[1, c, 1, 1]))
+            y.add(b.reshape(&[1, c, 1, 1]))
         }
     }
 }
