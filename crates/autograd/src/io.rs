@@ -298,7 +298,7 @@ pub fn load(
 ///
 /// Only `stat`s the path, never opens it: opening a FIFO blocks until a writer comes, and
 /// a device such as `/dev/zero` reads forever. The message leaves the path to the caller,
-/// which writes "<path>: <message>".
+/// which writes `<path>: <message>`.
 pub fn regular_file(path: &Path) -> std::io::Result<u64> {
     use std::io::{Error, ErrorKind};
     let meta = std::fs::metadata(path).map_err(describe_stat_error)?;

@@ -3,6 +3,13 @@
 //! `1.0 - &x`).
 //!
 //! Backward sums each input's gradient back to its own shape ([`sum_to`]).
+//!
+//! Methods on [`Var`]: [`add`](Var::add), [`sub`](Var::sub), [`mul`](Var::mul),
+//! [`div`](Var::div) (a value or a scalar, see [`Operand`]), [`maximum`](Var::maximum),
+//! [`neg`](Var::neg), and for a scalar [`add_scalar`](Var::add_scalar),
+//! [`mul_scalar`](Var::mul_scalar), [`rsub_scalar`](Var::rsub_scalar),
+//! [`rdiv_scalar`](Var::rdiv_scalar). The operators `+ − × ÷` and unary `−` take owned or
+//! borrowed values and `f32` on either side: `&a * &b`, `x - 0.5`, `1.0 - &x`.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -293,7 +300,7 @@ mod tests {
             assert_gradients(inputs.clone(), |v| &v[0] - &v[1]);
             assert_gradients(inputs.clone(), |v| &v[0] * &v[1]);
             assert_gradients(inputs.clone(), |v| &v[0] / &v[1]);
-            assert_gradients(inputs.clone(), |v| v[1].div(&v[0].add_scalar(3.0)));
+            assert_gradients(inputs.clone(), |v| v[1].div(v[0].add_scalar(3.0)));
         }
     }
 

@@ -3,6 +3,8 @@
 //!
 //! Backward sums each input's gradient back to its own shape ([`sum_to`]), as in
 //! arithmetic.
+//!
+//! Methods on [`Var`]: [`pow`](Var::pow), [`minimum`](Var::minimum).
 
 use std::cmp::Ordering;
 

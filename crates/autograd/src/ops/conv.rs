@@ -14,6 +14,11 @@
 //!
 //! The bias is not part of the kernel: it is a broadcast add of `b` viewed as
 //! `[1, C, 1, 1]`, so its gradient comes from the same broadcasting rule as every add.
+//!
+//! Methods on [`Var`]: [`conv2d`](Var::conv2d) and [`conv2d_with`](Var::conv2d_with)
+//! ([`Conv2dOptions`]), [`conv_transpose2d`](Var::conv_transpose2d) and
+//! [`conv_transpose2d_with`](Var::conv_transpose2d_with) ([`ConvTranspose2dOptions`]),
+//! [`conv1d`](Var::conv1d) ([`Conv1dOptions`]). Pooling is in [`pool`](super::pool).
 
 use ndarray::IxDyn;
 
@@ -562,7 +567,7 @@ fn add_bias<'t>(y: Var<'t>, bias: Option<&Var<'t>>) -> Var<'t> {
         None => y,
         Some(b) => {
             let c = y.shape()[1];
-            y.add(&b.reshape(&[1, c, 1, 1]))
+            y.add(b.reshape(&[1, c, 1, 1]))
         }
     }
 }

@@ -4,6 +4,8 @@
 //! The random mask comes from the caller's generator, so a seeded generator gives the
 //! same mask again (the finite-difference test relies on it). Backward keeps the mask
 //! packed to one bit per element.
+//!
+//! Method on [`Var`]: [`dropout`](Var::dropout).
 
 use rand::Rng;
 

@@ -5,6 +5,9 @@
 //! gradient back to where the elements came from, so an index that appears several
 //! times collects the sum of its gradients. An index out of range panics, naming the op,
 //! the index and the size it had to be below.
+//!
+//! Methods and associated functions of [`Var`]: [`index_select`](Var::index_select),
+//! [`gather`](Var::gather), [`embedding`](Var::embedding).
 
 use ndarray::{Array, Dimension, IxDyn};
 

@@ -9,6 +9,8 @@
 //! matrices times one matrix (`[B, n, k]·[k, m]`) folds the stack into the rows of one
 //! GEMM. Other batched products run one GEMM per matrix of the broadcast batch, and the
 //! gradient of an operand that was broadcast is summed back over the batch axes it lacked.
+//!
+//! Methods on [`Var`]: [`matmul`](Var::matmul), [`linear`](Var::linear).
 
 use kernels::rayon::prelude::*;
 use ndarray::IxDyn;

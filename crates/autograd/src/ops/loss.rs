@@ -25,6 +25,13 @@
 //! `[N, T, C]` need no permute: reshape them to `[N·T, C]` (free) and the targets
 //! `[N, T]` to `[N·T]`; every reduction gives the same numbers as PyTorch on the permuted
 //! `[N, C, T]` (`Reduction::None` as `[N·T]`, to reshape back to `[N, T]`).
+//!
+//! Methods on [`Var`] (called on the prediction): [`mse_loss`](Var::mse_loss),
+//! [`bce_loss`](Var::bce_loss), [`kl_normal`](Var::kl_normal),
+//! [`cross_entropy`](Var::cross_entropy), [`cross_entropy_with`](Var::cross_entropy_with),
+//! [`cross_entropy_soft`](Var::cross_entropy_soft), [`nll_loss`](Var::nll_loss),
+//! [`bce_with_logits`](Var::bce_with_logits) ([`BceWithLogits`]), [`l1_loss`](Var::l1_loss),
+//! [`huber_loss`](Var::huber_loss), [`smooth_l1_loss`](Var::smooth_l1_loss).
 
 use ndarray::{Axis, IxDyn, Zip};
 

@@ -1,5 +1,18 @@
 //! The built-in ops, one file per family, each op's forward and backward side by side.
-//! All are methods on [`Var`](crate::Var), recorded through [`Tape::record`](crate::Tape::record).
+//! All are methods on [`Var`](crate::Var) (so their documentation is on that page),
+//! recorded through [`Tape::record`](crate::Tape::record); each module here says what its
+//! family holds and lists its methods. [The crate's front page](crate) groups them by use.
+//!
+//! | family | module |
+//! |---|---|
+//! | elementwise maths and activations | [`unary`], [`softmax`], [`select`], [`dropout`] |
+//! | arithmetic and broadcasting | [`arith`], [`binary`] |
+//! | reductions | [`reduce`] |
+//! | shape and indexing | [`shape`], [`index`] |
+//! | linear algebra | [`linalg`] |
+//! | convolution and pooling | [`conv`], [`pool`] |
+//! | normalization | [`norm`] |
+//! | losses | [`loss`] |
 
 pub mod arith;
 pub mod binary;

@@ -1,6 +1,10 @@
 //! Average and max pooling over 2-D windows (NCHW, PyTorch semantics), over
 //! `kernels::pool` for square windows without padding and `kernels::pool_general` for
 //! the rest: per-axis windows, strides and padding, and ceil mode.
+//!
+//! Methods on [`Var`]: [`avg_pool2d`](Var::avg_pool2d), [`max_pool2d`](Var::max_pool2d)
+//! (square windows, no padding) and [`avg_pool2d_with`](Var::avg_pool2d_with),
+//! [`max_pool2d_with`](Var::max_pool2d_with) ([`Pool2dOptions`]).
 
 use ndarray::IxDyn;
 

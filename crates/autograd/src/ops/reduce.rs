@@ -5,6 +5,12 @@
 //! it routes the gradient to the first position that held it (as `torch.max(x, dim)`);
 //! of a variance, it scales the centred input. Axes may count from the end
 //! ([`AxisIndex`]).
+//!
+//! Methods on [`Var`]: [`sum`](Var::sum), [`mean`](Var::mean), [`sum_axes`](Var::sum_axes),
+//! [`mean_axes`](Var::mean_axes), [`max_axis`](Var::max_axis), [`min_axis`](Var::min_axis),
+//! [`var`](Var::var), [`std`](Var::std), [`sum_blocks`](Var::sum_blocks) (sum over the
+//! time steps of a time-folded batch), and the positions [`argmax`](Var::argmax) and
+//! [`argmin`](Var::argmin) (plain arrays, not on the tape).
 
 use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis, Zip};
 

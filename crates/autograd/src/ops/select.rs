@@ -4,6 +4,9 @@
 //!
 //! Backward routes each output gradient to the operand that was picked; backward keeps
 //! the mask packed to one bit per element.
+//!
+//! Associated function and method of [`Var`]: [`where_cond`](Var::where_cond),
+//! [`masked_fill`](Var::masked_fill).
 
 use ndarray::{IxDyn, Zip};
 

@@ -2,6 +2,11 @@
 //!
 //! Every value on the tape is kept contiguous (row-major), so a permute makes a copy;
 //! a reshape never does.
+//!
+//! Methods and associated functions of [`Var`]: [`reshape`](Var::reshape) (one dimension
+//! may be `-1`), [`flatten`](Var::flatten), [`permute`](Var::permute),
+//! [`transpose`](Var::transpose), [`slice_axis`](Var::slice_axis),
+//! [`concat`](Var::concat), [`stack`](Var::stack).
 
 use ndarray::{Axis, IxDyn, Slice};
 

@@ -5,6 +5,9 @@
 //! `y = log_softmax(x)`, `∂x = ∂y − eʸ Σ ∂y`; with `y = logsumexp(x)`, `∂x = ∂y · eˣ⁻ʸ`.
 //! Softmax and log-softmax keep their output for backward, log-sum-exp its input, the
 //! shift and the log of the sum.
+//!
+//! Methods on [`Var`]: [`softmax`](Var::softmax), [`log_softmax`](Var::log_softmax),
+//! [`logsumexp`](Var::logsumexp).
 
 use ndarray::{Axis, IxDyn, Zip};
 

@@ -5,6 +5,14 @@
 //! Where `f'` can be written in terms of the output `y = f(x)` (exp, sigmoid, tanh,
 //! sqrt, relu) backward keeps the output; otherwise it keeps the input. Either way it
 //! keeps one tensor, and it is one the forward made anyway.
+//!
+//! Methods on [`Var`]:
+//! - maths: [`exp`](Var::exp), [`log`](Var::log), [`sqrt`](Var::sqrt),
+//!   [`powi`](Var::powi), [`powf`](Var::powf), [`square`](Var::square), [`abs`](Var::abs),
+//!   [`sin`](Var::sin), [`cos`](Var::cos), [`clamp`](Var::clamp);
+//! - activations: [`relu`](Var::relu), [`leaky_relu`](Var::leaky_relu),
+//!   [`sigmoid`](Var::sigmoid), [`tanh`](Var::tanh), [`gelu`](Var::gelu),
+//!   [`gelu_tanh`](Var::gelu_tanh), [`silu`](Var::silu), [`softplus`](Var::softplus).
 
 use crate::tape::Var;
 
@@ -138,7 +146,7 @@ impl<'t> Var<'t> {
     }
 
     /// The exact GELU `x·Φ(x)`, `Φ` the standard normal distribution function, as
-    /// `torch.nn.functional.gelu(x)`; computed in `f64` through [`erf`].
+    /// `torch.nn.functional.gelu(x)`; computed in `f64` through the error function.
     #[track_caller]
     pub fn gelu(&self) -> Var<'t> {
         let f = |x: f32| (x as f64 * normal_cdf(x as f64)) as f32;
@@ -206,7 +214,7 @@ impl<'t> Var<'t> {
 }
 
 /// The logistic function in a form that never evaluates `exp` of a large positive number.
-pub fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {
@@ -215,16 +223,10 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// The error function `erf x = (2/√π)∫₀ˣ e^{−t²} dt`, within 2·10⁻⁷ of the exact value
-/// (1.5·10⁻⁷ before rounding to `f32`; relative error below 4·10⁻⁷ everywhere).
-pub fn erf(x: f32) -> f32 {
-    erf_f64(x as f64) as f32
-}
-
-/// `erf` in `f64`: its Maclaurin series below 0.5, where an absolute bound alone would
-/// lose the relative accuracy of small values; above, the rational approximation of
-/// Abramowitz and Stegun, *Handbook of Mathematical Functions*, 7.1.26 (absolute error
-/// below 1.5·10⁻⁷).
+/// The error function `erf x = (2/√π)∫₀ˣ e^{−t²} dt` in `f64`, for GELU: its Maclaurin
+/// series below 0.5, where an absolute bound alone would lose the relative accuracy of
+/// small values; above, the rational approximation of Abramowitz and Stegun, *Handbook of
+/// Mathematical Functions*, 7.1.26 (absolute error below 1.5·10⁻⁷).
 fn erf_f64(x: f64) -> f64 {
     let a = x.abs();
     let y = if a < 0.5 {
@@ -330,6 +332,12 @@ mod tests {
         assert_gradients(vec![x], |v| v[0].softplus(-1.5, 20.0));
     }
 
+    /// The error function rounded to `f32`: within 2·10⁻⁷ of the exact value, with a
+    /// relative error below 4·10⁻⁷ everywhere.
+    fn erf(x: f32) -> f32 {
+        super::erf_f64(x as f64) as f32
+    }
+
     /// Reference values: Python's `math.erf`.
     #[test]
     fn erf_matches_the_reference() {
@@ -349,7 +357,7 @@ mod tests {
         ];
         for (x, want) in cases {
             for (x, want) in [(x, want), (-x, -want)] {
-                let got = super::erf(x as f32) as f64;
+                let got = erf(x as f32) as f64;
                 let err = (got - want).abs();
                 assert!(
                     err < 2e-7 && err <= 4e-7 * want.abs(),
@@ -357,9 +365,9 @@ mod tests {
                 );
             }
         }
-        assert_eq!(super::erf(0.0), 0.0);
-        assert_eq!(super::erf(10.0), 1.0);
-        assert!(super::erf(f32::NAN).is_nan());
+        assert_eq!(erf(0.0), 0.0);
+        assert_eq!(erf(10.0), 1.0);
+        assert!(erf(f32::NAN).is_nan());
     }
 
     #[test]
