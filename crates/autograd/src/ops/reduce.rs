@@ -82,21 +82,38 @@ fn extremes(op: &str, x: &Tensor, axis: usize, which: Extreme) -> (ArrayD<usize>
         x.shape()
     );
     let mut idx = ArrayD::<usize>::zeros(x.raw_dim().remove_axis(Axis(axis)));
-    let mut out = Tensor::zeros(idx.raw_dim());
-    Zip::from(x.lanes(Axis(axis)))
-        .and(&mut out)
-        .and(&mut idx)
-        .for_each(|lane, m, i| {
-            let (best, value) =
-                lane.iter()
-                    .enumerate()
-                    .skip(1)
-                    .fold((0, lane[0]), |(bi, bv), (j, &v)| {
+    if axis + 1 == x.ndim() {
+        // Contiguous lanes: one pass along each.
+        let mut out = Tensor::zeros(idx.raw_dim());
+        Zip::from(x.lanes(Axis(axis)))
+            .and(&mut out)
+            .and(&mut idx)
+            .for_each(|lane, m, i| {
+                let (best, value) = lane.iter().enumerate().skip(1).fold(
+                    (0, lane[0]),
+                    |(bi, bv), (j, &v)| {
                         if which.beats(v, bv) { (j, v) } else { (bi, bv) }
-                    });
-            *m = value;
-            *i = best;
-        });
+                    },
+                );
+                *m = value;
+                *i = best;
+            });
+        return (idx, out);
+    }
+    // Strided lanes (an outer axis, such as time): compare whole slabs, which streams
+    // through memory instead of striding through it once per lane.
+    let mut out = x.index_axis(Axis(axis), 0).to_owned();
+    for j in 1..x.shape()[axis] {
+        Zip::from(&mut out)
+            .and(&mut idx)
+            .and(x.index_axis(Axis(axis), j))
+            .for_each(|m, i, &v| {
+                if which.beats(v, *m) {
+                    *m = v;
+                    *i = j;
+                }
+            });
+    }
     (idx, out)
 }
 
