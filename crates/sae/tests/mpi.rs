@@ -254,7 +254,7 @@ fn a_dead_rank_ends_the_job_and_resume_continues_from_the_checkpoint() {
     );
     // The checkpoint on disk is whole and the run continues from it, here on one process.
     let checkpoint = |dir: &Path| -> u64 {
-        let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+        let file = autograd::io::load_tensors(dir.join("checkpoint.safetensors")).unwrap();
         file.metadata["step"].parse().unwrap()
     };
     let at = checkpoint(&dir);

@@ -17,7 +17,7 @@ fn start(data: &Path, runs: &Path, name: &str, steps: usize) -> Child {
 
 /// The step a run folder's checkpoint holds.
 fn checkpoint_step(dir: &Path) -> u64 {
-    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    let file = autograd::io::load_tensors(dir.join("checkpoint.safetensors")).unwrap();
     file.metadata["step"].parse().unwrap()
 }
 
@@ -129,7 +129,7 @@ fn a_run_whose_update_is_not_finite_stops_and_keeps_a_good_checkpoint() {
     );
     let dir = runs.join("nan");
     assert_eq!(checkpoint_step(&dir), 0);
-    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    let file = autograd::io::load_tensors(dir.join("checkpoint.safetensors")).unwrap();
     assert!(
         file.tensors
             .values()
@@ -345,7 +345,7 @@ fn a_signal_during_an_evaluation_stops_it_and_the_resumed_run_does_it_first() {
     signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
-    let file = autograd::io::load_tensors(&dir.join("checkpoint.safetensors")).unwrap();
+    let file = autograd::io::load_tensors(dir.join("checkpoint.safetensors")).unwrap();
     assert_eq!(file.metadata["step"], "1");
     assert_eq!(file.metadata["eval_pending"], "true");
     assert_eq!(
