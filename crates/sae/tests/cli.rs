@@ -763,7 +763,7 @@ fn init_starts_a_new_run_from_another_runs_parameters() {
         &["--epochs", "1", "--init", &ckpt_arg, "--stop-after", "0"],
     ));
     let a = autograd::io::load_tensors(&ckpt).unwrap();
-    let b = autograd::io::load_tensors(&runs.join("b").join("checkpoint.safetensors")).unwrap();
+    let b = autograd::io::load_tensors(runs.join("b").join("checkpoint.safetensors")).unwrap();
     let mut compared = 0;
     for (name, t) in a.tensors.iter().filter(|(n, _)| !n.starts_with("adam.")) {
         assert_eq!(&b.tensors[name], t, "{name}");

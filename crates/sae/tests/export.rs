@@ -92,7 +92,7 @@ mod file {
     }
 
     fn checkpoint(run: &Path, name: &str) -> ArrayD<f32> {
-        let file = autograd::io::load_tensors(&run.join("checkpoint.safetensors")).unwrap();
+        let file = autograd::io::load_tensors(run.join("checkpoint.safetensors")).unwrap();
         file.tensors[name].clone()
     }
 

@@ -89,12 +89,13 @@ fn extremes(op: &str, x: &Tensor, axis: usize, which: Extreme) -> (ArrayD<usize>
             .and(&mut out)
             .and(&mut idx)
             .for_each(|lane, m, i| {
-                let (best, value) = lane.iter().enumerate().skip(1).fold(
-                    (0, lane[0]),
-                    |(bi, bv), (j, &v)| {
-                        if which.beats(v, bv) { (j, v) } else { (bi, bv) }
-                    },
-                );
+                let (best, value) =
+                    lane.iter()
+                        .enumerate()
+                        .skip(1)
+                        .fold((0, lane[0]), |(bi, bv), (j, &v)| {
+                            if which.beats(v, bv) { (j, v) } else { (bi, bv) }
+                        });
                 *m = value;
                 *i = best;
             });
