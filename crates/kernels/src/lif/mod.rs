@@ -370,10 +370,46 @@ fn run_tasks<T: Send>(tasks: Vec<T>, work: usize, f: impl Fn((usize, T)) + Sync 
     }
 }
 
-/// Multi-step LIF forward over `current[T·N]` (time-major): writes the leaky cumulative
-/// potential `c[t]` for every step into `c[T·N]` (or only `c[T−1]`, when `c` holds `N`
-/// values) and returns the trace the backward pass needs. See the [module docs](self) for
-/// the recurrence.
+/// The state a layer of LIF neurons carries from one step to the next: the reset
+/// potential `v̂` and the leaky cumulative potential `c`, one each per neuron. Starting
+/// from [`LifState::new`] (all zero) is the recurrence's `v̂[−1] = c[−1] = 0`; passing
+/// the state one call leaves to the next runs a long time axis in tiles, with the same
+/// results as one call over all of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LifState {
+    vhat: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl LifState {
+    /// The resting state of `neurons` neurons.
+    pub fn new(neurons: usize) -> Self {
+        LifState {
+            vhat: vec![0.0; neurons],
+            c: vec![0.0; neurons],
+        }
+    }
+
+    /// Number of neurons.
+    pub fn neurons(&self) -> usize {
+        self.vhat.len()
+    }
+
+    /// `v̂` after the last step run.
+    pub fn reset_potential(&self) -> &[f32] {
+        &self.vhat
+    }
+
+    /// `c` after the last step run.
+    pub fn cumulative(&self) -> &[f32] {
+        &self.c
+    }
+}
+
+/// Multi-step LIF forward over `current[T·N]` (time-major) from rest: writes the leaky
+/// cumulative potential `c[t]` for every step into `c[T·N]` (or only `c[T−1]`, when `c`
+/// holds `N` values) and returns the trace the backward pass needs. See the [module
+/// docs](self) for the recurrence.
 ///
 /// # Panics
 /// If `current` does not hold `steps·neurons` values, or `c` neither `steps·neurons` nor
@@ -385,10 +421,27 @@ pub fn lif_forward(
     current: &[f32],
     c: &mut [f32],
 ) -> LifTrace {
+    lif_forward_from(p, steps, neurons, current, c, &mut LifState::new(neurons))
+}
+
+/// [`lif_forward`] from `state` instead of rest, leaving in `state` where the neurons are
+/// after the last step: one time tile of a longer run.
+///
+/// # Panics
+/// As [`lif_forward`], and if `state` is not of `neurons` neurons.
+pub fn lif_forward_from(
+    p: &LifParams,
+    steps: usize,
+    neurons: usize,
+    current: &[f32],
+    c: &mut [f32],
+    state: &mut LifState,
+) -> LifTrace {
     check_len("lif_forward", "current", current.len(), steps, neurons);
     if c.len() != neurons || steps == 0 {
         check_len("lif_forward", "c", c.len(), steps, neurons);
     }
+    check_state("lif_forward_from", state, neurons);
     let mut trace = LifTrace::new(p, steps, neurons);
     if steps * neurons == 0 {
         return trace;
@@ -399,20 +452,36 @@ pub fn lif_forward(
     let spikes = trace.spikes.chunks_mut(bits).collect::<Vec<_>>();
     let floored = split_or_empty(trace.floored.as_deref_mut(), bits, chunks);
     let potential = split_or_empty(trace.potential.as_deref_mut(), steps * chunk, chunks);
+    let states = state.vhat.chunks_mut(chunk).zip(state.c.chunks_mut(chunk));
     let tasks = (c_pieces.into_iter().zip(spikes))
         .zip(floored.into_iter().zip(potential))
+        .zip(states)
         .collect::<Vec<_>>();
     let lanes = Lanes::new(p);
-    run_tasks(tasks, steps * neurons, |(k, ((mut c, s), (f, v)))| {
-        let out = ChunkOut {
-            c: &mut c,
-            spikes: s,
-            floored: f,
-            potential: v,
-        };
-        forward_chunk(&lanes, steps, neurons, k * chunk, current, out);
-    });
+    run_tasks(
+        tasks,
+        steps * neurons,
+        |(k, (((mut c, s), (f, v)), state))| {
+            let out = ChunkOut {
+                c: &mut c,
+                spikes: s,
+                floored: f,
+                potential: v,
+            };
+            forward_chunk(&lanes, steps, neurons, k * chunk, current, out, state);
+        },
+    );
     trace
+}
+
+/// Panics unless `state` holds `neurons` neurons.
+fn check_state(kernel: &str, state: &LifState, neurons: usize) {
+    assert_eq!(
+        state.neurons(),
+        neurons,
+        "{kernel}: the state holds {} neurons, the layer {neurons}",
+        state.neurons()
+    );
 }
 
 /// One forward task's outputs: `c[t]` is row `t`'s piece of `c` for the chunk, the rest
@@ -424,9 +493,10 @@ struct ChunkOut<'a, 'b> {
     potential: &'a mut [f32],
 }
 
-/// The forward pass for the chunk of `m` neurons starting at `i0`. The state of the whole
-/// chunk (`v̂` and `c`, eight neurons to a vector pair) lives in a task-local buffer while
-/// the chunk walks all steps, so each step reads and writes one contiguous run per row.
+/// The forward pass for the chunk of `m` neurons starting at `i0`, from the chunk's
+/// `(v̂, c)` in `start`, which it leaves where the neurons end. The state of the whole
+/// chunk (eight neurons to a vector pair) lives in a task-local buffer while the chunk
+/// walks all steps, so each step reads and writes one contiguous run per row.
 fn forward_chunk(
     l: &Lanes,
     steps: usize,
@@ -434,6 +504,7 @@ fn forward_chunk(
     i0: usize,
     current: &[f32],
     out: ChunkOut<'_, '_>,
+    start: (&mut [f32], &mut [f32]),
 ) {
     let m = out.c[0].len();
     let (groups, tail, row_bytes) = (m / 8, m % 8, m.div_ceil(8));
@@ -441,8 +512,13 @@ fn forward_chunk(
     // Where the parts the trace does not keep go, so that one loop serves every case.
     let mut v_scratch = vec![0.0; if keep_v { 0 } else { m }];
     let mut floor_scratch = vec![0; if keep_floor { 0 } else { row_bytes }];
-    let mut state = vec![(f32x8::ZERO, f32x8::ZERO); groups];
+    let (vhat0, c0) = start;
+    let mut state: Vec<(f32x8, f32x8)> = (vhat0.chunks_exact(8).zip(c0.chunks_exact(8)))
+        .map(|(v, c)| (load(v), load(c)))
+        .collect();
     let (mut vhat_tail, mut cum_tail) = ([0.0; 8], [0.0; 8]);
+    vhat_tail[..tail].copy_from_slice(&vhat0[groups * 8..]);
+    cum_tail[..tail].copy_from_slice(&c0[groups * 8..]);
     for t in 0..steps {
         let input = &current[t * n + i0..][..m];
         // With one row of c (only c[T−1] wanted), every step overwrites it.
@@ -479,6 +555,13 @@ fn forward_chunk(
             (spikes[groups], floored[groups]) = (sb, fb);
         }
     }
+    let ends = vhat0.chunks_exact_mut(8).zip(c0.chunks_exact_mut(8));
+    for ((v, c), (vhat, cum)) in ends.zip(&state) {
+        v.copy_from_slice(vhat.as_array());
+        c.copy_from_slice(cum.as_array());
+    }
+    vhat0[groups * 8..].copy_from_slice(&vhat_tail[..tail]);
+    c0[groups * 8..].copy_from_slice(&cum_tail[..tail]);
 }
 
 /// Reference for [`lif_forward`]: the recurrence one neuron at a time, one step at a time.
@@ -492,15 +575,31 @@ pub fn lif_forward_ref(
     current: &[f32],
     c: &mut [f32],
 ) -> LifTrace {
+    lif_forward_from_ref(p, steps, neurons, current, c, &mut LifState::new(neurons))
+}
+
+/// Reference for [`lif_forward_from`].
+///
+/// # Panics
+/// If `current` or `c` does not hold `steps·neurons` values, or `state` is not of
+/// `neurons` neurons.
+pub fn lif_forward_from_ref(
+    p: &LifParams,
+    steps: usize,
+    neurons: usize,
+    current: &[f32],
+    c: &mut [f32],
+    state: &mut LifState,
+) -> LifTrace {
     check_len("lif_forward_ref", "current", current.len(), steps, neurons);
     check_len("lif_forward_ref", "c", c.len(), steps, neurons);
+    check_state("lif_forward_from_ref", state, neurons);
     let mut trace = LifTrace::new(p, steps, neurons);
     for i in 0..neurons {
-        let (mut vhat, mut cum) = (0.0, 0.0);
+        let (vhat, cum) = (&mut state.vhat[i], &mut state.c[i]);
         for t in 0..steps {
-            let (v, spiked, floored) =
-                forward_step(p, &mut vhat, &mut cum, current[t * neurons + i]);
-            c[t * neurons + i] = cum;
+            let (v, spiked, floored) = forward_step(p, vhat, cum, current[t * neurons + i]);
+            c[t * neurons + i] = *cum;
             let (byte, bit) = trace.bit_index(t, i);
             if spiked {
                 trace.spikes[byte] |= bit;
@@ -784,6 +883,78 @@ mod tests {
             random_vec(steps * n, seed + 1),
             random_vec(steps * n, seed + 2),
         ]
+    }
+
+    /// Spikes `[T·N]` of a trace as 0/1 bytes, to concatenate tiles.
+    fn spike_rows(trace: &LifTrace) -> Vec<u8> {
+        let (steps, n) = (trace.steps(), trace.neurons());
+        (0..steps * n)
+            .map(|k| u8::from(trace.spike(k / n, k % n)))
+            .collect()
+    }
+
+    /// Runs `current` in time tiles of the given lengths with the state carried, fast and
+    /// reference, and checks both against one call over all steps.
+    fn check_tiles(p: &LifParams, n: usize, current: &[f32], tiles: &[usize]) {
+        let steps: usize = tiles.iter().sum();
+        let mut c_whole = vec![f32::NAN; steps * n];
+        let whole = lif_forward_ref(p, steps, n, current, &mut c_whole);
+        let (mut state, mut state_ref) = (LifState::new(n), LifState::new(n));
+        let (mut c_tiles, mut spikes) = (Vec::new(), Vec::new());
+        let mut t0 = 0;
+        for &len in tiles {
+            let input = &current[t0 * n..(t0 + len) * n];
+            let (mut c, mut c_ref) = (vec![f32::NAN; len * n], vec![f32::NAN; len * n]);
+            let trace = lif_forward_from(p, len, n, input, &mut c, &mut state);
+            let trace_ref = lif_forward_from_ref(p, len, n, input, &mut c_ref, &mut state_ref);
+            assert_eq!(bits(&c), bits(&c_ref), "tile c differs for {p:?}");
+            assert!(trace == trace_ref, "tile trace differs for {p:?}");
+            assert_eq!(state, state_ref, "carried state differs for {p:?}");
+            for t in 0..len {
+                for i in 0..n {
+                    if let (Some(a), Some(b)) = (trace.potential(t, i), whole.potential(t0 + t, i))
+                    {
+                        assert_eq!(a.to_bits(), b.to_bits(), "v[{}] of {i}", t0 + t);
+                    }
+                }
+            }
+            c_tiles.extend_from_slice(&c);
+            spikes.extend(spike_rows(&trace));
+            t0 += len;
+        }
+        assert_eq!(bits(&c_tiles), bits(&c_whole), "tiled c differs for {p:?}");
+        assert_eq!(spikes, spike_rows(&whole), "tiled spikes differ for {p:?}");
+        if steps > 0 && n > 0 {
+            let last = &c_whole[(steps - 1) * n..];
+            assert_eq!(bits(state.cumulative()), bits(last));
+        }
+    }
+
+    #[test]
+    fn time_tiles_with_the_state_carried_match_one_call() {
+        for p in all_params(0.9, 0.6, 2.0) {
+            for (n, tiles) in [
+                (13usize, &[3usize, 5, 1][..]),
+                (8, &[4, 4]),
+                (37, &[1, 0, 6]),
+                (MAX_CHUNK + 9, &[2, 3]),
+            ] {
+                let steps: usize = tiles.iter().sum();
+                let current: Vec<f32> = random_vec(steps * n, n as u64)
+                    .into_iter()
+                    .map(|x| 0.25 + 0.75 * x)
+                    .collect();
+                check_tiles(&p, n, &current, tiles);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "lif_forward_from: the state holds 4 neurons, the layer 5")]
+    fn a_state_of_another_layer_is_refused() {
+        let p = all_params(0.9, 0.6, 2.0)[0];
+        let mut c = vec![0.0; 5];
+        lif_forward_from(&p, 1, 5, &[0.0; 5], &mut c, &mut LifState::new(4));
     }
 
     proptest! {
