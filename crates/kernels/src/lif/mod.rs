@@ -421,7 +421,7 @@ pub fn lif_forward(
     current: &[f32],
     c: &mut [f32],
 ) -> LifTrace {
-    lif_forward_from(p, steps, neurons, current, c, &mut LifState::new(neurons))
+    forward(p, steps, neurons, current, c, None)
 }
 
 /// [`lif_forward`] from `state` instead of rest, leaving in `state` where the neurons are
@@ -437,11 +437,24 @@ pub fn lif_forward_from(
     c: &mut [f32],
     state: &mut LifState,
 ) -> LifTrace {
+    check_state("lif_forward_from", state, neurons);
+    forward(p, steps, neurons, current, c, Some(state))
+}
+
+/// [`lif_forward_from`], or [`lif_forward`] from rest when there is no `state` (then no
+/// state buffer is made: the chunks start from zeros in registers).
+fn forward(
+    p: &LifParams,
+    steps: usize,
+    neurons: usize,
+    current: &[f32],
+    c: &mut [f32],
+    state: Option<&mut LifState>,
+) -> LifTrace {
     check_len("lif_forward", "current", current.len(), steps, neurons);
     if c.len() != neurons || steps == 0 {
         check_len("lif_forward", "c", c.len(), steps, neurons);
     }
-    check_state("lif_forward_from", state, neurons);
     let mut trace = LifTrace::new(p, steps, neurons);
     if steps * neurons == 0 {
         return trace;
@@ -452,7 +465,12 @@ pub fn lif_forward_from(
     let spikes = trace.spikes.chunks_mut(bits).collect::<Vec<_>>();
     let floored = split_or_empty(trace.floored.as_deref_mut(), bits, chunks);
     let potential = split_or_empty(trace.potential.as_deref_mut(), steps * chunk, chunks);
-    let states = state.vhat.chunks_mut(chunk).zip(state.c.chunks_mut(chunk));
+    let states: Vec<Option<(&mut [f32], &mut [f32])>> = match state {
+        Some(st) => (st.vhat.chunks_mut(chunk).zip(st.c.chunks_mut(chunk)))
+            .map(Some)
+            .collect(),
+        None => (0..chunks).map(|_| None).collect(),
+    };
     let tasks = (c_pieces.into_iter().zip(spikes))
         .zip(floored.into_iter().zip(potential))
         .zip(states)
@@ -493,8 +511,8 @@ struct ChunkOut<'a, 'b> {
     potential: &'a mut [f32],
 }
 
-/// The forward pass for the chunk of `m` neurons starting at `i0`, from the chunk's
-/// `(v̂, c)` in `start`, which it leaves where the neurons end. The state of the whole
+/// The forward pass for the chunk of `m` neurons starting at `i0`, from rest or from the
+/// chunk's `(v̂, c)` in `start`, which it leaves where the neurons end. The state of the whole
 /// chunk (eight neurons to a vector pair) lives in a task-local buffer while the chunk
 /// walks all steps, so each step reads and writes one contiguous run per row.
 fn forward_chunk(
@@ -504,7 +522,7 @@ fn forward_chunk(
     i0: usize,
     current: &[f32],
     out: ChunkOut<'_, '_>,
-    start: (&mut [f32], &mut [f32]),
+    mut start: Option<(&mut [f32], &mut [f32])>,
 ) {
     let m = out.c[0].len();
     let (groups, tail, row_bytes) = (m / 8, m % 8, m.div_ceil(8));
@@ -512,13 +530,16 @@ fn forward_chunk(
     // Where the parts the trace does not keep go, so that one loop serves every case.
     let mut v_scratch = vec![0.0; if keep_v { 0 } else { m }];
     let mut floor_scratch = vec![0; if keep_floor { 0 } else { row_bytes }];
-    let (vhat0, c0) = start;
-    let mut state: Vec<(f32x8, f32x8)> = (vhat0.chunks_exact(8).zip(c0.chunks_exact(8)))
-        .map(|(v, c)| (load(v), load(c)))
-        .collect();
+    let mut state = vec![(f32x8::ZERO, f32x8::ZERO); groups];
     let (mut vhat_tail, mut cum_tail) = ([0.0; 8], [0.0; 8]);
-    vhat_tail[..tail].copy_from_slice(&vhat0[groups * 8..]);
-    cum_tail[..tail].copy_from_slice(&c0[groups * 8..]);
+    if let Some((vhat0, c0)) = &start {
+        let from = vhat0.chunks_exact(8).zip(c0.chunks_exact(8));
+        for ((v, c), (vhat, cum)) in from.zip(&mut state) {
+            (*vhat, *cum) = (load(v), load(c));
+        }
+        vhat_tail[..tail].copy_from_slice(&vhat0[groups * 8..]);
+        cum_tail[..tail].copy_from_slice(&c0[groups * 8..]);
+    }
     for t in 0..steps {
         let input = &current[t * n + i0..][..m];
         // With one row of c (only c[T−1] wanted), every step overwrites it.
@@ -555,13 +576,15 @@ fn forward_chunk(
             (spikes[groups], floored[groups]) = (sb, fb);
         }
     }
-    let ends = vhat0.chunks_exact_mut(8).zip(c0.chunks_exact_mut(8));
-    for ((v, c), (vhat, cum)) in ends.zip(&state) {
-        v.copy_from_slice(vhat.as_array());
-        c.copy_from_slice(cum.as_array());
+    if let Some((vhat0, c0)) = &mut start {
+        let ends = vhat0.chunks_exact_mut(8).zip(c0.chunks_exact_mut(8));
+        for ((v, c), (vhat, cum)) in ends.zip(&state) {
+            v.copy_from_slice(vhat.as_array());
+            c.copy_from_slice(cum.as_array());
+        }
+        vhat0[groups * 8..].copy_from_slice(&vhat_tail[..tail]);
+        c0[groups * 8..].copy_from_slice(&cum_tail[..tail]);
     }
-    vhat0[groups * 8..].copy_from_slice(&vhat_tail[..tail]);
-    c0[groups * 8..].copy_from_slice(&cum_tail[..tail]);
 }
 
 /// Reference for [`lif_forward`]: the recurrence one neuron at a time, one step at a time.
