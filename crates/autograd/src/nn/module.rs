@@ -79,20 +79,14 @@ pub trait Module {
     /// Saves parameters and buffers as safetensors under their paths, atomically.
     /// Two entries of one path are an error ([`IoError::Duplicate`]).
     fn save(&self, path: &Path) -> Result<(), IoError> {
-        io::save(path, &self.state_handles(), None)
+        io::save(path, &state_handles(self), None)
     }
 
     /// Loads parameters and buffers by path, strictly: a tensor missing from the file,
     /// one the module lacks or a shape that differs is an error, and then nothing is
     /// changed.
     fn load(&self, path: &Path) -> Result<(), IoError> {
-        io::load(path, &self.state_handles()).map(drop)
-    }
-
-    /// [`Module::state`]'s handles (named by their paths).
-    #[doc(hidden)]
-    fn state_handles(&self) -> Vec<Parameter> {
-        self.state().into_iter().map(|(_, p)| p).collect()
+        io::load(path, &state_handles(self)).map(drop)
     }
 
     /// Switches every [`Mode`] of the tree to training (`true`) or evaluation, as
@@ -104,6 +98,11 @@ pub trait Module {
             }
         });
     }
+}
+
+/// [`Module::state`]'s handles, each named by its path: what save and load key by.
+fn state_handles<M: Module + ?Sized>(m: &M) -> Vec<Parameter> {
+    m.state().into_iter().map(|(_, p)| p).collect()
 }
 
 /// A module with one input and one output: a layer, or a network of them.

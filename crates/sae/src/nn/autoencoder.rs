@@ -87,17 +87,22 @@ mod tests {
     use super::*;
     use crate::config::{Config, ModelKind};
     use crate::nn::Model;
+    use autograd::nn::Entry;
 
-    /// The checkpoint stores each parameter under its own name; the module tree must
-    /// give the same path, for every model, so saving by either names the same tensors.
+    /// The checkpoint stores each parameter under its path in the module tree; the
+    /// layers make their parameters under the same names, for every model.
     #[test]
     fn the_module_paths_are_the_checkpoint_names() {
         let names = |cfg: &Config| -> Vec<String> {
             let net = Model::new(cfg);
             let named = net.net().named_parameters();
-            for (path, p) in &named {
-                assert_eq!(path, p.name(), "{}", cfg.model);
-            }
+            // The layers' own handles (not the path-named ones `named_parameters` makes)
+            // carry their paths too.
+            net.net().walk(&mut |path, entry| {
+                if let Entry::Parameter(p) = entry {
+                    assert_eq!(path, p.name(), "{}", cfg.model);
+                }
+            });
             assert_eq!(net.net().parameters().len(), named.len());
             named.into_iter().map(|(path, _)| path).collect()
         };
