@@ -406,6 +406,66 @@ impl LifState {
     }
 }
 
+/// What the backward pass carries from one step to the one before, per neuron: the
+/// adjoints `Au` and `Ac` of the [module docs](self). [`LifAdjoint::new`] (all zero) is
+/// `Au[T] = Ac[T] = 0`; passing the adjoint one tile's backward leaves to the backward of
+/// the tile before runs a long time axis backward in tiles, with the same results as one
+/// call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LifAdjoint {
+    au: Vec<f32>,
+    ac: Vec<f32>,
+}
+
+impl LifAdjoint {
+    /// The adjoint after the last step of a run: zero for `neurons` neurons.
+    pub fn new(neurons: usize) -> Self {
+        LifAdjoint {
+            au: vec![0.0; neurons],
+            ac: vec![0.0; neurons],
+        }
+    }
+
+    /// The adjoint from its parts, `Au` and `Ac`.
+    ///
+    /// # Panics
+    /// If the two are not of one length.
+    pub fn from_parts(au: Vec<f32>, ac: Vec<f32>) -> Self {
+        assert_eq!(
+            au.len(),
+            ac.len(),
+            "LifAdjoint: Au and Ac of unequal length"
+        );
+        LifAdjoint { au, ac }
+    }
+
+    /// `(Au, Ac)`, consuming the adjoint.
+    pub fn into_parts(self) -> (Vec<f32>, Vec<f32>) {
+        (self.au, self.ac)
+    }
+
+    /// Number of neurons.
+    pub fn neurons(&self) -> usize {
+        self.au.len()
+    }
+}
+
+impl LifState {
+    /// The state from its parts, `v̂` and `c`.
+    ///
+    /// # Panics
+    /// If the two are not of one length.
+    pub fn from_parts(vhat: Vec<f32>, c: Vec<f32>) -> Self {
+        assert_eq!(vhat.len(), c.len(), "LifState: v̂ and c of unequal length");
+        LifState { vhat, c }
+    }
+
+    /// `(v̂, c)`, consuming the state.
+    pub fn into_parts(self) -> (Vec<f32>, Vec<f32>) {
+        (self.vhat, self.c)
+    }
+}
+
 /// Multi-step LIF forward over `current[T·N]` (time-major) from rest: writes the leaky
 /// cumulative potential `c[t]` for every step into `c[T·N]` (or only `c[T−1]`, when `c`
 /// holds `N` values) and returns the trace the backward pass needs. See the [module
@@ -683,6 +743,47 @@ pub fn lif_backward(
     grad_c: Option<&[f32]>,
     grad_current: &mut [f32],
 ) {
+    let grads = [grad_spikes, grad_c];
+    backward(p, trace, grads, grad_current, None)
+}
+
+/// [`lif_backward`] of one time tile of a longer run: starts from the `adjoint` the tile
+/// after it left (or [`LifAdjoint::new`] for the last tile) and leaves in it the adjoint
+/// at the tile's first step, for the tile before.
+///
+/// # Panics
+/// As [`lif_backward`], and if `adjoint` is not of the trace's neurons.
+pub fn lif_backward_from(
+    p: &LifParams,
+    trace: &LifTrace,
+    grad_spikes: Option<&[f32]>,
+    grad_c: Option<&[f32]>,
+    grad_current: &mut [f32],
+    adjoint: &mut LifAdjoint,
+) {
+    check_adjoint("lif_backward_from", adjoint, trace.neurons);
+    let grads = [grad_spikes, grad_c];
+    backward(p, trace, grads, grad_current, Some(adjoint))
+}
+
+/// Panics unless `adjoint` holds `neurons` neurons.
+fn check_adjoint(kernel: &str, adjoint: &LifAdjoint, neurons: usize) {
+    assert_eq!(
+        adjoint.neurons(),
+        neurons,
+        "{kernel}: the adjoint holds {} neurons, the layer {neurons}",
+        adjoint.neurons()
+    );
+}
+
+/// [`lif_backward_from`], or [`lif_backward`] from a zero adjoint when there is none.
+fn backward(
+    p: &LifParams,
+    trace: &LifTrace,
+    [grad_spikes, grad_c]: [Option<&[f32]>; 2],
+    grad_current: &mut [f32],
+    adjoint: Option<&mut LifAdjoint>,
+) {
     check_backward(
         "lif_backward",
         p,
@@ -703,19 +804,31 @@ pub fn lif_backward(
         .chunks(bits)
         .zip(pieces_or_empty(floored, bits, chunks))
         .zip(pieces_or_empty(potential, steps * chunk, chunks));
+    let adjoints: Vec<Option<(&mut [f32], &mut [f32])>> = match adjoint {
+        Some(a) => (a.au.chunks_mut(chunk).zip(a.ac.chunks_mut(chunk)))
+            .map(Some)
+            .collect(),
+        None => (0..chunks).map(|_| None).collect(),
+    };
     let tasks = inputs
         .zip(split_columns(grad_current, neurons, chunk))
+        .zip(adjoints)
         .collect::<Vec<_>>();
     let lanes = Lanes::new(p);
     let grads = [grad_spikes, grad_c];
-    run_tasks(tasks, steps * neurons, |(k, (((s, f), v), mut gi))| {
-        let record = ChunkTrace {
-            spikes: s,
-            floored: f,
-            potential: v,
-        };
-        backward_chunk(&lanes, steps, neurons, k * chunk, record, grads, &mut gi);
-    });
+    run_tasks(
+        tasks,
+        steps * neurons,
+        |(k, ((((s, f), v), mut gi), adjoint))| {
+            let record = ChunkTrace {
+                spikes: s,
+                floored: f,
+                potential: v,
+            };
+            let at = (k * chunk, adjoint);
+            backward_chunk(&lanes, steps, neurons, at, record, grads, &mut gi);
+        },
+    );
 }
 
 /// One backward task's view of its chunk of the trace (`floored`, `potential` empty when
@@ -727,13 +840,14 @@ struct ChunkTrace<'a> {
 }
 
 /// The backward pass for the chunk of `m` neurons starting at `i0`, its state (`Au` and
-/// `Ac`) in a task-local buffer as in [`forward_chunk`]; `gi[t]` is row `t`'s piece of
+/// `Ac`) in a task-local buffer as in [`forward_chunk`], from zero or from the chunk's
+/// carried adjoint, which it leaves at the first step; `gi[t]` is row `t`'s piece of
 /// `grad_current` for the chunk.
 fn backward_chunk(
     l: &Lanes,
     steps: usize,
     n: usize,
-    i0: usize,
+    (i0, mut carry): (usize, Option<(&mut [f32], &mut [f32])>),
     trace: ChunkTrace<'_>,
     [grad_spikes, grad_c]: [Option<&[f32]>; 2],
     gi: &mut [&mut [f32]],
@@ -747,6 +861,14 @@ fn backward_chunk(
     let no_floor = vec![0; if keep_floor { 0 } else { row_bytes }];
     let mut state = vec![(f32x8::ZERO, f32x8::ZERO); groups];
     let (mut au_tail, mut ac_tail) = ([0.0; 8], [0.0; 8]);
+    if let Some((au0, ac0)) = &carry {
+        let from = au0.chunks_exact(8).zip(ac0.chunks_exact(8));
+        for ((u, c), (au, ac)) in from.zip(&mut state) {
+            (*au, *ac) = (load(u), load(c));
+        }
+        au_tail[..tail].copy_from_slice(&au0[groups * 8..]);
+        ac_tail[..tail].copy_from_slice(&ac0[groups * 8..]);
+    }
     for t in (0..steps).rev() {
         let at = t * n + i0;
         let gs = grad_spikes.map_or(&zeros[..], |g| &g[at..][..m]);
@@ -787,6 +909,15 @@ fn backward_chunk(
             }
         }
     }
+    if let Some((au0, ac0)) = &mut carry {
+        let ends = au0.chunks_exact_mut(8).zip(ac0.chunks_exact_mut(8));
+        for ((u, c), (au, ac)) in ends.zip(&state) {
+            u.copy_from_slice(au.as_array());
+            c.copy_from_slice(ac.as_array());
+        }
+        au0[groups * 8..].copy_from_slice(&au_tail[..tail]);
+        ac0[groups * 8..].copy_from_slice(&ac_tail[..tail]);
+    }
 }
 
 /// Reference for [`lif_backward`]: the reverse recurrence one neuron at a time.
@@ -800,6 +931,29 @@ pub fn lif_backward_ref(
     grad_c: Option<&[f32]>,
     grad_current: &mut [f32],
 ) {
+    let n = trace.neurons;
+    lif_backward_from_ref(
+        p,
+        trace,
+        grad_spikes,
+        grad_c,
+        grad_current,
+        &mut LifAdjoint::new(n),
+    )
+}
+
+/// Reference for [`lif_backward_from`].
+///
+/// # Panics
+/// As [`lif_backward_from`].
+pub fn lif_backward_from_ref(
+    p: &LifParams,
+    trace: &LifTrace,
+    grad_spikes: Option<&[f32]>,
+    grad_c: Option<&[f32]>,
+    grad_current: &mut [f32],
+    adjoint: &mut LifAdjoint,
+) {
     check_backward(
         "lif_backward_ref",
         p,
@@ -807,9 +961,10 @@ pub fn lif_backward_ref(
         [grad_spikes, grad_c],
         grad_current,
     );
+    check_adjoint("lif_backward_from_ref", adjoint, trace.neurons);
     let (steps, n) = (trace.steps, trace.neurons);
     for i in 0..n {
-        let (mut au, mut ac) = (0.0, 0.0);
+        let (au, ac) = (&mut adjoint.au[i], &mut adjoint.ac[i]);
         for t in (0..steps).rev() {
             let at = t * n + i;
             let gs = grad_spikes.map_or(0.0, |g| g[at]);
@@ -820,8 +975,7 @@ pub fn lif_backward_ref(
             } else {
                 0.0
             };
-            grad_current[at] =
-                backward_step(p, &mut au, &mut ac, gs, gc, trace.spike(t, i), floored, v);
+            grad_current[at] = backward_step(p, au, ac, gs, gc, trace.spike(t, i), floored, v);
         }
     }
 }
@@ -923,7 +1077,7 @@ mod tests {
         let mut c_whole = vec![f32::NAN; steps * n];
         let whole = lif_forward_ref(p, steps, n, current, &mut c_whole);
         let (mut state, mut state_ref) = (LifState::new(n), LifState::new(n));
-        let (mut c_tiles, mut spikes) = (Vec::new(), Vec::new());
+        let (mut c_tiles, mut spikes, mut traces) = (Vec::new(), Vec::new(), Vec::new());
         let mut t0 = 0;
         for &len in tiles {
             let input = &current[t0 * n..(t0 + len) * n];
@@ -943,8 +1097,30 @@ mod tests {
             }
             c_tiles.extend_from_slice(&c);
             spikes.extend(spike_rows(&trace));
+            traces.push((t0, trace));
             t0 += len;
         }
+        // Backward, last tile first, the adjoint carried: the same gradient as one call.
+        let (gs, gc) = (random_vec(steps * n, 91), random_vec(steps * n, 92));
+        let mut gi_whole = vec![f32::NAN; steps * n];
+        lif_backward_ref(p, &whole, Some(&gs), Some(&gc), &mut gi_whole);
+        let mut gi_tiles = vec![f32::NAN; steps * n];
+        let (mut adjoint, mut adjoint_ref) = (LifAdjoint::new(n), LifAdjoint::new(n));
+        for (t0, trace) in traces.iter().rev() {
+            let rows = t0 * n..(t0 + trace.steps()) * n;
+            let (gs, gc) = (&gs[rows.clone()], &gc[rows.clone()]);
+            let mut gi_ref = vec![f32::NAN; rows.len()];
+            let gi = &mut gi_tiles[rows];
+            lif_backward_from(p, trace, Some(gs), Some(gc), gi, &mut adjoint);
+            lif_backward_from_ref(p, trace, Some(gs), Some(gc), &mut gi_ref, &mut adjoint_ref);
+            assert_eq!(bits(gi), bits(&gi_ref), "tile gradient differs for {p:?}");
+            assert_eq!(adjoint, adjoint_ref, "carried adjoint differs for {p:?}");
+        }
+        assert_eq!(
+            bits(&gi_tiles),
+            bits(&gi_whole),
+            "tiled gradient differs for {p:?}"
+        );
         assert_eq!(bits(&c_tiles), bits(&c_whole), "tiled c differs for {p:?}");
         assert_eq!(spikes, spike_rows(&whole), "tiled spikes differ for {p:?}");
         if steps > 0 && n > 0 {
@@ -954,7 +1130,7 @@ mod tests {
     }
 
     #[test]
-    fn time_tiles_with_the_state_carried_match_one_call() {
+    fn time_tiles_with_the_state_and_adjoint_carried_match_one_call() {
         for p in all_params(0.9, 0.6, 2.0) {
             for (n, tiles) in [
                 (13usize, &[3usize, 5, 1][..]),
@@ -970,6 +1146,16 @@ mod tests {
                 check_tiles(&p, n, &current, tiles);
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "lif_backward_from: the adjoint holds 3 neurons, the layer 5")]
+    fn an_adjoint_of_another_layer_is_refused() {
+        let p = all_params(0.9, 0.6, 2.0)[0];
+        let mut c = vec![0.0; 5];
+        let trace = lif_forward(&p, 1, 5, &[0.0; 5], &mut c);
+        let mut gi = vec![0.0; 5];
+        lif_backward_from(&p, &trace, None, None, &mut gi, &mut LifAdjoint::new(3));
     }
 
     #[test]
