@@ -80,7 +80,8 @@ pub use event::{
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{
     Floor, LifAdjoint, LifParams, LifState, LifTrace, Reset, Surrogate, lif_backward,
-    lif_backward_ref, lif_forward, lif_forward_from, lif_forward_from_ref, lif_forward_ref,
+    lif_backward_from, lif_backward_from_ref, lif_backward_ref, lif_forward, lif_forward_from,
+    lif_forward_from_ref, lif_forward_ref,
 };
 pub use linear::{linear_backward_input_dense, linear_backward_weight_dense, linear_forward_dense};
 pub use pool::{
