@@ -10,19 +10,32 @@ use std::sync::Arc;
 
 use autograd::{Function, Tensor, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
+use kernels::lif::{LifAdjoint, LifState};
+use ndarray::Dimension;
 
-/// The multi-step LIF op: one input (currents), two outputs (spikes, and `c` for every
-/// step or, without `full_c`, only `c[T−1]`).
+/// The multi-step LIF op: inputs the currents (and, for a time tile after the first, the
+/// carried `v̂` and `c`); outputs the spikes, `c` for every step or, without `full_c`, only
+/// `c[T−1]`, and with `carry_out` the state `(v̂, c)` after the last step for the next tile.
+///
+/// The carried state's "gradients" are the backward recurrence's adjoints `(Au, Ac)`
+/// (`kernels::lif`), which equal `∂L/∂v̂` and `∂L/∂c` only under an exact surrogate: a
+/// carry must go to the next tile's LIF op and nowhere else.
 struct LifOp {
     params: LifParams,
     steps: usize,
     full_c: bool,
+    carry_out: bool,
     /// The currents' shape and the kernel's trace, kept by a recorded forward.
     saved: Option<(ndarray::IxDyn, LifTrace)>,
 }
 
 fn slice(t: &Tensor) -> &[f32] {
     t.as_slice().expect("tensors on the tape are contiguous")
+}
+
+/// A tensor of `shape` holding `values`.
+fn tensor(shape: ndarray::IxDyn, values: Vec<f32>) -> Tensor {
+    Tensor::from_shape_vec(shape, values).expect("one value per neuron")
 }
 
 impl Function for LifOp {
@@ -33,40 +46,81 @@ impl Function for LifOp {
     fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
         let current = &inputs[0];
         let neurons = current.len() / self.steps;
+        let frame = last_step_dim(current.shape(), self.steps);
         let mut c = Tensor::zeros(if self.full_c {
             current.raw_dim()
         } else {
-            last_step_dim(current.shape(), self.steps)
+            frame.clone()
         });
         let c_out = c.as_slice_mut().expect("fresh tensor");
-        let trace =
-            kernels::lif::lif_forward(&self.params, self.steps, neurons, slice(current), c_out);
+        let (p, steps, input) = (&self.params, self.steps, slice(current));
+        let mut state = match inputs {
+            [_, vhat, c] => Some(LifState::from_parts(
+                slice(vhat).to_vec(),
+                slice(c).to_vec(),
+            )),
+            _ => self.carry_out.then(|| LifState::new(neurons)),
+        };
+        let trace = match &mut state {
+            Some(state) => kernels::lif::lif_forward_from(p, steps, neurons, input, c_out, state),
+            None => kernels::lif::lif_forward(p, steps, neurons, input, c_out),
+        };
         let mut s = Tensor::zeros(current.raw_dim());
         trace.spikes_into(s.as_slice_mut().expect("fresh tensor"));
         if record {
             self.saved = Some((current.raw_dim(), trace));
         }
-        vec![s, c]
+        let mut out = vec![s, c];
+        if let Some(state) = state.filter(|_| self.carry_out) {
+            let (vhat, c) = state.into_parts();
+            out.extend([tensor(frame.clone(), vhat), tensor(frame, c)]);
+        }
+        out
     }
 
-    fn backward(self: Box<Self>, grads: Vec<Option<Tensor>>, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn backward(
+        self: Box<Self>,
+        grads: Vec<Option<Tensor>>,
+        needs: &[bool],
+    ) -> Vec<Option<Tensor>> {
         let (shape, trace) = self.saved.expect("forward recorded its trace");
+        let frame = last_step_dim(shape.slice(), self.steps);
         let mut gi = Tensor::zeros(shape);
         let gi_out = gi.as_slice_mut().expect("fresh tensor");
+        let len = gi_out.len();
         // The kernel takes ∂L/∂c for every step: a c[T−1]-only gradient is the last row.
         let expanded: Vec<f32>;
         let gc = match (&grads[1], self.full_c) {
             (Some(g), false) => {
-                let mut full = vec![0.0; gi_out.len()];
-                full[gi_out.len() - g.len()..].copy_from_slice(slice(g));
+                let mut full = vec![0.0; len];
+                full[len - g.len()..].copy_from_slice(slice(g));
                 expanded = full;
                 Some(&expanded[..])
             }
             (g, _) => g.as_ref().map(slice),
         };
         let gs = grads[0].as_ref().map(slice);
-        kernels::lif::lif_backward(&self.params, &trace, gs, gc, gi_out);
-        vec![Some(gi)]
+        let neurons = trace.neurons();
+        let carried_in = needs.len() == 3;
+        if !self.carry_out && !carried_in {
+            kernels::lif::lif_backward(&self.params, &trace, gs, gc, gi_out);
+            return vec![Some(gi)];
+        }
+        // The adjoint the next tile left (zero for the last tile), carried to this one's
+        // first step.
+        let part =
+            |g: &Option<Tensor>| g.as_ref().map_or(vec![0.0; neurons], |g| slice(g).to_vec());
+        let mut adjoint = match grads.get(2..4) {
+            Some([au, ac]) => LifAdjoint::from_parts(part(au), part(ac)),
+            _ => LifAdjoint::new(neurons),
+        };
+        kernels::lif::lif_backward_from(&self.params, &trace, gs, gc, gi_out, &mut adjoint);
+        let mut out = vec![Some(gi)];
+        if carried_in {
+            let (au, ac) = adjoint.into_parts();
+            out.extend([Some(tensor(frame.clone(), au)), Some(tensor(frame, ac))]);
+        }
+        out
     }
 }
 
@@ -77,6 +131,15 @@ fn last_step_dim(shape: &[usize], steps: usize) -> ndarray::IxDyn {
     ndarray::IxDyn(&shape)
 }
 
+/// What a layer of LIF neurons carries from one time tile to the next: `v̂` and `c` after
+/// the tile's last step, `[B, …]` each. Only the next tile's [`lif_tile`] may read it (its
+/// backward carries the recurrence's adjoints, not plain gradients).
+#[derive(Clone, Debug)]
+pub struct LifCarry<'t> {
+    vhat: Var<'t>,
+    c: Var<'t>,
+}
+
 /// Spikes and leaky cumulative potential `(s, c)` of LIF neurons driven by `current`
 /// `[T·B, …]` (time-major: the first `B` rows are step 0). Under the `membrane`
 /// surrogate the spikes are declared [`Var::grad_where_nonzero`], so the next layer
@@ -85,7 +148,8 @@ fn last_step_dim(shape: &[usize], steps: usize) -> ndarray::IxDyn {
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
 pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
-    lif_op(current, steps, params, true)
+    let (s, c, _) = lif_op(current, steps, params, true, None, false);
+    (s, c)
 }
 
 /// [`lif`] that gives only the last step's potential `C = c[T−1]` `[B, …]`, all the
@@ -94,7 +158,27 @@ pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>,
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
 pub fn lif_final<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
-    lif_op(current, steps, params, false)
+    let (s, c, _) = lif_op(current, steps, params, false, None, false);
+    (s, c)
+}
+
+/// One time tile of [`lif`] (`full_c`) or [`lif_final`]: `steps` steps from the state
+/// `carry` the previous tile left (from rest without one), giving `(s, c)` and the state
+/// for the next tile. Tiles run this way give the same spikes, potentials and gradients
+/// as one call over all their steps.
+///
+/// # Panics
+/// If `steps` is 0 or does not divide the leading dimension, or `carry` is of another
+/// shape than one step of `current`.
+pub fn lif_tile<'t>(
+    current: &Var<'t>,
+    steps: usize,
+    params: &LifParams,
+    full_c: bool,
+    carry: Option<&LifCarry<'t>>,
+) -> (Var<'t>, Var<'t>, LifCarry<'t>) {
+    let (s, c, carry) = lif_op(current, steps, params, full_c, carry, true);
+    (s, c, carry.expect("a carry out"))
 }
 
 fn lif_op<'t>(
@@ -102,27 +186,46 @@ fn lif_op<'t>(
     steps: usize,
     params: &LifParams,
     full_c: bool,
-) -> (Var<'t>, Var<'t>) {
+    carry: Option<&LifCarry<'t>>,
+    carry_out: bool,
+) -> (Var<'t>, Var<'t>, Option<LifCarry<'t>>) {
     let rows = current.shape().first().copied().unwrap_or(0);
     assert!(
         steps > 0 && rows % steps == 0,
         "lif: {steps} steps do not divide the leading dimension of {:?}",
         current.shape()
     );
+    if let Some(carry) = carry {
+        let frame = last_step_dim(current.shape(), steps);
+        assert_eq!(
+            carry.c.shape(),
+            frame.slice(),
+            "lif: the carried state is not one step of the currents"
+        );
+    }
     let op = LifOp {
         params: *params,
         steps,
         full_c,
+        carry_out,
         saved: None,
     };
-    let mut out = current.tape().apply(op, &[current]);
-    let c = out.pop().expect("two outputs");
-    let s = out.pop().expect("two outputs");
+    let inputs = match carry {
+        Some(carry) => vec![current, &carry.vhat, &carry.c],
+        None => vec![current],
+    };
+    let mut out = current.tape().apply(op, &inputs).into_iter();
+    let (s, c) = (out.next().expect("spikes"), out.next().expect("c"));
+    let carry = carry_out.then(|| LifCarry {
+        vhat: out.next().expect("carried v̂"),
+        c: out.next().expect("carried c"),
+    });
     // ∂s/∂v = s/θ: the spikes' gradient is read only where they fired.
-    match params.surrogate {
-        Surrogate::Membrane => (s.grad_where_nonzero(), c),
-        _ => (s, c),
-    }
+    let s = match params.surrogate {
+        Surrogate::Membrane => s.grad_where_nonzero(),
+        _ => s,
+    };
+    (s, c, carry)
 }
 
 /// The LIF layer composed step by step from plain autograd ops: the oracle that the
@@ -247,6 +350,89 @@ pub(crate) mod tests {
                 (s.value().clone(), c.value().clone(), gx)
             };
             assert_eq!(run(true), run(false), "{p:?}");
+        }
+    }
+
+    /// Time tiles of [`lif_tile`], the state carried, give the spikes, `c` and input
+    /// gradient of one [`lif`] over all steps, bit for bit, with gradients reaching the
+    /// full and the last-step `c` of every tile.
+    #[test]
+    fn time_tiles_match_one_call() {
+        let (b, tiles) = (3, [2usize, 1, 3]);
+        let steps: usize = tiles.iter().sum();
+        let current = random(&[steps * b, 2, 5], -0.5, 2.0, 4);
+        let gs = random(current.shape(), -1.0, 1.0, 5);
+        let gc = random(current.shape(), -1.0, 1.0, 6);
+        for p in all_params() {
+            for full_c in [true, false] {
+                // c's gradient: every step's with the full c, else the last step's only.
+                let gc = match full_c {
+                    true => gc.clone(),
+                    false => gc
+                        .slice_axis(ndarray::Axis(0), ((steps - 1) * b..).into())
+                        .to_owned(),
+                };
+                let whole = {
+                    let tape = Tape::new();
+                    let x = tape.var(current.clone());
+                    let (s, c) = match full_c {
+                        true => lif(&x, steps, &p),
+                        false => lif_final(&x, steps, &p),
+                    };
+                    let loss = (&s * &tape.constant(gs.clone())).sum()
+                        + (&c * &tape.constant(gc.clone())).sum();
+                    let g = loss.backward();
+                    (
+                        s.value().clone(),
+                        c.value().clone(),
+                        g.get(&x).expect("gradient").clone(),
+                    )
+                };
+                let tiled = {
+                    let tape = Tape::new();
+                    let x = tape.var(current.clone());
+                    let (mut carry, mut t0, mut loss) = (None, 0, None);
+                    let (mut spikes, mut cs) = (vec![], vec![]);
+                    for len in tiles {
+                        let rows = t0 * b..(t0 + len) * b;
+                        let part = x.slice_axis(0, rows.clone());
+                        let (s, c, next) = lif_tile(&part, len, &p, full_c, carry.as_ref());
+                        let gs = gs
+                            .slice_axis(ndarray::Axis(0), rows.clone().into())
+                            .to_owned();
+                        let mut term = (&s * &tape.constant(gs)).sum();
+                        if full_c {
+                            let gc = gc.slice_axis(ndarray::Axis(0), rows.into()).to_owned();
+                            term = term + (&c * &tape.constant(gc)).sum();
+                        } else if t0 + len == steps {
+                            term = term + (&c * &tape.constant(gc.clone())).sum();
+                        }
+                        loss = Some(match loss {
+                            Some(l) => l + term,
+                            None => term,
+                        });
+                        spikes.push(s);
+                        cs.push(c);
+                        carry = Some(next);
+                        t0 += len;
+                    }
+                    let g = loss.expect("tiles").backward();
+                    let s = Var::concat(&spikes.iter().collect::<Vec<_>>(), 0);
+                    let c = match full_c {
+                        true => Var::concat(&cs.iter().collect::<Vec<_>>(), 0),
+                        false => cs.pop().expect("a last tile"),
+                    };
+                    (
+                        s.value().clone(),
+                        c.value().clone(),
+                        g.get(&x).expect("gradient").clone(),
+                    )
+                };
+                let bits = |t: &Tensor| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(whole.0, tiled.0, "spikes differ for {p:?}");
+                assert_eq!(bits(&whole.1), bits(&tiled.1), "c differs for {p:?}");
+                assert_eq!(bits(&whole.2), bits(&tiled.2), "gradient differs for {p:?}");
+            }
         }
     }
 
