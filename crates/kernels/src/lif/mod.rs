@@ -525,7 +525,7 @@ fn forward(
     let spikes = trace.spikes.chunks_mut(bits).collect::<Vec<_>>();
     let floored = split_or_empty(trace.floored.as_deref_mut(), bits, chunks);
     let potential = split_or_empty(trace.potential.as_deref_mut(), steps * chunk, chunks);
-    let states: Vec<Option<(&mut [f32], &mut [f32])>> = match state {
+    let states: Vec<Carried<'_>> = match state {
         Some(st) => (st.vhat.chunks_mut(chunk).zip(st.c.chunks_mut(chunk)))
             .map(Some)
             .collect(),
@@ -582,7 +582,7 @@ fn forward_chunk(
     i0: usize,
     current: &[f32],
     out: ChunkOut<'_, '_>,
-    mut start: Option<(&mut [f32], &mut [f32])>,
+    mut start: Carried<'_>,
 ) {
     let m = out.c[0].len();
     let (groups, tail, row_bytes) = (m / 8, m % 8, m.div_ceil(8));
@@ -804,7 +804,7 @@ fn backward(
         .chunks(bits)
         .zip(pieces_or_empty(floored, bits, chunks))
         .zip(pieces_or_empty(potential, steps * chunk, chunks));
-    let adjoints: Vec<Option<(&mut [f32], &mut [f32])>> = match adjoint {
+    let adjoints: Vec<Carried<'_>> = match adjoint {
         Some(a) => (a.au.chunks_mut(chunk).zip(a.ac.chunks_mut(chunk)))
             .map(Some)
             .collect(),
@@ -839,6 +839,10 @@ struct ChunkTrace<'a> {
     potential: &'a [f32],
 }
 
+/// A chunk's piece of a carried pair of per-neuron buffers, `(v̂, c)` forward or
+/// `(Au, Ac)` backward; none when the run starts from zero.
+type Carried<'a> = Option<(&'a mut [f32], &'a mut [f32])>;
+
 /// The backward pass for the chunk of `m` neurons starting at `i0`, its state (`Au` and
 /// `Ac`) in a task-local buffer as in [`forward_chunk`], from zero or from the chunk's
 /// carried adjoint, which it leaves at the first step; `gi[t]` is row `t`'s piece of
@@ -847,7 +851,7 @@ fn backward_chunk(
     l: &Lanes,
     steps: usize,
     n: usize,
-    (i0, mut carry): (usize, Option<(&mut [f32], &mut [f32])>),
+    (i0, mut carry): (usize, Carried<'_>),
     trace: ChunkTrace<'_>,
     [grad_spikes, grad_c]: [Option<&[f32]>; 2],
     gi: &mut [&mut [f32]],
