@@ -9,7 +9,7 @@
 use autograd::nn::{Module, Visitor};
 use autograd::{Parameter, Tape, Var};
 
-use crate::nn::lif::{LifParams, lif, lif_final};
+use crate::nn::lif::{LifCarry, LifParams, lif, lif_final, lif_last_tile, lif_tile};
 
 /// The synaptic op of a layer and its geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +123,28 @@ impl LifLayer {
         steps: usize,
     ) -> (Var<'t>, Var<'t>) {
         lif_final(&self.current(tape, x), steps, &self.neuron)
+    }
+
+    /// One time tile of [`LifLayer::forward`] (`full_c`) or [`LifLayer::forward_final`]:
+    /// `steps` steps of inputs `x [steps·B, …]` from the state `carry` the previous tile
+    /// left (from rest without one); the state for the next tile unless this is the `last`.
+    pub fn forward_tile<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Var<'t>,
+        steps: usize,
+        full_c: bool,
+        carry: Option<&LifCarry<'t>>,
+        last: bool,
+    ) -> (Var<'t>, Var<'t>, Option<LifCarry<'t>>) {
+        let current = self.current(tape, x);
+        if last {
+            let (s, c) = lif_last_tile(&current, steps, &self.neuron, full_c, carry);
+            (s, c, None)
+        } else {
+            let (s, c, next) = lif_tile(&current, steps, &self.neuron, full_c, carry);
+            (s, c, Some(next))
+        }
     }
 }
 

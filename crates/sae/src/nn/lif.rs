@@ -181,6 +181,21 @@ pub fn lif_tile<'t>(
     (s, c, carry.expect("a carry out"))
 }
 
+/// [`lif_tile`] of the last tile: nothing is carried out.
+///
+/// # Panics
+/// As [`lif_tile`].
+pub fn lif_last_tile<'t>(
+    current: &Var<'t>,
+    steps: usize,
+    params: &LifParams,
+    full_c: bool,
+    carry: Option<&LifCarry<'t>>,
+) -> (Var<'t>, Var<'t>) {
+    let (s, c, _) = lif_op(current, steps, params, full_c, carry, false);
+    (s, c)
+}
+
 fn lif_op<'t>(
     current: &Var<'t>,
     steps: usize,

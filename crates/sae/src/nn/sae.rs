@@ -1,7 +1,8 @@
 //! The regularized spiking convolutional auto-encoder of `model-spec.md`.
 //!
-//! Every layer is a [`LifLayer`]; the whole window of `T` steps runs one layer at a time
-//! over the time-folded batch `[T·B, …]`. What it is trained to minimize is
+//! Every layer is a [`LifLayer`]; the window of `T` steps runs in time tiles
+//! ([`Sae::time_tile`]), each tile through all layers over its time-folded batch
+//! `[steps·B, …]`, the neurons' state carried from tile to tile. What it is trained to minimize is
 //! [`Objective`](crate::nn::Objective)'s.
 
 use autograd::nn::{Module, Visitor};
@@ -14,7 +15,7 @@ use rand::Rng;
 use crate::config::{Config, Encoder, Readout, SIDE};
 use crate::nn::autoencoder::{AutoEncoder, LayerActivity, Output, Sampling, rows};
 use crate::nn::layers::{LifLayer, Synapse};
-use crate::nn::lif::LifParams;
+use crate::nn::lif::{LifCarry, LifParams};
 use crate::nn::plan;
 use crate::seeds;
 
@@ -38,6 +39,22 @@ pub struct Sae {
     pub readout: Readout,
     /// Neuron parameters (the input encoder's latency code uses leak and threshold).
     pub neuron: LifParams,
+    /// Steps per time tile: the window runs through every layer one tile of steps at a
+    /// time, each layer's neurons carrying their state to the next tile, so a pass holds
+    /// one tile's activity at a time. Results agree with one tile of all `T` steps up to
+    /// rounding (the synaptic kernels pick event or dense paths by each tile's density).
+    pub time_tile: usize,
+}
+
+impl Sae {
+    /// The default [`Sae::time_tile`].
+    pub const TIME_TILE: usize = 25;
+
+    /// The network with another [`Sae::time_tile`] (at least 1).
+    pub fn with_time_tile(mut self, steps: usize) -> Self {
+        self.time_tile = steps.max(1);
+        self
+    }
 }
 
 impl Sae {
@@ -83,6 +100,10 @@ impl Sae {
             input_noise: cfg.input_noise,
             readout: cfg.readout,
             neuron,
+            time_tile: std::env::var("SAE_TIME_TILE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Self::TIME_TILE),
         }
     }
 
@@ -141,44 +162,74 @@ impl Sae {
             "encoded input must be [T·B, …] with T = {t}, B = {b}"
         );
         let input = tape.constant(input);
-        let last_step = |v: &Var<'t>| v.slice_axis(0, (t - 1) * b..t * b);
-        let events = input.value().mapv(|v| f32::from(u8::from(v != 0.0)));
-        let mut layers = vec![LayerActivity {
-            name: "input".into(),
-            counts: tape.constant(events).sum_blocks(t),
-            c_last: last_step(&input),
-        }];
-        let (mut h, mut out_c) = (input.clone(), input);
-        let mut latent_spikes = None;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let output = i + 1 == self.layers.len();
-            let (s, counts, c_last) = tape.scope(&layer.name, || {
-                // The read-out needs the output layer's c at every step; the others only C.
-                let (s, c_last) = if output {
-                    let (s, c) = layer.forward(tape, &h, t);
-                    let c_last = last_step(&c);
-                    out_c = c;
-                    (s, c_last)
-                } else {
-                    layer.forward_final(tape, &h, t)
-                };
-                (s.clone(), s.sum_blocks(t), c_last)
-            });
-            layers.push(LayerActivity {
-                name: layer.name.clone(),
-                counts,
-                c_last,
-            });
-            if i == self.latent {
-                latent_spikes = Some(s.clone());
+        let tiles = time_tiles(t, self.time_tile);
+        let n_layers = self.layers.len();
+        // Per layer (the encoded input first): spike counts summed over the tiles, and the
+        // last tile's C = c[T−1].
+        let mut counts: Vec<Option<Var<'t>>> = vec![None; n_layers + 1];
+        let mut c_last: Vec<Option<Var<'t>>> = vec![None; n_layers + 1];
+        let mut carries: Vec<Option<LifCarry<'t>>> = vec![None; n_layers];
+        let (mut latent_spikes, mut readout) = (vec![], None);
+        for (k, steps) in tiles.iter().enumerate() {
+            let (len, last) = (steps.len(), k + 1 == tiles.len());
+            let mut h = match tiles.len() {
+                1 => input.clone(),
+                _ => input.slice_axis(0, steps.start * b..steps.end * b),
+            };
+            let events = h.value().mapv(|v| f32::from(u8::from(v != 0.0)));
+            add_to(&mut counts[0], tape.constant(events).sum_blocks(len));
+            if last {
+                c_last[0] = Some(h.slice_axis(0, (len - 1) * b..len * b));
             }
-            h = s;
+            for (i, layer) in self.layers.iter().enumerate() {
+                // The read-out needs the output layer's c at every step; the others only C.
+                let output = i + 1 == n_layers;
+                let carry = carries[i].take();
+                let (s, c) = tape.scope(&layer.name, || {
+                    let carry = carry.as_ref();
+                    let (s, c, next) = layer.forward_tile(tape, &h, len, output, carry, last);
+                    carries[i] = next;
+                    add_to(&mut counts[i + 1], s.sum_blocks(len));
+                    (s, c)
+                });
+                if output {
+                    let part = tape.scope("loss", || self.readout_part(&c, len, b));
+                    match (&mut readout, self.readout) {
+                        (None, _) => readout = Some(part),
+                        (Some(r), Readout::MaxPotential) => *r = r.maximum(&part),
+                        (Some(r), _) => *r = &*r + &part,
+                    }
+                }
+                if last {
+                    c_last[i + 1] = Some(match output {
+                        true => c.slice_axis(0, (len - 1) * b..len * b),
+                        false => c,
+                    });
+                }
+                if i == self.latent {
+                    latent_spikes.push(s.clone());
+                }
+                h = s;
+            }
         }
-        // `h` now holds the output layer's spikes.
-        let recon = tape.scope("loss", || self.readout(&out_c, &h, b));
+        let names = std::iter::once("input").chain(self.layers.iter().map(|l| l.name.as_str()));
+        let layers: Vec<LayerActivity<'t>> = (names.zip(counts).zip(c_last))
+            .map(|((name, counts), c_last)| LayerActivity {
+                name: name.into(),
+                counts: counts.expect("every tile counted"),
+                c_last: c_last.expect("a last tile"),
+            })
+            .collect();
+        let recon = tape.scope("loss", || {
+            self.readout(readout.expect("a tile"), &layers[n_layers].counts, b)
+        });
         let mse = tape.scope("loss", || recon.mse_loss(&tape.constant(x.clone())));
         let n = self.layers[self.latent].weight.shape()[0];
         let latent = layers[self.latent + 1].counts.reshape(&[b, n]) / t as f32;
+        let latent_spikes = match latent_spikes.len() {
+            1 => latent_spikes.pop(),
+            _ => Some(Var::concat(&latent_spikes.iter().collect::<Vec<_>>(), 0)),
+        };
         Output {
             recon,
             mse,
@@ -189,20 +240,44 @@ impl Sae {
         }
     }
 
-    /// The reconstruction `[B, 1, 28, 28]` from the output layer's `c` and `s`
-    /// (`[T·B, …]`).
-    fn readout<'t>(&self, out_c: &Var<'t>, out_s: &Var<'t>, b: usize) -> Var<'t> {
-        let t = self.steps;
-        let pixels = SIDE * SIDE;
+    /// What one time tile of `steps` steps adds to the read-out, from the output layer's
+    /// `c [steps·B, …]`: its maximum over the tile, or its sum (the spike rate reads the
+    /// counts instead).
+    fn readout_part<'t>(&self, out_c: &Var<'t>, steps: usize, b: usize) -> Var<'t> {
+        let c = out_c.reshape(&[steps, b, SIDE * SIDE]);
         match self.readout {
-            Readout::MaxPotential => {
-                out_c.reshape(&[t, b, pixels]).max_axis(0, false) / (t as f32 * self.input_scale)
-            }
-            Readout::MeanPotential => out_c.reshape(&[t, b, pixels]).mean_axes(&[0], false),
-            Readout::SpikeRate => out_s.sum_blocks(t).reshape(&[b, pixels]) / t as f32,
+            Readout::MaxPotential => c.max_axis(0, false),
+            Readout::MeanPotential | Readout::SpikeRate => c.sum_axes(&[0], false),
+        }
+    }
+
+    /// The reconstruction `[B, 1, 28, 28]` from the tiles' read-out combined (`acc`) and
+    /// the output layer's spike counts `[B, …]`.
+    fn readout<'t>(&self, acc: Var<'t>, out_counts: &Var<'t>, b: usize) -> Var<'t> {
+        let t = self.steps;
+        match self.readout {
+            Readout::MaxPotential => acc / (t as f32 * self.input_scale),
+            Readout::MeanPotential => acc.mul_scalar(1.0 / t as f32),
+            Readout::SpikeRate => out_counts.reshape(&[b, SIDE * SIDE]) / t as f32,
         }
         .reshape(&[b, 1, SIDE, SIDE])
     }
+}
+
+/// Adds `v` into the running sum `acc` (which starts as `v`).
+fn add_to<'t>(acc: &mut Option<Var<'t>>, v: Var<'t>) {
+    *acc = Some(match acc.take() {
+        Some(a) => &a + &v,
+        None => v,
+    });
+}
+
+/// The time axis `0..steps` cut into tiles of `tile` steps (the last one shorter).
+fn time_tiles(steps: usize, tile: usize) -> Vec<Range<usize>> {
+    let tile = tile.max(1);
+    (0..steps.div_ceil(tile))
+        .map(|k| k * tile..((k + 1) * tile).min(steps))
+        .collect()
 }
 
 /// Each layer under its name: `conv1.weight`, …, `output.weight`.
@@ -300,6 +375,70 @@ mod tests {
             assert_eq!(one.0, two.0, "{encoder:?}: loss differs");
             for (a, b) in one.1.iter().zip(&two.1) {
                 assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+
+    /// A window run in time tiles of 3 steps (the last one of 1) gives the spike counts
+    /// of one tile of all 7 steps, and the same loss and weight gradients up to rounding,
+    /// for every read-out.
+    #[test]
+    fn time_tiles_match_one_tile() {
+        let x = autograd::gradcheck::random(&[4, 1, SIDE, SIDE], 0.0, 1.0, 5);
+        for readout in [
+            Readout::MaxPotential,
+            Readout::MeanPotential,
+            Readout::SpikeRate,
+        ] {
+            let cfg = Config {
+                steps: 7,
+                readout,
+                input_scale: 1.0,
+                coefficients: Coefficients {
+                    burst_l2: 0.1,
+                    potential_l2: 0.1,
+                    neuron_l1: 0.1,
+                    ..Default::default()
+                },
+                ..small()
+            };
+            let run = |tile: usize| {
+                let net = Sae::new(&cfg, &mut StdRng::seed_from_u64(2)).with_time_tile(tile);
+                let model = Model::Sae(net);
+                let tape = Tape::new();
+                let (out, loss) = loss_of(&cfg, &model, &tape, &x, 9);
+                loss.backward();
+                let counts: Vec<Tensor> = out
+                    .layers
+                    .iter()
+                    .map(|l| l.counts.value().clone())
+                    .collect();
+                let grads: Vec<Tensor> = model
+                    .net()
+                    .parameters()
+                    .iter()
+                    .map(|p| Tensor::clone(&p.grad().expect("gradient")))
+                    .collect();
+                let raster = out.latent_spikes.expect("latent spikes").value().clone();
+                (counts, loss.item(), grads, raster)
+            };
+            let (whole, tiled) = (run(7), run(3));
+            assert_eq!(whole.0, tiled.0, "{readout:?}: spike counts differ");
+            assert_eq!(whole.3, tiled.3, "{readout:?}: latent spikes differ");
+            assert!(
+                (whole.1 - tiled.1).abs() <= 1e-6 * whole.1.abs(),
+                "{readout:?}: loss"
+            );
+            for (a, b) in whole.2.iter().zip(&tiled.2) {
+                let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                let err = a
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    err <= 1e-5 * scale,
+                    "{readout:?}: gradient differs by {err}"
+                );
             }
         }
     }
