@@ -747,6 +747,8 @@ mod tests {
             "--weight-decay",
             "0.01",
             "--authors-ae",
+            "--time-tile",
+            "4",
         ])
         .unwrap();
         let want = Config {
@@ -789,6 +791,7 @@ mod tests {
             beta: 2.0,
             weight_decay: 0.01,
             authors_ae: true,
+            time_tile: 4,
         };
         assert_eq!(cfg, want);
         // The written file reads back as the same configuration, from either preset.

@@ -27,11 +27,15 @@ const CODED_IMAGES: u64 = 70_000;
 const GIB: f64 = (1u64 << 30) as f64;
 
 impl Config {
-    /// An upper bound on the peak memory of `w`, in bytes: one f32 per neuron and frame
-    /// for every layer's output, half again for the step's transients and heap
-    /// fragmentation, one more for the potentials a non-`membrane` surrogate keeps for
-    /// backward; the parameters (×4 in training: gradients and two Adam moments); latent
-    /// codes of an evaluation; the dataset. An error when a count overflows.
+    /// An upper bound on the peak memory of `w`, in bytes: for the frames of one time
+    /// tile (all frames for the baselines), one f32 per neuron and frame for every layer's
+    /// output and half again for the step's transients and heap fragmentation; for the
+    /// spiking model in training, a byte per neuron and frame of the whole window for what
+    /// the tape keeps as bits (spikes, floor masks) and four more for the potentials a
+    /// non-`membrane` surrogate keeps; in inference over several tiles, the state carried
+    /// between them, and the encoded input; the parameters (×4 in training: gradients and
+    /// two Adam moments); latent codes of an evaluation; the dataset. An error when a
+    /// count overflows.
     pub fn estimate_bytes(&self, w: Workload) -> Result<u64, String> {
         let sizes = self.sizes()?;
         let overflow = |what: &str| {
@@ -41,19 +45,40 @@ impl Config {
                 self.steps, self.batch, sizes.neurons
             )
         };
-        let activations = sizes
-            .values
-            .checked_mul(4)
-            .ok_or_else(|| overflow("the activations"))?;
-        let mut tensors = activations
-            .checked_add(activations / 2)
-            .ok_or_else(|| overflow("the activations"))?;
-        let keeps_potentials =
-            self.model == ModelKind::Sae && self.surrogate != Surrogate::Membrane;
-        if w == Workload::Train && keeps_potentials {
-            tensors = tensors
-                .checked_add(activations)
-                .ok_or_else(|| overflow("the saved potentials"))?;
+        let spiking = self.model == ModelKind::Sae;
+        // Values of one tensor per layer over a tile, and over one step (a frame per image).
+        let per_step = sizes.values / (sizes.frames / self.batch.max(1) as u64).max(1);
+        let tile_steps = match spiking {
+            true => self.steps.min(self.time_tile) as u64,
+            false => 1,
+        };
+        let tile = per_step
+            .checked_mul(tile_steps)
+            .ok_or_else(|| overflow("a tile's activations"))?;
+        let mut tensors = tile
+            .checked_mul(6)
+            .ok_or_else(|| overflow("a tile's activations"))?;
+        let mut add = |bytes: Option<u64>, what: &str| -> Result<(), String> {
+            tensors = bytes
+                .and_then(|b| tensors.checked_add(b))
+                .ok_or_else(|| overflow(what))?;
+            Ok(())
+        };
+        match (spiking, w) {
+            (true, Workload::Train) => {
+                add(Some(sizes.values), "the saved spikes")?;
+                if self.surrogate != Surrogate::Membrane {
+                    add(sizes.values.checked_mul(4), "the saved potentials")?;
+                }
+            }
+            (true, Workload::Infer) => {
+                if self.steps > self.time_tile {
+                    add(per_step.checked_mul(8), "the carried state")?;
+                }
+                let input = (self.steps as u64).checked_mul(self.batch as u64 * 784 * 4);
+                add(input, "the encoded input")?;
+            }
+            (false, _) => {}
         }
         let copies = match w {
             Workload::Train => 4,
@@ -123,8 +148,16 @@ mod tests {
         let cases = [
             (paper(25, 40), Workload::Train, 196),
             (paper(25, 40), Workload::Infer, 191),
-            (paper(100, 40), Workload::Train, 821),
-            (paper(100, 40), Workload::Infer, 712),
+            (paper(100, 40), Workload::Train, 325),
+            (paper(100, 40), Workload::Infer, 244),
+            (
+                Config {
+                    surrogate: Surrogate::FastSigmoid,
+                    ..paper(100, 40)
+                },
+                Workload::Train,
+                997,
+            ),
             (Config::quick(), Workload::Train, 94),
             (Config::quick(), Workload::Infer, 61),
             (paper(25, 80), Workload::Train, 367),

@@ -127,6 +127,17 @@ pub struct Config {
     /// AE/VAE: the authors' variant, a ReLU output trained on MSE (default: sigmoid
     /// output trained on BCE).
     pub authors_ae: bool,
+    /// Spiking model: steps per time tile. A pass runs the window through every layer
+    /// this many steps at a time, the neurons' state carried from tile to tile, so its
+    /// activity memory follows the tile, not `T`; results depend on it only in rounding.
+    /// Absent from configurations written before it existed: the default.
+    #[serde(default = "default_time_tile")]
+    pub time_tile: usize,
+}
+
+/// The [`Config::time_tile`] of the presets and of configurations without one.
+fn default_time_tile() -> usize {
+    25
 }
 
 impl Default for Config {
@@ -171,6 +182,7 @@ impl Config {
             beta: 1.0,
             weight_decay: 0.0,
             authors_ae: false,
+            time_tile: default_time_tile(),
         }
     }
 
@@ -208,6 +220,7 @@ impl Config {
             ("kernel", self.kernel),
             ("stride", self.stride),
             ("latent", self.latent),
+            ("time_tile", self.time_tile),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -298,5 +311,6 @@ mod tests {
         bad(|c| c.lr = f32::NAN, "lr = NaN");
         bad(|c| c.leak = 1.5, "leak = 1.5");
         bad(|c| c.kernel = 40, "kernel = 40");
+        bad(|c| c.time_tile = 0, "time_tile = 0");
     }
 }

@@ -130,6 +130,9 @@ pub struct ConfigArgs {
     /// AE/VAE: the authors' variant (ReLU output trained on MSE).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Configuration")]
     pub authors_ae: Option<bool>,
+    /// Spiking model: steps per time tile (a pass's memory follows the tile, not T).
+    #[arg(long, help_heading = "Configuration")]
+    pub time_tile: Option<usize>,
 }
 
 impl ConfigArgs {
@@ -168,6 +171,7 @@ impl ConfigArgs {
             beta,
             weight_decay,
             authors_ae,
+            time_tile,
         } = cfg.clone();
         let Coefficients {
             burst_l1,
@@ -221,6 +225,7 @@ impl ConfigArgs {
             beta: f(beta),
             weight_decay: f(weight_decay),
             authors_ae: Some(authors_ae),
+            time_tile: Some(time_tile),
         }
     }
 

@@ -248,7 +248,10 @@ mod tests {
             |c| c.batch = 1 << 48,
             "steps = 100: steps × batch × neurons",
         );
-        refused(|c| c.batch = 1 << 40, "steps = 100: the activations");
+        refused(
+            |c| c.batch = 3_000_000_000_000,
+            "steps = 100: a tile's activations",
+        );
         let err = refused(|c| c.channels = vec![max, max], "channels = [");
         assert!(err.contains(&max.to_string()), "{err}");
         refused(|c| c.channels = vec![1 << 40, 1 << 40], "channels = [");

@@ -47,9 +47,6 @@ pub struct Sae {
 }
 
 impl Sae {
-    /// The default [`Sae::time_tile`].
-    pub const TIME_TILE: usize = 25;
-
     /// The network with another [`Sae::time_tile`] (at least 1).
     pub fn with_time_tile(mut self, steps: usize) -> Self {
         self.time_tile = steps.max(1);
@@ -100,10 +97,7 @@ impl Sae {
             input_noise: cfg.input_noise,
             readout: cfg.readout,
             neuron,
-            time_tile: std::env::var("SAE_TIME_TILE")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(Self::TIME_TILE),
+            time_tile: cfg.time_tile,
         }
     }
 
