@@ -5,6 +5,8 @@
 //! thread computes which element, on any number of threads. Outputs are time-major
 //! `[T, N]`, `out[t·n + i]`, as the LIF kernels expect.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// Outputs shorter than this run on the calling thread.
@@ -63,14 +65,31 @@ fn for_blocks(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
 /// # Panics
 /// If `out.len() != steps·x.len()`.
 pub fn poisson_encode(x: &[f32], steps: usize, scale: f32, seed: u64, out: &mut [f32]) {
+    poisson_encode_steps(x, 0..steps, scale, seed, out)
+}
+
+/// Steps `frames` of [`poisson_encode`] (of a window at least that long): `out[t·n + i]`
+/// is step `frames.start + t`, the same draw the whole window makes there. A long window
+/// is encoded one time tile at a time this way.
+///
+/// # Panics
+/// If `out.len() != frames.len()·x.len()`.
+pub fn poisson_encode_steps(
+    x: &[f32],
+    frames: Range<usize>,
+    scale: f32,
+    seed: u64,
+    out: &mut [f32],
+) {
     let n = x.len();
-    check_out("poisson_encode", out.len(), steps, n);
+    check_out("poisson_encode", out.len(), frames.len(), n);
     if out.is_empty() {
         return;
     }
+    let first = (frames.start * n) as u64;
     for_blocks(out, |start, block| {
         let mut i = start % n;
-        for (k, o) in (start as u64..).zip(block) {
+        for (k, o) in (first + start as u64..).zip(block) {
             *o = if uniform_at(seed, k) < x[i] * scale {
                 1.0
             } else {
@@ -126,8 +145,25 @@ pub fn latency_encode(
     scale: f32,
     out: &mut [f32],
 ) {
+    latency_encode_steps(x, steps, 0..steps, leak, threshold, scale, out)
+}
+
+/// Steps `frames` of [`latency_encode`] over a window of `steps`: `out[t·n + i]` is step
+/// `frames.start + t` of the whole window's code.
+///
+/// # Panics
+/// If `out.len() != frames.len()·x.len()`.
+pub fn latency_encode_steps(
+    x: &[f32],
+    steps: usize,
+    frames: Range<usize>,
+    leak: f32,
+    threshold: f32,
+    scale: f32,
+    out: &mut [f32],
+) {
     let n = x.len();
-    check_out("latency_encode", out.len(), steps, n);
+    check_out("latency_encode", out.len(), frames.len(), n);
     if out.is_empty() {
         return;
     }
@@ -140,7 +176,11 @@ pub fn latency_encode(
     };
     let frame = |(t, frame): (usize, &mut [f32])| {
         for (o, fire) in frame.iter_mut().zip(&fires) {
-            *o = if *fire == Some(t) { 1.0 } else { 0.0 };
+            *o = if *fire == Some(frames.start + t) {
+                1.0
+            } else {
+                0.0
+            };
         }
     };
     if serial {
@@ -279,6 +319,29 @@ mod tests {
         want.clone_from(&one.0);
         add_noise_ref(&mut want, 0.25, 12);
         assert_eq!(one.2, want);
+    }
+
+    /// Encoding a window one tile of steps at a time gives the rows of encoding it whole.
+    #[test]
+    fn tiles_of_steps_are_rows_of_the_whole_window() {
+        let (steps, n) = (11, 3 * 784 + 5);
+        let x = pixels(n, 4);
+        let mut whole = vec![0.0; steps * n];
+        let mut tiled = vec![f32::NAN; steps * n];
+        let tiles = [0..4, 4..4, 4..9, 9..11];
+        poisson_encode(&x, steps, 0.6, 13, &mut whole);
+        for t in tiles.clone() {
+            let rows = t.start * n..t.end * n;
+            poisson_encode_steps(&x, t, 0.6, 13, &mut tiled[rows]);
+        }
+        assert_eq!(tiled, whole);
+        latency_encode(&x, steps, 0.8, 1.0, 0.7, &mut whole);
+        for t in tiles {
+            let rows = t.start * n..t.end * n;
+            latency_encode_steps(&x, steps, t, 0.8, 1.0, 0.7, &mut tiled[rows]);
+        }
+        assert_eq!(tiled, whole);
+        assert!(whole.iter().any(|&s| s == 1.0));
     }
 
     #[test]

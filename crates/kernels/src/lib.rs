@@ -60,8 +60,8 @@ pub use conv_general::{
     conv2d_general_backward_weight_ref, conv2d_general_forward, conv2d_general_forward_ref,
 };
 pub use encode::{
-    add_noise, add_noise_ref, latency_encode, latency_encode_ref, poisson_encode,
-    poisson_encode_ref, uniform_at,
+    add_noise, add_noise_ref, latency_encode, latency_encode_ref, latency_encode_steps,
+    poisson_encode, poisson_encode_ref, poisson_encode_steps, uniform_at,
 };
 pub use event::{
     conv_transpose2d_backward_auto, conv_transpose2d_backward_event,

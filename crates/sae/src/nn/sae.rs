@@ -104,40 +104,65 @@ impl Sae {
     /// The first layer's input for images `x [B, 1, 28, 28]`: `[T·B, 1, 28, 28]`,
     /// time-major. `seed` drives the input noise and the Poisson draws.
     pub fn encode(&self, x: &Tensor, seed: u64) -> Tensor {
-        let mut pixels = x.as_standard_layout().into_owned();
-        let flat = pixels.as_slice_mut().expect("contiguous");
+        let pixels = self.noisy_pixels(x, seed);
+        self.encode_steps(&pixels, x.shape(), 0..self.steps, seed)
+    }
+
+    /// The pixels of `x` the encoder reads: the input noise mixed in.
+    fn noisy_pixels(&self, x: &Tensor, seed: u64) -> Vec<f32> {
+        let mut pixels: Vec<f32> = x.iter().copied().collect();
         if self.input_noise > 0.0 {
-            kernels::encode::add_noise(flat, self.input_noise, seeds::noise_seed(seed));
+            kernels::encode::add_noise(&mut pixels, self.input_noise, seeds::noise_seed(seed));
         }
-        let (t, n) = (self.steps, flat.len());
-        let mut out = vec![0.0; t * n];
+        pixels
+    }
+
+    /// Steps `frames` of the encoding of `pixels` (images of `shape` `[B, …]`, the noise
+    /// mixed in): `[frames·B, …]`, the same rows [`Sae::encode`] gives for them.
+    fn encode_steps(
+        &self,
+        pixels: &[f32],
+        shape: &[usize],
+        frames: Range<usize>,
+        seed: u64,
+    ) -> Tensor {
+        let n = pixels.len();
+        let mut out = vec![0.0; frames.len() * n];
         match self.encoder {
-            Encoder::Poisson => {
-                kernels::encode::poisson_encode(flat, t, self.input_scale, seed, &mut out)
-            }
+            Encoder::Poisson => kernels::encode::poisson_encode_steps(
+                pixels,
+                frames.clone(),
+                self.input_scale,
+                seed,
+                &mut out,
+            ),
             Encoder::Current => out.chunks_mut(n.max(1)).for_each(|frame| {
                 frame
                     .iter_mut()
-                    .zip(flat.iter())
+                    .zip(pixels)
                     .for_each(|(o, x)| *o = x * self.input_scale)
             }),
-            Encoder::Latency => kernels::encode::latency_encode(
-                flat,
-                t,
+            Encoder::Latency => kernels::encode::latency_encode_steps(
+                pixels,
+                self.steps,
+                frames.clone(),
                 self.neuron.leak,
                 self.neuron.threshold,
                 self.input_scale,
                 &mut out,
             ),
         }
-        let mut shape = x.shape().to_vec();
-        shape[0] *= t;
-        Tensor::from_shape_vec(IxDyn(&shape), out).expect("T·B frames")
+        let mut shape = shape.to_vec();
+        shape[0] *= frames.len();
+        Tensor::from_shape_vec(IxDyn(&shape), out).expect("frames of B images")
     }
 
-    /// Runs the network on images `x [B, 1, 28, 28]`.
+    /// Runs the network on images `x [B, 1, 28, 28]`, encoding each time tile's steps as
+    /// it reaches them (the whole window's input is never held).
     pub fn run<'t>(&self, tape: &'t Tape, x: &Tensor, seed: u64) -> Output<'t> {
-        self.run_encoded(tape, x, self.encode(x, seed))
+        let pixels = self.noisy_pixels(x, seed);
+        let mut frames = |steps: Range<usize>| self.encode_steps(&pixels, x.shape(), steps, seed);
+        self.run_frames(tape, x, &mut frames)
     }
 
     /// Runs the network on images `x [B, 1, 28, 28]` whose encoding `input
@@ -155,7 +180,28 @@ impl Sae {
             &expected[..],
             "encoded input must be [T·B, …] with T = {t}, B = {b}"
         );
-        let input = tape.constant(input);
+        let mut input = Some(input);
+        let mut frames = |steps: Range<usize>| match (steps.start, steps.end == t) {
+            // One tile of all steps takes the input itself.
+            (0, true) => input.take().expect("the input, once"),
+            (first, _) => {
+                let whole = input.as_ref().expect("the input");
+                let rows = Slice::from(first * b..steps.end * b);
+                whole.slice_axis(Axis(0), rows).to_owned()
+            }
+        };
+        self.run_frames(tape, x, &mut frames)
+    }
+
+    /// Runs the network on images `x [B, 1, 28, 28]` in time tiles, `frames(steps)` giving
+    /// each tile's encoded input `[steps·B, 1, 28, 28]`.
+    fn run_frames<'t>(
+        &self,
+        tape: &'t Tape,
+        x: &Tensor,
+        frames: &mut dyn FnMut(Range<usize>) -> Tensor,
+    ) -> Output<'t> {
+        let (t, b) = (self.steps, x.shape()[0]);
         let tiles = time_tiles(t, self.time_tile);
         let n_layers = self.layers.len();
         // Per layer (the encoded input first): spike counts summed over the tiles, and the
@@ -166,10 +212,7 @@ impl Sae {
         let (mut latent_spikes, mut readout) = (vec![], None);
         for (k, steps) in tiles.iter().enumerate() {
             let (len, last) = (steps.len(), k + 1 == tiles.len());
-            let mut h = match tiles.len() {
-                1 => input.clone(),
-                _ => input.slice_axis(0, steps.start * b..steps.end * b),
-            };
+            let mut h = tape.constant(frames(steps.clone()));
             let events = h.value().mapv(|v| f32::from(u8::from(v != 0.0)));
             add_to(&mut counts[0], tape.constant(events).sum_blocks(len));
             if last {
