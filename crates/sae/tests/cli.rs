@@ -159,8 +159,9 @@ fn huge_sizes_are_usage_errors() {
             "iters = 18446744073709551615",
         ),
         (&["bench", "--steps", "100000"], "memory: training"),
+        // Inference runs in time tiles: its memory follows the batch, not T.
         (
-            &["bench", "--mode", "infer", "--steps", "100000"],
+            &["bench", "--mode", "infer", "--batch", "1000000"],
             "memory: inference",
         ),
     ] {

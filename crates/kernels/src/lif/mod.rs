@@ -1036,6 +1036,12 @@ mod tests {
         let trace_ref = lif_forward_ref(p, steps, n, current, &mut c_ref);
         assert_eq!(bits(&c), bits(&c_ref), "c differs for {p:?}");
         assert!(trace == trace_ref, "trace differs for {p:?}");
+        let mut counts = vec![f32::NAN; n];
+        trace.counts_into(&mut counts);
+        for (i, &count) in counts.iter().enumerate() {
+            let want = (0..steps).filter(|&t| trace_ref.spike(t, i)).count();
+            assert_eq!(count, want as f32, "count of neuron {i}");
+        }
         // Asking for c[T−1] only gives the same last row and the same trace.
         let mut last = vec![f32::NAN; n];
         if steps > 0 {
@@ -1294,6 +1300,12 @@ mod tests {
         }
         let total = spikes.iter().sum::<f32>();
         assert_eq!(trace.total_spikes() as f32, total);
+        let mut counts = vec![f32::NAN; n];
+        trace.counts_into(&mut counts);
+        for (i, &count) in counts.iter().enumerate() {
+            let want: f32 = (0..steps).map(|t| spikes[t * n + i]).sum();
+            assert_eq!(count, want, "count of neuron {i}");
+        }
         assert!(total > 0.0 && total < (steps * n) as f32);
     }
 

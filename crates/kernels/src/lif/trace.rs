@@ -3,6 +3,7 @@
 //! in the chunks the kernels hand to rayon tasks so that every task writes its own region.
 
 use rayon::prelude::*;
+use wide::f32x8;
 
 use super::{Floor, LifParams, PAR_MIN_LEN};
 
@@ -139,6 +140,43 @@ impl LifTrace {
             out.chunks_mut(n).enumerate().for_each(row);
         } else {
             out.par_chunks_mut(n).enumerate().for_each(row);
+        }
+    }
+
+    /// Writes each neuron's spike count over all steps, `Σ_t s[t]`, into `out[N]`: what
+    /// summing the spikes over time gives, read from the bits.
+    ///
+    /// # Panics
+    /// If `out.len() != N`.
+    pub fn counts_into(&self, out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            self.neurons,
+            "counts_into: out must hold N values"
+        );
+        let chunk = |(k, out): (usize, &mut [f32])| {
+            out.fill(0.0);
+            for t in 0..self.steps {
+                let bits = self.chunk_row(&self.spikes, k, t);
+                let groups = out.chunks_exact_mut(8).zip(bits);
+                for (out, &byte) in groups {
+                    let counts = f32x8::new(out.try_into().expect("eight"));
+                    let sum = counts + (super::lane_mask(byte) & f32x8::ONE);
+                    out.copy_from_slice(sum.as_array());
+                }
+                let tail = out.len() % 8;
+                if tail > 0 {
+                    let (at, byte) = (out.len() - tail, bits[bits.len() - 1]);
+                    for (q, o) in out[at..].iter_mut().enumerate() {
+                        *o += f32::from((byte >> q) & 1);
+                    }
+                }
+            }
+        };
+        if self.steps * self.neurons < PAR_MIN_LEN {
+            out.chunks_mut(self.chunk).enumerate().for_each(chunk);
+        } else {
+            out.par_chunks_mut(self.chunk).enumerate().for_each(chunk);
         }
     }
 

@@ -33,7 +33,7 @@ impl Config {
     /// spiking model in training, a byte per neuron and frame of the whole window for what
     /// the tape keeps as bits (spikes, floor masks) and four more for the potentials a
     /// non-`membrane` surrogate keeps; in inference over several tiles, the state carried
-    /// between them, and the encoded input; the parameters (×4 in training: gradients and
+    /// between them, and one image's latent raster; the parameters (×4 in training: gradients and
     /// two Adam moments); latent codes of an evaluation; the dataset. An error when a
     /// count overflows.
     pub fn estimate_bytes(&self, w: Workload) -> Result<u64, String> {
@@ -75,8 +75,8 @@ impl Config {
                 if self.steps > self.time_tile {
                     add(per_step.checked_mul(8), "the carried state")?;
                 }
-                let input = (self.steps as u64).checked_mul(self.batch as u64 * 784 * 4);
-                add(input, "the encoded input")?;
+                let raster = (self.steps as u64).checked_mul(self.latent as u64 * 4);
+                add(raster, "the latent raster")?;
             }
             (false, _) => {}
         }
@@ -246,14 +246,24 @@ mod tests {
         Config::paper()
             .check_memory_within(Workload::Train, 8 << 30)
             .unwrap();
-        // The live machine: no machine holds this (≈ 700 TiB).
+        // The live machine: no machine holds this (≈ 60 TiB for one time tile).
         let huge = Config {
-            steps: 1_000_000,
+            batch: 10_000_000,
             ..big
         };
         let err = huge.check_memory(Workload::Infer);
         if autograd::memory::machine_memory().is_some() {
             assert!(err.unwrap_err().starts_with("memory: inference"));
         }
+        // Inference runs in time tiles: a long window alone does not make it large.
+        let long = Config {
+            steps: 1_000_000,
+            ..Config::paper()
+        };
+        let (short, long) = (
+            Config::paper().estimate_bytes(Workload::Infer).unwrap(),
+            long.estimate_bytes(Workload::Infer).unwrap(),
+        );
+        assert!(long < short + (512 << 20), "{short} → {long} bytes");
     }
 }

@@ -36,8 +36,9 @@ pub struct Output<'t> {
     /// Spiking models only: per layer, in order, the encoded input first (its `c_last` is
     /// the input's last frame).
     pub layers: Vec<LayerActivity<'t>>,
-    /// Spiking models only: the latent layer's spikes `[T·B, latent]`, for rasters.
-    pub latent_spikes: Option<Var<'t>>,
+    /// Spiking models only: the first image's latent spikes `[T, latent]`, for rasters
+    /// (all images' would grow with `T·B`).
+    pub latent_spikes: Option<Tensor>,
     /// The VAE only: the posterior's mean and log-variance `(μ, log σ²)`, `[B, latent]`.
     pub posterior: Option<(Var<'t>, Var<'t>)>,
 }

@@ -9,7 +9,7 @@
 use autograd::nn::{Module, Visitor};
 use autograd::{Parameter, Tape, Var};
 
-use crate::nn::lif::{LifCarry, LifParams, lif, lif_final, lif_last_tile, lif_tile};
+use crate::nn::lif::{LifOutput, LifParams, TileOptions, lif, lif_final, lif_tile};
 
 /// The synaptic op of a layer and its geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,26 +125,23 @@ impl LifLayer {
         lif_final(&self.current(tape, x), steps, &self.neuron)
     }
 
-    /// One time tile of [`LifLayer::forward`] (`full_c`) or [`LifLayer::forward_final`]:
-    /// `steps` steps of inputs `x [steps·B, …]` from the state `carry` the previous tile
-    /// left (from rest without one); the state for the next tile unless this is the `last`.
+    /// One time tile of the layer: `steps` steps of inputs `x [steps·B, …]` (see
+    /// [`lif_tile`] for what `options` choose and what it gives), the spikes shaped as the
+    /// input of a next layer that reshapes its input as `next` does (no copy there).
     pub fn forward_tile<'t>(
         &self,
         tape: &'t Tape,
         x: &Var<'t>,
         steps: usize,
-        full_c: bool,
-        carry: Option<&LifCarry<'t>>,
-        last: bool,
-    ) -> (Var<'t>, Var<'t>, Option<LifCarry<'t>>) {
+        mut options: TileOptions<'_, 't>,
+        next: Option<Reshape>,
+    ) -> LifOutput<'t> {
         let current = self.current(tape, x);
-        if last {
-            let (s, c) = lif_last_tile(&current, steps, &self.neuron, full_c, carry);
-            (s, c, None)
-        } else {
-            let (s, c, next) = lif_tile(&current, steps, &self.neuron, full_c, carry);
-            (s, c, Some(next))
+        if let Some(next) = next {
+            let rows = current.shape()[0];
+            options.spikes_shape = Some([&[rows][..], &next.frame(&current.shape()[1..])].concat());
         }
+        lif_tile(&current, steps, &self.neuron, options)
     }
 }
 

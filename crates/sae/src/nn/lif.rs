@@ -14,8 +14,10 @@ use kernels::lif::{LifAdjoint, LifState};
 use ndarray::Dimension;
 
 /// The multi-step LIF op: inputs the currents (and, for a time tile after the first, the
-/// carried `v̂` and `c`); outputs the spikes, `c` for every step or, without `full_c`, only
-/// `c[T−1]`, and with `carry_out` the state `(v̂, c)` after the last step for the next tile.
+/// carried `v̂` and `c`); outputs the spikes (in `spikes_shape` when given: the next
+/// layer's input shape, so that it needs no reshape), `c` for every step or, without
+/// `full_c`, only `c[T−1]`, the spike counts `Σ_t s[t]` `[B, …]` (read from the trace's
+/// bits), and with `carry_out` the state `(v̂, c)` after the last step for the next tile.
 ///
 /// The carried state's "gradients" are the backward recurrence's adjoints `(Au, Ac)`
 /// (`kernels::lif`), which equal `∂L/∂v̂` and `∂L/∂c` only under an exact surrogate: a
@@ -25,6 +27,7 @@ struct LifOp {
     steps: usize,
     full_c: bool,
     carry_out: bool,
+    spikes_shape: Option<Vec<usize>>,
     /// The currents' shape and the kernel's trace, kept by a recorded forward.
     saved: Option<(ndarray::IxDyn, LifTrace)>,
 }
@@ -37,6 +40,12 @@ fn slice(t: &Tensor) -> &[f32] {
 fn tensor(shape: ndarray::IxDyn, values: Vec<f32>) -> Tensor {
     Tensor::from_shape_vec(shape, values).expect("one value per neuron")
 }
+
+/// Output positions of [`LifOp`].
+const SPIKES: usize = 0;
+const C: usize = 1;
+const COUNTS: usize = 2;
+const CARRY: usize = 3;
 
 impl Function for LifOp {
     fn name(&self) -> &str {
@@ -65,12 +74,18 @@ impl Function for LifOp {
             Some(state) => kernels::lif::lif_forward_from(p, steps, neurons, input, c_out, state),
             None => kernels::lif::lif_forward(p, steps, neurons, input, c_out),
         };
-        let mut s = Tensor::zeros(current.raw_dim());
+        let spikes_dim = match &self.spikes_shape {
+            Some(shape) => ndarray::IxDyn(shape),
+            None => current.raw_dim(),
+        };
+        let mut s = Tensor::zeros(spikes_dim);
         trace.spikes_into(s.as_slice_mut().expect("fresh tensor"));
+        let mut counts = Tensor::zeros(frame.clone());
+        trace.counts_into(counts.as_slice_mut().expect("fresh tensor"));
         if record {
             self.saved = Some((current.raw_dim(), trace));
         }
-        let mut out = vec![s, c];
+        let mut out = vec![s, c, counts];
         if let Some(state) = state.filter(|_| self.carry_out) {
             let (vhat, c) = state.into_parts();
             out.extend([tensor(frame.clone(), vhat), tensor(frame, c)]);
@@ -80,17 +95,18 @@ impl Function for LifOp {
 
     fn backward(
         self: Box<Self>,
-        grads: Vec<Option<Tensor>>,
+        mut grads: Vec<Option<Tensor>>,
         needs: &[bool],
     ) -> Vec<Option<Tensor>> {
         let (shape, trace) = self.saved.expect("forward recorded its trace");
+        let g_counts = grads[COUNTS].take();
         let frame = last_step_dim(shape.slice(), self.steps);
         let mut gi = Tensor::zeros(shape);
         let gi_out = gi.as_slice_mut().expect("fresh tensor");
         let len = gi_out.len();
         // The kernel takes ∂L/∂c for every step: a c[T−1]-only gradient is the last row.
         let expanded: Vec<f32>;
-        let gc = match (&grads[1], self.full_c) {
+        let gc = match (&grads[C], self.full_c) {
             (Some(g), false) => {
                 let mut full = vec![0.0; len];
                 full[len - g.len()..].copy_from_slice(slice(g));
@@ -99,7 +115,21 @@ impl Function for LifOp {
             }
             (g, _) => g.as_ref().map(slice),
         };
-        let gs = grads[0].as_ref().map(slice);
+        // A count's gradient reaches the spike of every step.
+        let with_counts: Vec<f32>;
+        let gs = match (&grads[SPIKES], g_counts) {
+            (g, None) => g.as_ref().map(slice),
+            (g, Some(gn)) => {
+                let gn = slice(&gn);
+                with_counts = match g {
+                    Some(g) => (slice(g).chunks_exact(gn.len()))
+                        .flat_map(|row| row.iter().zip(gn).map(|(g, n)| g + n))
+                        .collect(),
+                    None => gn.repeat(self.steps),
+                };
+                Some(&with_counts[..])
+            }
+        };
         let neurons = trace.neurons();
         let carried_in = needs.len() == 3;
         if !self.carry_out && !carried_in {
@@ -110,7 +140,7 @@ impl Function for LifOp {
         // first step.
         let part =
             |g: &Option<Tensor>| g.as_ref().map_or(vec![0.0; neurons], |g| slice(g).to_vec());
-        let mut adjoint = match grads.get(2..4) {
+        let mut adjoint = match grads.get(CARRY..CARRY + 2) {
             Some([au, ac]) => LifAdjoint::from_parts(part(au), part(ac)),
             _ => LifAdjoint::new(neurons),
         };
@@ -140,6 +170,33 @@ pub struct LifCarry<'t> {
     c: Var<'t>,
 }
 
+/// What a time tile of LIF neurons gives.
+#[derive(Clone, Debug)]
+pub struct LifOutput<'t> {
+    /// Spikes `[steps·B, …]` (in the shape asked for).
+    pub spikes: Var<'t>,
+    /// `c` for every step of the tile, or only its last step's `[B, …]`.
+    pub c: Var<'t>,
+    /// Spike counts over the tile's steps, `[B, …]` in the currents' frame shape.
+    pub counts: Var<'t>,
+    /// The state for the next tile (none after the last).
+    pub carry: Option<LifCarry<'t>>,
+}
+
+/// How a time tile of [`lif_tile`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct TileOptions<'a, 't> {
+    /// `c` for every step (else only the last step's).
+    pub full_c: bool,
+    /// The state the previous tile left (none: from rest).
+    pub carry: Option<&'a LifCarry<'t>>,
+    /// Whether the next tile needs a state (false for the last tile).
+    pub carry_out: bool,
+    /// The spikes' shape, `[steps·B, …]` with the currents' number of values (e.g. the
+    /// next layer's input shape); none: the currents' shape.
+    pub spikes_shape: Option<Vec<usize>>,
+}
+
 /// Spikes and leaky cumulative potential `(s, c)` of LIF neurons driven by `current`
 /// `[T·B, …]` (time-major: the first `B` rows are step 0). Under the `membrane`
 /// surrogate the spikes are declared [`Var::grad_where_nonzero`], so the next layer
@@ -148,8 +205,12 @@ pub struct LifCarry<'t> {
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
 pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
-    let (s, c, _) = lif_op(current, steps, params, true, None, false);
-    (s, c)
+    let options = TileOptions {
+        full_c: true,
+        ..TileOptions::default()
+    };
+    let out = lif_tile(current, steps, params, options);
+    (out.spikes, out.c)
 }
 
 /// [`lif`] that gives only the last step's potential `C = c[T−1]` `[B, …]`, all the
@@ -158,59 +219,32 @@ pub fn lif<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>,
 /// # Panics
 /// If `steps` is 0 or does not divide the leading dimension.
 pub fn lif_final<'t>(current: &Var<'t>, steps: usize, params: &LifParams) -> (Var<'t>, Var<'t>) {
-    let (s, c, _) = lif_op(current, steps, params, false, None, false);
-    (s, c)
+    let out = lif_tile(current, steps, params, TileOptions::default());
+    (out.spikes, out.c)
 }
 
-/// One time tile of [`lif`] (`full_c`) or [`lif_final`]: `steps` steps from the state
-/// `carry` the previous tile left (from rest without one), giving `(s, c)` and the state
-/// for the next tile. Tiles run this way give the same spikes, potentials and gradients
-/// as one call over all their steps.
+/// One time tile of LIF neurons: `steps` steps of `current [steps·B, …]` from the state
+/// the previous tile left, giving spikes, `c`, spike counts and the state for the next
+/// tile. Tiles run this way give the same spikes, potentials and gradients as one call
+/// over all their steps.
 ///
 /// # Panics
-/// If `steps` is 0 or does not divide the leading dimension, or `carry` is of another
-/// shape than one step of `current`.
+/// If `steps` is 0 or does not divide the leading dimension, the carried state is of
+/// another shape than one step of `current`, or `spikes_shape` holds another number of
+/// values or frames.
 pub fn lif_tile<'t>(
     current: &Var<'t>,
     steps: usize,
     params: &LifParams,
-    full_c: bool,
-    carry: Option<&LifCarry<'t>>,
-) -> (Var<'t>, Var<'t>, LifCarry<'t>) {
-    let (s, c, carry) = lif_op(current, steps, params, full_c, carry, true);
-    (s, c, carry.expect("a carry out"))
-}
-
-/// [`lif_tile`] of the last tile: nothing is carried out.
-///
-/// # Panics
-/// As [`lif_tile`].
-pub fn lif_last_tile<'t>(
-    current: &Var<'t>,
-    steps: usize,
-    params: &LifParams,
-    full_c: bool,
-    carry: Option<&LifCarry<'t>>,
-) -> (Var<'t>, Var<'t>) {
-    let (s, c, _) = lif_op(current, steps, params, full_c, carry, false);
-    (s, c)
-}
-
-fn lif_op<'t>(
-    current: &Var<'t>,
-    steps: usize,
-    params: &LifParams,
-    full_c: bool,
-    carry: Option<&LifCarry<'t>>,
-    carry_out: bool,
-) -> (Var<'t>, Var<'t>, Option<LifCarry<'t>>) {
+    options: TileOptions<'_, 't>,
+) -> LifOutput<'t> {
     let rows = current.shape().first().copied().unwrap_or(0);
     assert!(
         steps > 0 && rows % steps == 0,
         "lif: {steps} steps do not divide the leading dimension of {:?}",
         current.shape()
     );
-    if let Some(carry) = carry {
+    if let Some(carry) = options.carry {
         let frame = last_step_dim(current.shape(), steps);
         assert_eq!(
             carry.c.shape(),
@@ -218,29 +252,44 @@ fn lif_op<'t>(
             "lif: the carried state is not one step of the currents"
         );
     }
+    if let Some(shape) = &options.spikes_shape {
+        assert!(
+            shape.first() == Some(&rows)
+                && shape.iter().product::<usize>() == current.value().len(),
+            "lif: spikes of shape {shape:?} for currents of shape {:?}",
+            current.shape()
+        );
+    }
     let op = LifOp {
         params: *params,
         steps,
-        full_c,
-        carry_out,
+        full_c: options.full_c,
+        carry_out: options.carry_out,
+        spikes_shape: options.spikes_shape,
         saved: None,
     };
-    let inputs = match carry {
+    let inputs = match options.carry {
         Some(carry) => vec![current, &carry.vhat, &carry.c],
         None => vec![current],
     };
     let mut out = current.tape().apply(op, &inputs).into_iter();
-    let (s, c) = (out.next().expect("spikes"), out.next().expect("c"));
-    let carry = carry_out.then(|| LifCarry {
-        vhat: out.next().expect("carried v̂"),
-        c: out.next().expect("carried c"),
+    let mut next = |what: &str| out.next().expect(what);
+    let (s, c, counts) = (next("spikes"), next("c"), next("counts"));
+    let carry = options.carry_out.then(|| LifCarry {
+        vhat: next("carried v̂"),
+        c: next("carried c"),
     });
     // ∂s/∂v = s/θ: the spikes' gradient is read only where they fired.
-    let s = match params.surrogate {
+    let spikes = match params.surrogate {
         Surrogate::Membrane => s.grad_where_nonzero(),
         _ => s,
     };
-    (s, c, carry)
+    LifOutput {
+        spikes,
+        c,
+        counts,
+        carry,
+    }
 }
 
 /// The LIF layer composed step by step from plain autograd ops: the oracle that the
@@ -411,7 +460,14 @@ pub(crate) mod tests {
                     for len in tiles {
                         let rows = t0 * b..(t0 + len) * b;
                         let part = x.slice_axis(0, rows.clone());
-                        let (s, c, next) = lif_tile(&part, len, &p, full_c, carry.as_ref());
+                        let options = TileOptions {
+                            full_c,
+                            carry: carry.as_ref(),
+                            carry_out: true,
+                            spikes_shape: None,
+                        };
+                        let out = lif_tile(&part, len, &p, options);
+                        let (s, c, next) = (out.spikes, out.c, out.carry.expect("a carry"));
                         let gs = gs
                             .slice_axis(ndarray::Axis(0), rows.clone().into())
                             .to_owned();

@@ -15,7 +15,7 @@ use rand::Rng;
 use crate::config::{Config, Encoder, Readout, SIDE};
 use crate::nn::autoencoder::{AutoEncoder, LayerActivity, Output, Sampling, rows};
 use crate::nn::layers::{LifLayer, Synapse};
-use crate::nn::lif::{LifCarry, LifParams};
+use crate::nn::lif::{LifCarry, LifParams, TileOptions};
 use crate::nn::plan;
 use crate::seeds;
 
@@ -209,7 +209,7 @@ impl Sae {
         let mut counts: Vec<Option<Var<'t>>> = vec![None; n_layers + 1];
         let mut c_last: Vec<Option<Var<'t>>> = vec![None; n_layers + 1];
         let mut carries: Vec<Option<LifCarry<'t>>> = vec![None; n_layers];
-        let (mut latent_spikes, mut readout) = (vec![], None);
+        let (mut latent_raster, mut readout) = (vec![], None);
         for (k, steps) in tiles.iter().enumerate() {
             let (len, last) = (steps.len(), k + 1 == tiles.len());
             let mut h = tape.constant(frames(steps.clone()));
@@ -222,12 +222,19 @@ impl Sae {
                 // The read-out needs the output layer's c at every step; the others only C.
                 let output = i + 1 == n_layers;
                 let carry = carries[i].take();
+                // The spikes come out in the next layer's input shape: no reshape copy.
+                let next = self.layers.get(i + 1).map(|next| next.input);
                 let (s, c) = tape.scope(&layer.name, || {
-                    let carry = carry.as_ref();
-                    let (s, c, next) = layer.forward_tile(tape, &h, len, output, carry, last);
-                    carries[i] = next;
-                    add_to(&mut counts[i + 1], s.sum_blocks(len));
-                    (s, c)
+                    let options = TileOptions {
+                        full_c: output,
+                        carry: carry.as_ref(),
+                        carry_out: !last,
+                        spikes_shape: None,
+                    };
+                    let out = layer.forward_tile(tape, &h, len, options, next);
+                    carries[i] = out.carry;
+                    add_to(&mut counts[i + 1], out.counts);
+                    (out.spikes, out.c)
                 });
                 if output {
                     let part = tape.scope("loss", || self.readout_part(&c, len, b));
@@ -244,7 +251,9 @@ impl Sae {
                     });
                 }
                 if i == self.latent {
-                    latent_spikes.push(s.clone());
+                    // The first image's rows, for rasters: T·latent values, not T·B·latent.
+                    let first = Slice::new(0, None, b as isize);
+                    latent_raster.push(s.value().slice_axis(Axis(0), first).to_owned());
                 }
                 h = s;
             }
@@ -263,10 +272,8 @@ impl Sae {
         let mse = tape.scope("loss", || recon.mse_loss(&tape.constant(x.clone())));
         let n = self.layers[self.latent].weight.shape()[0];
         let latent = layers[self.latent + 1].counts.reshape(&[b, n]) / t as f32;
-        let latent_spikes = match latent_spikes.len() {
-            1 => latent_spikes.pop(),
-            _ => Some(Var::concat(&latent_spikes.iter().collect::<Vec<_>>(), 0)),
-        };
+        let views: Vec<_> = latent_raster.iter().map(|r| r.view()).collect();
+        let latent_spikes = ndarray::concatenate(Axis(0), &views).ok();
         Output {
             recon,
             mse,
@@ -456,7 +463,7 @@ mod tests {
                     .iter()
                     .map(|p| Tensor::clone(&p.grad().expect("gradient")))
                     .collect();
-                let raster = out.latent_spikes.expect("latent spikes").value().clone();
+                let raster = out.latent_spikes.expect("latent spikes");
                 (counts, loss.item(), grads, raster)
             };
             let (whole, tiled) = (run(7), run(3));

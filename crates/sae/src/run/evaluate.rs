@@ -141,7 +141,7 @@ pub(crate) fn evaluate_unless_stopped(
             }
             if b == 0 {
                 raster = Some(match &out.latent_spikes {
-                    Some(spikes) => figures::raster_of(spikes.value(), steps, 0),
+                    Some(spikes) => figures::raster_of(spikes, steps, 0),
                     None => Array2::from_shape_vec(
                         (1, width),
                         code.iter().take(width).copied().collect(),
