@@ -81,7 +81,15 @@ pub use event::{
     linear_backward_weight_auto, linear_backward_weight_event, linear_backward_weight_event_ref,
     linear_forward_auto, linear_forward_event, linear_forward_event_ref,
 };
-pub use gather::SpikeMaps;
+pub use gather::{
+    PackedWeights, SpikeMaps, conv_transpose2d_backward_input_gather,
+    conv_transpose2d_backward_input_gather_ref, conv_transpose2d_backward_weight_gather,
+    conv_transpose2d_backward_weight_gather_ref, conv_transpose2d_forward_gather,
+    conv_transpose2d_forward_gather_nchw, conv_transpose2d_forward_gather_ref,
+    conv2d_backward_input_gather, conv2d_backward_input_gather_ref, conv2d_backward_weight_gather,
+    conv2d_backward_weight_gather_ref, conv2d_forward_gather, conv2d_forward_gather_nchw,
+    conv2d_forward_gather_ref,
+};
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{
     Floor, LifParams, LifState, LifTrace, Reset, Surrogate, lif_backward, lif_backward_ref,
