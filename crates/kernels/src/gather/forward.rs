@@ -2,6 +2,7 @@
 //! kernel walks the set bits of its receptive field.
 
 use super::bits::SpikeMaps;
+use super::events::FrameEvents;
 use super::geometry::Geometry;
 use super::simd::{blocks, store, with_block};
 use super::weights::PackedWeights;
@@ -88,31 +89,92 @@ fn forward(g: &Geometry, x: &SpikeMaps, w: &PackedWeights, y: &mut [f32], nchw: 
     if frame_len == 0 || g.frames == 0 {
         return;
     }
-    let frames = y.par_chunks_mut(frame_len).enumerate();
-    if nchw {
-        frames.for_each_init(Vec::new, |scratch: &mut Vec<f32>, (f, y)| {
-            scratch.resize(frame_len, 0.0);
-            forward_frame(g, x.frame(f), w, scratch);
-            transpose(scratch, g.out_pixels(), g.c_out, y);
-        });
-    } else {
-        frames.for_each(|(f, y)| forward_frame(g, x.frame(f), w, y));
-    }
+    y.par_chunks_mut(frame_len).enumerate().for_each_init(
+        <(FrameEvents, Vec<f32>)>::default,
+        |(events, scratch), (f, y)| {
+            if nchw {
+                scratch.resize(frame_len, 0.0);
+                forward_frame(g, x.frame(f), w, scratch, events);
+                transpose(scratch, g.out_pixels(), g.c_out, y);
+            } else {
+                forward_frame(g, x.frame(f), w, y, events);
+            }
+        },
+    );
 }
 
-/// One frame: `bits` its spikes `[h][w][words]`, `y` its output `[out_h][out_w][c_out]`.
-fn forward_frame(g: &Geometry, bits: &[u64], w: &PackedWeights, y: &mut [f32]) {
+/// One frame: `bits` its spikes `[h][w][words]`, `y` its output `[out_h][out_w][c_out]`,
+/// `events` scratch for its spike list.
+fn forward_frame(
+    g: &Geometry,
+    bits: &[u64],
+    w: &PackedWeights,
+    y: &mut [f32],
+    events: &mut FrameEvents,
+) {
+    if g.col_runs {
+        events.fill(bits, g.words(), g.c_in);
+    }
     for (pixel, y) in y.chunks_exact_mut(g.c_out).enumerate() {
         let (oy, ox) = (pixel / g.out_w, pixel % g.out_w);
         for (v0, len) in blocks(w.lanes()) {
-            with_block!(len, gather_pixel(g, bits, w, v0, oy, ox, y));
+            if g.col_runs {
+                with_block!(len, gather_runs(g, events, w, v0, oy, ox, y));
+            } else {
+                with_block!(len, gather_pixel(g, bits, w, v0, oy, ox, y));
+            }
         }
     }
 }
 
+/// [`gather_pixel`] for a geometry whose column links are runs: each row of the receptive
+/// field is one run of spike entries, walked two at a time into two sets of accumulators
+/// (so that consecutive additions do not wait on each other).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gather_runs<const V: usize>(
+    g: &Geometry,
+    events: &FrameEvents,
+    w: &PackedWeights,
+    v0: usize,
+    oy: usize,
+    ox: usize,
+    y: &mut [f32],
+) {
+    let lanes = w.lanes();
+    let cols = g.out_cols.of(ox);
+    let mut acc = [[f32x8::ZERO; V]; 2];
+    if let Some(&(q0, ix0)) = cols.first() {
+        for &(p, iy) in g.out_rows.of(oy) {
+            let first = iy * g.w + ix0;
+            let run = &events.entries[events.start[first]..events.start[first + cols.len()]];
+            // Entry `first·c_in + (ix − ix0)·c_in + c` is weight row
+            // `(p·kw + q0)·c_in + (ix − ix0)·c_in + c`.
+            let shift = ((p * g.kw + q0) * g.c_in).wrapping_sub(first * g.c_in);
+            let row = |e: u32| &w.rows()[shift.wrapping_add(e as usize) * lanes + v0..][..V];
+            let mut pairs = run.chunks_exact(2);
+            for pair in &mut pairs {
+                let (r0, r1) = (row(pair[0]), row(pair[1]));
+                for v in 0..V {
+                    acc[0][v] += r0[v];
+                    acc[1][v] += r1[v];
+                }
+            }
+            if let [e] = pairs.remainder() {
+                let r = row(*e);
+                for v in 0..V {
+                    acc[0][v] += r[v];
+                }
+            }
+        }
+    }
+    let sum: [f32x8; V] = std::array::from_fn(|v| acc[0][v] + acc[1][v]);
+    store(&sum, y, v0);
+}
+
 /// Writes vectors `v0 .. v0 + V` of output pixel `(oy, ox)` into its row `y`: the sum,
 /// over its receptive field's taps and the set bits `c` of the input pixel under each, of
-/// weight row `(tap, c)`.
+/// weight row `(tap, c)`. The general path, one bit walk per tap.
 #[inline(always)]
 fn gather_pixel<const V: usize>(
     g: &Geometry,

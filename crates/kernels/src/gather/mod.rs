@@ -28,6 +28,14 @@
 //! the input pixels whose stamps cover it, the taps along each axis being those with
 //! `o + padding − p` a multiple of the stride.
 //!
+//! That is the general path. Where a receptive field's row of taps reads a row of
+//! consecutive input pixels through consecutive packed taps (convolutions of any stride,
+//! transposed convolutions of stride 1; the packing flips a transposed kernel's columns
+//! to make it so), each frame's set bits are first listed pixel by pixel, and a row of
+//! taps becomes one loop over one run of that list, each entry a weight row at a fixed
+//! offset: a loop per row of taps instead of a bit walk per tap, whose data-dependent
+//! trip counts are what the loop's time goes into at low density.
+//!
 //! The weight gradient walks the same loop with the roles swapped: the output pixel's
 //! gradient row sits in registers and is added into the gradient row `(tap, c)` of each
 //! set bit, in a partial per task of frames (fixed by the shape, summed in task order, so
@@ -40,6 +48,7 @@
 //! [`ConvTranspose2dShape`](crate::ConvTranspose2dShape).
 
 mod bits;
+mod events;
 mod forward;
 mod geometry;
 mod input;

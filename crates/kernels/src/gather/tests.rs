@@ -325,3 +325,37 @@ fn rejects_mismatched_spike_maps() {
     let packed = PackedWeights::conv2d(&s, &[0.0; 4]);
     conv2d_forward_gather(&s, &x, &packed, &mut [0.0; 4]);
 }
+
+/// The run loops cover convolutions of any stride and stride-1 transposed convolutions;
+/// strided transposed convolutions take the per-tap path (the proptests cover both).
+#[test]
+fn run_form_of_the_column_links() {
+    let conv = |stride, padding| Conv2dShape {
+        batch: 1,
+        c_in: 2,
+        h: 9,
+        w: 7,
+        c_out: 3,
+        kh: 3,
+        kw: 4,
+        stride,
+        padding,
+    };
+    let tconv = |stride, padding| ConvTranspose2dShape {
+        batch: 1,
+        c_in: 2,
+        h: 5,
+        w: 4,
+        c_out: 3,
+        kh: 3,
+        kw: 4,
+        stride,
+        padding,
+        output_padding: 0,
+    };
+    use super::geometry::Geometry;
+    assert!(Geometry::conv2d(&conv(1, 0)).col_runs);
+    assert!(Geometry::conv2d(&conv(3, 2)).col_runs);
+    assert!(Geometry::conv_transpose2d(&tconv(1, 2)).col_runs);
+    assert!(!Geometry::conv_transpose2d(&tconv(2, 1)).col_runs);
+}

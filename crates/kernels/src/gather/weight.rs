@@ -2,6 +2,7 @@
 //! added into the packed gradient row of every set bit of its receptive field.
 
 use super::bits::SpikeMaps;
+use super::events::FrameEvents;
 use super::geometry::Geometry;
 use super::simd::{blocks, load, with_block};
 use super::weights::PackedWeights;
@@ -82,10 +83,11 @@ fn backward_weight(g: &Geometry, x: &SpikeMaps, gy: &[f32], gw: &mut [f32]) {
         .par_chunks(per_task * frame_len)
         .enumerate()
         .map(|(task, gy)| {
-            let mut partial = PackedWeights::zeros(g);
+            let (mut partial, mut events) = (PackedWeights::zeros(g), FrameEvents::default());
             for (k, gy) in gy.chunks_exact(frame_len).enumerate() {
                 let bits = x.frame(task * per_task + k);
-                weight_frame(g, bits, gy, partial.lanes(), partial.rows_mut());
+                let lanes = partial.lanes();
+                weight_frame(g, bits, gy, lanes, partial.rows_mut(), &mut events);
             }
             partial
         })
@@ -98,18 +100,66 @@ fn backward_weight(g: &Geometry, x: &SpikeMaps, gy: &[f32], gw: &mut [f32]) {
 }
 
 /// Adds one frame's gradient into `rows` (`[tap][c_in][lanes]`): `bits` its spikes, `gy`
-/// its output gradient `[out_h][out_w][c_out]`.
-fn weight_frame(g: &Geometry, bits: &[u64], gy: &[f32], lanes: usize, rows: &mut [f32x8]) {
+/// its output gradient `[out_h][out_w][c_out]`, `events` scratch for its spike list.
+fn weight_frame(
+    g: &Geometry,
+    bits: &[u64],
+    gy: &[f32],
+    lanes: usize,
+    rows: &mut [f32x8],
+    events: &mut FrameEvents,
+) {
+    if g.col_runs {
+        events.fill(bits, g.words(), g.c_in);
+    }
     for (pixel, gy) in gy.chunks_exact(g.c_out).enumerate() {
         let (oy, ox) = (pixel / g.out_w, pixel % g.out_w);
         for (v0, len) in blocks(lanes) {
-            with_block!(len, add_pixel(g, bits, gy, lanes, rows, v0, oy, ox));
+            if g.col_runs {
+                with_block!(len, add_runs(g, events, gy, lanes, rows, v0, oy, ox));
+            } else {
+                with_block!(len, add_pixel(g, bits, gy, lanes, rows, v0, oy, ox));
+            }
+        }
+    }
+}
+
+/// [`add_pixel`] for a geometry whose column links are runs: each row of the receptive
+/// field is one run of spike entries (see [`FrameEvents`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn add_runs<const V: usize>(
+    g: &Geometry,
+    events: &FrameEvents,
+    gy: &[f32],
+    lanes: usize,
+    rows: &mut [f32x8],
+    v0: usize,
+    oy: usize,
+    ox: usize,
+) {
+    let cols = g.out_cols.of(ox);
+    let Some(&(q0, ix0)) = cols.first() else {
+        return;
+    };
+    let gv: [f32x8; V] = std::array::from_fn(|v| load(gy, v0 + v));
+    for &(p, iy) in g.out_rows.of(oy) {
+        let first = iy * g.w + ix0;
+        let run = &events.entries[events.start[first]..events.start[first + cols.len()]];
+        // Entry `first·c_in + (ix − ix0)·c_in + c` is row `(p·kw + q0)·c_in + (ix − ix0)·c_in + c`.
+        let shift = ((p * g.kw + q0) * g.c_in).wrapping_sub(first * g.c_in);
+        for &e in run {
+            let row = &mut rows[shift.wrapping_add(e as usize) * lanes + v0..][..V];
+            for (r, v) in row.iter_mut().zip(&gv) {
+                *r += *v;
+            }
         }
     }
 }
 
 /// Adds vectors `v0 .. v0 + V` of output pixel `(oy, ox)`'s gradient row `gy` into row
-/// `(tap, c)` of `rows` for every tap of its receptive field and set bit `c` under it.
+/// `(tap, c)` of `rows` for every tap of its receptive field and set bit `c` under it. The
+/// general path, one bit walk per tap.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn add_pixel<const V: usize>(
