@@ -4,7 +4,7 @@
 
 use super::bits::SpikeMaps;
 use super::geometry::Geometry;
-use super::simd::load;
+use super::simd::{blocks, load, with_block};
 use super::weights::PackedWeights;
 use crate::conv::{Conv2dShape, ConvTranspose2dShape};
 use rayon::prelude::*;
@@ -74,13 +74,11 @@ fn check(kernel: &str, g: &Geometry, x: &SpikeMaps, w: &PackedWeights, gy: usize
     );
 }
 
-/// One thread's scratch: the set channels of the current pixel, their accumulators, and
-/// the current output gradient row as vectors.
+/// One thread's scratch: the set channels of the current pixel and their accumulators.
 #[derive(Default)]
 struct Scratch {
     channels: Vec<usize>,
     acc: Vec<f32x8>,
-    gy: Vec<f32x8>,
 }
 
 /// The input gradient, frames in parallel.
@@ -110,7 +108,7 @@ fn input_frame(
     gx: &mut [f32],
     scratch: &mut Scratch,
 ) {
-    let (lanes, words, tap_len) = (w.lanes(), g.words(), g.c_in * w.lanes());
+    let (lanes, words) = (w.lanes(), g.words());
     gx.fill(0.0);
     for (pixel, (gx, bits)) in gx
         .chunks_exact_mut(g.c_in)
@@ -133,24 +131,41 @@ fn input_frame(
         acc.clear();
         acc.resize(channels.len(), f32x8::ZERO);
         let (iy, ix) = (pixel / g.w, pixel % g.w);
-        let cols = g.in_cols.of(ix);
-        for &(p, oy) in g.in_rows.of(iy) {
-            for &(q, ox) in cols {
-                let gy = &gy[(oy * g.out_w + ox) * g.c_out..][..g.c_out];
-                scratch.gy.clear();
-                scratch.gy.extend((0..lanes).map(|v| load(gy, v)));
-                let rows = &w.rows()[(p * g.kw + q) * tap_len..][..tap_len];
-                for (a, &c) in acc.iter_mut().zip(channels.iter()) {
-                    let row = &rows[c * lanes..][..lanes];
-                    *a = row
-                        .iter()
-                        .zip(&scratch.gy)
-                        .fold(*a, |s, (r, v)| r.mul_add(*v, s));
-                }
-            }
+        for (v0, len) in blocks(lanes) {
+            with_block!(len, dot_block(g, w, gy, iy, ix, channels, acc, v0));
         }
         for (a, &c) in acc.iter().zip(channels.iter()) {
             gx[c] = a.reduce_add();
+        }
+    }
+}
+
+/// Adds into `acc[k]`, for each set channel `channels[k]` of input pixel `(iy, ix)`, the
+/// products of vectors `v0 .. v0 + V` of its weight rows and of the gradient rows of the
+/// output pixels they reach, the gradient block held in registers across the channels.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dot_block<const V: usize>(
+    g: &Geometry,
+    w: &PackedWeights,
+    gy: &[f32],
+    iy: usize,
+    ix: usize,
+    channels: &[usize],
+    acc: &mut [f32x8],
+    v0: usize,
+) {
+    let (lanes, tap_len) = (w.lanes(), g.c_in * w.lanes());
+    let cols = g.in_cols.of(ix);
+    for &(p, oy) in g.in_rows.of(iy) {
+        for &(q, ox) in cols {
+            let gy = &gy[(oy * g.out_w + ox) * g.c_out..][..g.c_out];
+            let gv: [f32x8; V] = std::array::from_fn(|v| load(gy, v0 + v));
+            let rows = &w.rows()[(p * g.kw + q) * tap_len..][..tap_len];
+            for (a, &c) in acc.iter_mut().zip(channels) {
+                let row = &rows[c * lanes + v0..][..V];
+                *a = row.iter().zip(&gv).fold(*a, |s, (r, v)| r.mul_add(*v, s));
+            }
         }
     }
 }
