@@ -9,11 +9,14 @@
 //! - [`pool_general`]: the same with per-axis windows, padding and ceil mode;
 //! - [`event`]: spike-driven (event) linear and convolution kernels that visit only the
 //!   nonzero inputs, and the dispatchers that pick them or the dense ones by density;
+//! - [`gather`]: output-stationary convolution kernels over bit-packed, channels-last
+//!   spike maps;
 //! - [`lif`]: multi-step leaky integrate-and-fire neurons, forward and backward over all
 //!   time steps, with the compact trace the backward reads;
 //! - [`encode`]: input encoders (rate and latency spike codes, input noise).
 //!
-//! Every tensor is `f32`, row-major and contiguous, images in NCHW order. Kernels take
+//! Every tensor is `f32`, row-major and contiguous, images in NCHW order (except in
+//! [`gather`], whose spikes are bits and whose activations are channels-last). Kernels take
 //! their shape as a small `Copy` struct and their data as slices; output buffers are
 //! overwritten, never accumulated into. Each fast kernel has a scalar reference twin named
 //! `<name>_ref` beside it: the obvious nested loops, kept as the specification the fast
@@ -29,6 +32,7 @@ pub mod conv;
 pub mod conv_general;
 pub mod encode;
 pub mod event;
+pub mod gather;
 pub mod gemm;
 pub mod lif;
 pub mod linear;
@@ -76,6 +80,15 @@ pub use event::{
     linear_backward_input_auto, linear_backward_input_event, linear_backward_input_event_ref,
     linear_backward_weight_auto, linear_backward_weight_event, linear_backward_weight_event_ref,
     linear_forward_auto, linear_forward_event, linear_forward_event_ref,
+};
+pub use gather::{
+    PackedWeights, SpikeMaps, conv_transpose2d_backward_input_gather,
+    conv_transpose2d_backward_input_gather_ref, conv_transpose2d_backward_weight_gather,
+    conv_transpose2d_backward_weight_gather_ref, conv_transpose2d_forward_gather,
+    conv_transpose2d_forward_gather_nchw, conv_transpose2d_forward_gather_ref,
+    conv2d_backward_input_gather, conv2d_backward_input_gather_ref, conv2d_backward_weight_gather,
+    conv2d_backward_weight_gather_ref, conv2d_forward_gather, conv2d_forward_gather_nchw,
+    conv2d_forward_gather_ref,
 };
 pub use gemm::{sgemm, sgemm_ref, sgemm_serial};
 pub use lif::{

@@ -51,7 +51,7 @@
 mod conv;
 mod linear;
 mod scatter;
-mod simd;
+pub(crate) mod simd;
 
 pub use conv::{
     conv_transpose2d_backward_auto, conv_transpose2d_backward_event,

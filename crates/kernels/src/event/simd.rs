@@ -135,7 +135,7 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Writes the transpose of the row-major `rows×cols` matrix `src` into `dst`
 /// (`dst[c·rows + r] = src[r·cols + c]`), writing `dst` as a few sequential streams (for
 /// a `dst` bound for memory).
-pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     debug_assert_eq!(src.len(), rows * cols);
     debug_assert_eq!(dst.len(), rows * cols);
     transpose_into::<false>(src, rows, cols, 0..cols, dst, rows);
