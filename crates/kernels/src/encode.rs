@@ -341,7 +341,7 @@ mod tests {
             latency_encode_steps(&x, steps, t, 0.8, 1.0, 0.7, &mut tiled[rows]);
         }
         assert_eq!(tiled, whole);
-        assert!(whole.iter().any(|&s| s == 1.0));
+        assert!(whole.contains(&1.0));
     }
 
     #[test]
