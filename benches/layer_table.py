@@ -5,14 +5,23 @@ the JSON that `sae bench` prints (spiking model).
     python3 benches/layer_table.py b.json [train|infer]
 
 Columns: forward and backward milliseconds of the layer's ops per step
-(`*_profile_ms`), the density of the layer's input in the first batch, the forward's
-work per step (synaptic operations: nonzero inputs times their fan-out, what the event
-kernels do; and the dense MACs of the same connections, what a GEMM does), and the
-forward's rate on each basis (G operations per second).
+(`*_profile_ms`), the density of the layer's input in the first batch, the work per step
+(synaptic operations: nonzero inputs times their fan-out, what the event kernels do,
+forward and — weight and input gradient at the spikes — backward; and the dense MACs of
+the same connections, what a GEMM does), the rates achieved, the rate at which the
+layer's f32 tensors stream, and which of the two costs (synaptic work at the event
+kernels' rate, or streaming its tensors) accounts for more of its time.
 """
 
 import json
+import os
 import sys
+
+# The event kernels' rate on synaptic operations and the machine's streaming bandwidth,
+# both on the 2 threads of the bench (BENCHMARKS.md has where they come from); override
+# with EVENT_RATE and STREAM (G op/s, GB/s).
+EVENT_RATE = float(os.environ.get("EVENT_RATE", "10"))
+STREAM = float(os.environ.get("STREAM", "10"))
 
 
 def main():
@@ -28,25 +37,43 @@ def main():
           f"median step {r[f'{mode}_step_ms']:.0f} ms"
           + (f", parameters of `{r['init']}`" if r.get("init") else ", at initialization")
           + ")\n")
-    print("| layer | input density | fwd ms | bwd ms | synaptic ops / step | dense MACs / step "
-          "| fwd G op/s (synaptic) | fwd G MAC/s (dense-equivalent) |")
-    print("|---|---|---|---|---|---|---|---|")
-    totals = [0.0, 0.0, 0.0, 0.0]
+    stats = {l["layer"]: l for l in r["spike_stats_at_init_first_batch"]}
+    frames = batch * r["T"]
+    print("| layer | input density | fwd ms | bwd ms | fwd synaptic ops | bwd synaptic ops "
+          "| dense MACs (fwd) | fwd / bwd G op/s | f32 traffic fwd / bwd GB/s | bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    totals = [0.0, 0.0, 0.0, 0.0, 0.0]
     for i, w in enumerate(r["work_at_init_first_batch"]):
         p = profile.get(w["layer"], {"forward": 0.0, "backward": 0.0})
         ops, dense = w["synaptic_ops_per_image"] * batch, w["dense_macs_per_image"] * batch
+        # Backward under the membrane surrogate: the weight gradient and the input
+        # gradient each take one pass over the input events.
+        bwd_ops = 2 * ops
         fwd, bwd = p["forward"], p["backward"]
-        rate = lambda n: n / (fwd * 1e-3) / 1e9 if fwd > 0 else float("nan")  # noqa: E731
+        rate = lambda n, ms: n / (ms * 1e-3) / 1e9 if ms > 0 else float("nan")  # noqa: E731
+        # The f32 tensors a layer streams per frame, each way: its input read (4 B per
+        # input neuron), its currents written and read, its spikes written (4 B each per
+        # output neuron); backward the same number of gradient tensors.
+        n_in, n_out = stats[inputs[i]]["neurons"], stats[w["layer"]]["neurons"]
+        traffic = frames * (4 * n_in + 12 * n_out)
+        bw_f, bw_b = rate(traffic, fwd), rate(traffic, bwd)
+        # Which cost explains the time: the synaptic work at the event kernels' rate
+        # (`EVENT_RATE` G op/s), or streaming the tensors at `STREAM` GB/s.
+        synaptic_ms = (ops + bwd_ops) / EVENT_RATE / 1e6
+        stream_ms = 2 * traffic / STREAM / 1e6
+        bound = "synaptic work" if synaptic_ms >= stream_ms else "per-frame streaming"
         print(f"| {w['layer']} | {density[inputs[i]]:.3f} | {fwd:.0f} | {bwd:.0f} | {ops:.3g} "
-              f"| {dense:.3g} | {rate(ops):.1f} | {rate(dense):.1f} |")
-        for k, v in enumerate((fwd, bwd, ops, dense)):
+              f"| {bwd_ops:.3g} | {dense:.3g} | {rate(ops, fwd):.1f} / {rate(bwd_ops, bwd):.1f} "
+              f"| {bw_f:.1f} / {bw_b:.1f} | {bound} ({synaptic_ms:.0f} vs {stream_ms:.0f} ms) |")
+        for k, v in enumerate((fwd, bwd, ops, bwd_ops, dense)):
             totals[k] += v
     rest = {k: v for k, v in profile.items() if k not in {w["layer"] for w in r["work_at_init_first_batch"]}}
     other_f = sum(p["forward"] for p in rest.values())
     other_b = sum(p["backward"] for p in rest.values())
-    print(f"| other ({', '.join(k or 'glue' for k in rest)}) | | {other_f:.0f} | {other_b:.0f} | | | | |")
+    print(f"| other ({', '.join(k or 'glue' for k in rest)}) | | {other_f:.0f} | {other_b:.0f} "
+          "| | | | | | |")
     print(f"| **total** | | {totals[0] + other_f:.0f} | {totals[1] + other_b:.0f} | {totals[2]:.3g} "
-          f"| {totals[3]:.3g} | | |")
+          f"| {totals[3]:.3g} | {totals[4]:.3g} | | | |")
 
 
 if __name__ == "__main__":

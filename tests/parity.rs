@@ -13,6 +13,9 @@
 //!   step, gradients clipped by value first when `grad_clip > 0`) and the weights after
 //!   them (relative norm ≤ 1e-4), and the update `after − before` (relative norm ≤ 1e-3).
 //!
+//! Each dump is checked twice: the window as one time tile, and in tiles of 3 steps with
+//! the neurons' state carried (`Sae::time_tile`), against the same tolerances.
+//!
 //! One line per dump gives the worst errors (`cargo test --release --test parity --
 //! --nocapture`); a failure names the dump and the quantity.
 
@@ -351,8 +354,11 @@ impl<'a> Dump<'a> {
 }
 
 /// Compares one dump; returns the summary line and the failed checks.
-fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+fn check_dump(path: &Path, file: &TensorFile, time_tile: Option<usize>) -> (String, Vec<String>) {
+    let mut name = path.file_name().unwrap().to_string_lossy().into_owned();
+    if let Some(tile) = time_tile {
+        name = format!("{name} (time tiles of {tile})");
+    }
     let dump = Dump {
         name: &name,
         path,
@@ -371,6 +377,9 @@ fn check_dump(path: &Path, file: &TensorFile) -> (String, Vec<String>) {
     }
 
     let mut sae = Sae::new(&cfg, &mut StdRng::seed_from_u64(0));
+    if let Some(tile) = time_tile {
+        sae.time_tile = tile;
+    }
     for (layer, (reference, ours)) in sae.layers.iter_mut().zip(LAYERS) {
         assert_eq!(layer.name, ours, "layer order of sae::nn::Sae changed");
         let key = format!("{reference}.weight");
@@ -610,9 +619,12 @@ fn parity_with_the_pytorch_reference() {
             println!("{name}: metadata keys: {keys}");
             last_keys = keys;
         }
-        let (line, fails) = check_dump(path, &file);
-        println!("{line}");
-        failures.extend(fails);
+        // One tile of all T steps, and tiles of 3 steps with the state carried.
+        for time_tile in [None, Some(3)] {
+            let (line, fails) = check_dump(path, &file, time_tile);
+            println!("{line}");
+            failures.extend(fails);
+        }
     }
     assert!(
         dumps > 0,

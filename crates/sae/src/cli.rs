@@ -297,6 +297,13 @@ fn read_file_layer(path: Option<&Path>) -> Result<Option<ConfigArgs>, RunError> 
         .map_err(RunError::Usage)
 }
 
+/// A run folder's `config.toml` as a layer ([`ConfigArgs::read_run`]).
+fn read_run_layer(path: &Path) -> Result<Option<ConfigArgs>, RunError> {
+    ConfigArgs::read_run(path)
+        .map(Some)
+        .map_err(RunError::Usage)
+}
+
 fn dispatch(cli: Cli) -> Result<(), RunError> {
     let parallel = matches!(
         cli.command,
@@ -405,7 +412,7 @@ fn train_command(args: TrainArgs) -> Result<(), RunError> {
     threads(&args.common)?;
     let (dir, file, resume) = match &args.resume {
         Some(dir) => {
-            let file = read_file_layer(Some(&dir.join(CONFIG_FILE)))?;
+            let file = read_run_layer(&dir.join(CONFIG_FILE))?;
             (dir.clone(), file, true)
         }
         None => {
@@ -475,7 +482,7 @@ fn run_config(run: &Path, overrides: &ConfigArgs) -> Result<Config, RunError> {
         }
         Err(e) => return Err(RunError::Usage(format!("{}: {e}", config_path.display()))),
     }
-    let file = read_file_layer(Some(&config_path))?;
+    let file = read_run_layer(&config_path)?;
     resolve(file.as_ref(), overrides).map_err(RunError::Usage)
 }
 

@@ -267,6 +267,16 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration with [`Config::time_tile`] as it acts: a tile longer than the
+    /// window is one tile of all `T` steps, so `min(time_tile, steps)`. Two configurations
+    /// that differ only in a tile at least as long as the window run identically.
+    pub fn effective(&self) -> Config {
+        Config {
+            time_tile: self.time_tile.min(self.steps),
+            ..self.clone()
+        }
+    }
+
     /// The preset a name stands for.
     pub fn preset(p: Preset) -> Self {
         match p {

@@ -229,6 +229,17 @@ impl ConfigArgs {
         }
     }
 
+    /// Reads a run folder's `config.toml`: [`ConfigArgs::read`], where a file written
+    /// before time tiles existed (no `time_tile`) gets one tile of all its steps, which is
+    /// how that run went, so that it resumes bit for bit.
+    pub fn read_run(path: &Path) -> Result<Self, String> {
+        let mut layer = Self::read(path)?;
+        if layer.time_tile.is_none() {
+            layer.time_tile = layer.steps;
+        }
+        Ok(layer)
+    }
+
     /// Reads a TOML file of [`ConfigArgs`] keys (unknown keys are errors naming them).
     pub fn read(path: &Path) -> Result<Self, String> {
         // A FIFO or a device is never opened (it could block or never end), nor a file

@@ -138,8 +138,8 @@ impl Context<'_> {
 pub(crate) fn check_config(dir: &Path, cfg: &Config) -> Result<(), RunError> {
     let path = dir.join(CONFIG_FILE);
     let written =
-        ConfigArgs::read(&path).and_then(|file| resolve(Some(&file), &ConfigArgs::default()));
-    if written.as_ref() != Ok(cfg) {
+        ConfigArgs::read_run(&path).and_then(|file| resolve(Some(&file), &ConfigArgs::default()));
+    if written.map(|w| w.effective()) != Ok(cfg.effective()) {
         return Err(RunError::Usage(format!(
             "{}: this run was trained with another configuration than the study now asks \
              for; delete the folder to train it again",
