@@ -9,8 +9,9 @@ Columns: forward and backward milliseconds of the layer's ops per step
 (synaptic operations: nonzero inputs times their fan-out, what the event kernels do,
 forward and — weight and input gradient at the spikes — backward; and the dense MACs of
 the same connections, what a GEMM does), the rates achieved, the rate at which the
-layer's f32 tensors stream, and which of the two costs (synaptic work at the event
-kernels' rate, or streaming its tensors) accounts for more of its time.
+layer's f32 tensors stream, and what bounds it: synaptic work at the event kernels' rate
+or streaming its tensors at the machine's bandwidth, whichever would take longer, or,
+when neither accounts for half of the time, the per-element passes.
 """
 
 import json
@@ -20,8 +21,8 @@ import sys
 # The event kernels' rate on synaptic operations and the machine's streaming bandwidth,
 # both on the 2 threads of the bench (BENCHMARKS.md has where they come from); override
 # with EVENT_RATE and STREAM (G op/s, GB/s).
-EVENT_RATE = float(os.environ.get("EVENT_RATE", "10"))
-STREAM = float(os.environ.get("STREAM", "10"))
+EVENT_RATE = float(os.environ.get("EVENT_RATE", "9"))
+STREAM = float(os.environ.get("STREAM", "40"))
 
 
 def main():
@@ -48,9 +49,9 @@ def main():
         ops, dense = w["synaptic_ops_per_image"] * batch, w["dense_macs_per_image"] * batch
         # Backward under the membrane surrogate: the weight gradient and the input
         # gradient each take one pass over the input events.
-        bwd_ops = 2 * ops
+        bwd_ops = 2 * ops if mode == "train" else 0
         fwd, bwd = p["forward"], p["backward"]
-        rate = lambda n, ms: n / (ms * 1e-3) / 1e9 if ms > 0 else float("nan")  # noqa: E731
+        rate = lambda n, ms: n / (ms * 1e-3) / 1e9 if ms > 0 else 0.0  # noqa: E731
         # The f32 tensors a layer streams per frame, each way: its input read (4 B per
         # input neuron), its currents written and read, its spikes written (4 B each per
         # output neuron); backward the same number of gradient tensors.
@@ -60,8 +61,13 @@ def main():
         # Which cost explains the time: the synaptic work at the event kernels' rate
         # (`EVENT_RATE` G op/s), or streaming the tensors at `STREAM` GB/s.
         synaptic_ms = (ops + bwd_ops) / EVENT_RATE / 1e6
-        stream_ms = 2 * traffic / STREAM / 1e6
-        bound = "synaptic work" if synaptic_ms >= stream_ms else "per-frame streaming"
+        stream_ms = (2 if mode == "train" else 1) * traffic / STREAM / 1e6
+        # Neither explains half of the time: the per-element passes (finding spikes in
+        # f32 tensors, the LIF arithmetic, allocating and zeroing) do.
+        if max(synaptic_ms, stream_ms) < 0.5 * (fwd + bwd):
+            bound = "per-element passes"
+        else:
+            bound = "synaptic work" if synaptic_ms >= stream_ms else "bandwidth"
         print(f"| {w['layer']} | {density[inputs[i]]:.3f} | {fwd:.0f} | {bwd:.0f} | {ops:.3g} "
               f"| {bwd_ops:.3g} | {dense:.3g} | {rate(ops, fwd):.1f} / {rate(bwd_ops, bwd):.1f} "
               f"| {bw_f:.1f} / {bw_b:.1f} | {bound} ({synaptic_ms:.0f} vs {stream_ms:.0f} ms) |")
