@@ -307,6 +307,47 @@ mod tests {
         Config::quick().validate().unwrap();
     }
 
+    /// A tile at least as long as the window is one tile of all its steps.
+    #[test]
+    fn a_tile_longer_than_the_window_acts_as_the_window() {
+        let short = Config {
+            steps: 10,
+            ..Config::paper()
+        };
+        assert_eq!(short.effective().time_tile, 10);
+        let one_tile = Config {
+            time_tile: 10,
+            ..short.clone()
+        };
+        assert_eq!(short.effective(), one_tile.effective());
+        assert_eq!(Config::paper().effective().time_tile, 25);
+    }
+
+    /// A run folder's `config.toml` written before `time_tile` existed reads as one tile
+    /// of all its steps (how it ran); any other file without the key gets the default.
+    #[test]
+    fn a_run_written_before_time_tiles_ran_as_one_tile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "steps = 100\n").unwrap();
+        let run = ConfigArgs::read_run(&path).unwrap();
+        assert_eq!(
+            resolve(Some(&run), &ConfigArgs::default())
+                .unwrap()
+                .time_tile,
+            100
+        );
+        let file = ConfigArgs::read(&path).unwrap();
+        assert_eq!(
+            resolve(Some(&file), &ConfigArgs::default())
+                .unwrap()
+                .time_tile,
+            25
+        );
+        std::fs::write(&path, "steps = 100\ntime_tile = 7\n").unwrap();
+        assert_eq!(ConfigArgs::read_run(&path).unwrap().time_tile, Some(7));
+    }
+
     #[test]
     fn bad_values_name_the_field() {
         let bad = |f: fn(&mut Config), field: &str| {
