@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use kernels::rayon::prelude::*;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
 /// The value type: a dynamic-rank, row-major `f32` array.
@@ -39,20 +38,10 @@ pub(crate) enum Saved {
 }
 
 impl Saved {
-    /// Keeps `t`, packed if it is binary. One parallel pass checks and packs.
+    /// Keeps `t`, packed if it is binary. One parallel pass checks and packs
+    /// (`kernels::bits`).
     pub(crate) fn new(t: Arc<Tensor>) -> Self {
-        let packed = t.as_slice().and_then(|x| {
-            x.par_chunks(64)
-                .map(|chunk| {
-                    let (mut word, mut binary) = (0u64, true);
-                    for (i, &v) in chunk.iter().enumerate() {
-                        binary &= (v == 0.0) | (v == 1.0);
-                        word |= u64::from(v == 1.0) << i;
-                    }
-                    binary.then_some(word)
-                })
-                .collect::<Option<Vec<u64>>>()
-        });
+        let packed = t.as_slice().and_then(kernels::bits::pack_binary);
         match packed {
             Some(words) => Saved::Bits {
                 words,
@@ -67,13 +56,7 @@ impl Saved {
         match self {
             Saved::Shared(t) => t.clone(),
             Saved::Bits { words, shape } => {
-                let len = shape.iter().product::<usize>();
-                let mut x = vec![0.0f32; len];
-                x.par_chunks_mut(64).zip(words).for_each(|(chunk, &w)| {
-                    for (i, v) in chunk.iter_mut().enumerate() {
-                        *v = ((w >> i) & 1) as f32;
-                    }
-                });
+                let x = kernels::bits::unpack_binary(words, shape.iter().product());
                 Arc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
             }
         }

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bits;
 pub mod conv;
 pub mod conv_general;
 pub mod encode;
