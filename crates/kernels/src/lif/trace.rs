@@ -161,7 +161,7 @@ impl LifTrace {
                 let groups = out.chunks_exact_mut(8).zip(bits);
                 for (out, &byte) in groups {
                     let counts = f32x8::new(out.try_into().expect("eight"));
-                    let sum = counts + (super::lane_mask(byte) & f32x8::ONE);
+                    let sum = counts + (super::step::lane_mask(byte) & f32x8::ONE);
                     out.copy_from_slice(sum.as_array());
                 }
                 let tail = out.len() % 8;
