@@ -219,14 +219,16 @@ impl Sae {
                 c_last[0] = Some(h.slice_axis(0, (len - 1) * b..len * b));
             }
             for (i, layer) in self.layers.iter().enumerate() {
-                // The read-out needs the output layer's c at every step; the others only C.
+                // A potential read-out needs the output layer's c at every step; the rest
+                // only C.
                 let output = i + 1 == n_layers;
+                let full_c = output && self.readout != Readout::SpikeRate;
                 let carry = carries[i].take();
                 // The spikes come out in the next layer's input shape: no reshape copy.
                 let next = self.layers.get(i + 1).map(|next| next.input);
                 let (s, c) = tape.scope(&layer.name, || {
                     let options = TileOptions {
-                        full_c: output,
+                        full_c,
                         carry: carry.as_ref(),
                         carry_out: !last,
                         spikes_shape: None,
@@ -236,7 +238,7 @@ impl Sae {
                     add_to(&mut counts[i + 1], out.counts);
                     (out.spikes, out.c)
                 });
-                if output {
+                if full_c {
                     let part = tape.scope("loss", || self.readout_part(&c, len, b));
                     match (&mut readout, self.readout) {
                         (None, _) => readout = Some(part),
@@ -245,7 +247,7 @@ impl Sae {
                     }
                 }
                 if last {
-                    c_last[i + 1] = Some(match output {
+                    c_last[i + 1] = Some(match full_c {
                         true => c.slice_axis(0, (len - 1) * b..len * b),
                         false => c,
                     });
@@ -267,7 +269,7 @@ impl Sae {
             })
             .collect();
         let recon = tape.scope("loss", || {
-            self.readout(readout.expect("a tile"), &layers[n_layers].counts, b)
+            self.readout(readout, &layers[n_layers].counts, b)
         });
         let mse = tape.scope("loss", || recon.mse_loss(&tape.constant(x.clone())));
         let n = self.layers[self.latent].weight.shape()[0];
@@ -284,24 +286,25 @@ impl Sae {
         }
     }
 
-    /// What one time tile of `steps` steps adds to the read-out, from the output layer's
-    /// `c [steps·B, …]`: its maximum over the tile, or its sum (the spike rate reads the
-    /// counts instead).
+    /// What one time tile of `steps` steps adds to a potential read-out, from the output
+    /// layer's `c [steps·B, …]`: its maximum over the tile, or its sum.
     fn readout_part<'t>(&self, out_c: &Var<'t>, steps: usize, b: usize) -> Var<'t> {
         let c = out_c.reshape(&[steps, b, SIDE * SIDE]);
         match self.readout {
             Readout::MaxPotential => c.max_axis(0, false),
-            Readout::MeanPotential | Readout::SpikeRate => c.sum_axes(&[0], false),
+            Readout::MeanPotential => c.sum_axes(&[0], false),
+            Readout::SpikeRate => unreachable!("the spike rate reads the counts"),
         }
     }
 
-    /// The reconstruction `[B, 1, 28, 28]` from the tiles' read-out combined (`acc`) and
-    /// the output layer's spike counts `[B, …]`.
-    fn readout<'t>(&self, acc: Var<'t>, out_counts: &Var<'t>, b: usize) -> Var<'t> {
+    /// The reconstruction `[B, 1, 28, 28]` from the tiles' potential read-out combined
+    /// (`acc`, none for the spike rate) or the output layer's spike counts `[B, …]`.
+    fn readout<'t>(&self, acc: Option<Var<'t>>, out_counts: &Var<'t>, b: usize) -> Var<'t> {
         let t = self.steps;
+        let acc = || acc.expect("a potential read-out for each tile");
         match self.readout {
-            Readout::MaxPotential => acc / (t as f32 * self.input_scale),
-            Readout::MeanPotential => acc.mul_scalar(1.0 / t as f32),
+            Readout::MaxPotential => acc() / (t as f32 * self.input_scale),
+            Readout::MeanPotential => acc().mul_scalar(1.0 / t as f32),
             Readout::SpikeRate => out_counts.reshape(&[b, SIDE * SIDE]) / t as f32,
         }
         .reshape(&[b, 1, SIDE, SIDE])
