@@ -113,7 +113,7 @@ fn conv2d_cases() -> Vec<Case> {
             dense: Box::new(move |x, gx| {
                 let mut gw = vec![0.0; s.weight_len()];
                 kernels::conv2d_backward_input(&s, &gy5, &w5, gx);
-                kernels::conv2d_backward_weight_auto(&s, x, &gy5, &mut gw);
+                kernels::conv2d_backward_weight_auto(&s, x.into(), &gy5, &mut gw);
             }),
             event: Box::new(move |x, gx| {
                 let mut gw = vec![0.0; s.weight_len()];
@@ -248,7 +248,7 @@ fn conv_transpose2d_cases() -> Vec<Case> {
             dense: Box::new(move |x, gx| {
                 let mut gw = vec![0.0; s.weight_len()];
                 kernels::conv_transpose2d_backward_input(&s, &gy5, &w5, gx);
-                kernels::conv_transpose2d_backward_weight_auto(&s, x, &gy5, &mut gw);
+                kernels::conv_transpose2d_backward_weight_auto(&s, x.into(), &gy5, &mut gw);
             }),
             event: Box::new(move |x, gx| {
                 let mut gw = vec![0.0; s.weight_len()];

@@ -107,6 +107,121 @@ pub fn unpack_binary_ref(words: &[u64], len: usize) -> Vec<f32> {
     x
 }
 
+/// Elements `start..start + len` of a packed binary tensor ([module layout](self)): a view
+/// that need not begin at a word boundary, so that an image of a batch or a row of an
+/// image is one, whatever the image's size. What the event kernels read spikes from.
+#[derive(Clone, Copy, Debug)]
+pub struct BitSlice<'a> {
+    words: &'a [u64],
+    start: usize,
+    len: usize,
+}
+
+impl<'a> BitSlice<'a> {
+    /// All `len` elements that `words` hold.
+    ///
+    /// # Panics
+    /// If `words` does not hold `⌈len/64⌉` words.
+    pub fn new(words: &'a [u64], len: usize) -> Self {
+        check_words("BitSlice::new", words, len);
+        BitSlice {
+            words,
+            start: 0,
+            len,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the slice has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Elements `start..start + len` of this slice.
+    ///
+    /// # Panics
+    /// If the range is not within the slice.
+    pub fn slice(&self, start: usize, len: usize) -> Self {
+        assert!(
+            start + len <= self.len,
+            "BitSlice::slice: {start}..{} is out of 0..{}",
+            start + len,
+            self.len
+        );
+        BitSlice {
+            words: self.words,
+            start: self.start + start,
+            len,
+        }
+    }
+
+    /// Elements `at..at + n` (`n ≤ 64`, within the slice) as the low bits of a word.
+    #[inline(always)]
+    fn word_at(&self, at: usize, n: usize) -> u64 {
+        let pos = self.start + at;
+        let (k, b) = (pos / 64, pos % 64);
+        let mut word = self.words[k] >> b;
+        if b > 0 && b + n > 64 {
+            word |= self.words[k + 1] << (64 - b);
+        }
+        if n < 64 { word & ((1 << n) - 1) } else { word }
+    }
+
+    /// Calls `f(i)` for every element `i` that is 1, in increasing order: 64 elements per
+    /// word read, one step per 1.
+    #[inline]
+    pub fn for_each_one(&self, mut f: impl FnMut(usize)) {
+        let mut at = 0;
+        while at < self.len {
+            let n = (self.len - at).min(64);
+            let mut word = self.word_at(at, n);
+            while word != 0 {
+                f(at + word.trailing_zeros() as usize);
+                word &= word - 1;
+            }
+            at += n;
+        }
+    }
+
+    /// Number of elements that are 1.
+    pub fn count_ones(&self) -> usize {
+        let mut at = 0;
+        let mut ones = 0;
+        while at < self.len {
+            let n = (self.len - at).min(64);
+            ones += self.word_at(at, n).count_ones() as usize;
+            at += n;
+        }
+        ones
+    }
+
+    /// Whether element `i` is 1.
+    ///
+    /// # Panics
+    /// If `i` is out of the slice.
+    pub fn get(&self, i: usize) -> bool {
+        assert!(i < self.len, "BitSlice::get: {i} is out of 0..{}", self.len);
+        self.word_at(i, 1) == 1
+    }
+
+    /// The elements as 0.0/1.0 values.
+    pub fn to_f32(&self) -> Vec<f32> {
+        if self.start % 64 == 0 {
+            let k = self.start / 64;
+            return unpack_binary(&self.words[k..k + self.len.div_ceil(64)], self.len);
+        }
+        let mut x = vec![0.0f32; self.len];
+        for (at, x) in (0..).step_by(64).zip(x.chunks_mut(64)) {
+            unpack_scalar(self.word_at(at, x.len()), x);
+        }
+        x
+    }
+}
+
 fn unpack_scalar(word: u64, x: &mut [f32]) {
     for (i, v) in x.iter_mut().enumerate() {
         *v = ((word >> i) & 1) as f32;
@@ -150,6 +265,38 @@ mod tests {
                 y[seed as usize % len] = other;
                 prop_assert_eq!(pack_binary(&y), None);
                 prop_assert_eq!(pack_binary_ref(&y), None);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A slice at any offset, of any length, reads the elements it covers: ones in
+        /// order, their count, each bit, and the values.
+        #[test]
+        fn bit_slices_read_what_they_cover(
+            len in 0usize..300,
+            density in prop_oneof![Just(0.0), Just(0.1), Just(0.5), Just(1.0)],
+            cut in any::<(u16, u16)>(),
+            seed in any::<u64>(),
+        ) {
+            let x = spikes(len, density, false, seed);
+            let words = pack_binary(&x).expect("binary");
+            let all = BitSlice::new(&words, len);
+            let start = usize::from(cut.0) % (len + 1);
+            let n = usize::from(cut.1) % (len - start + 1);
+            let part = all.slice(start, n).slice(0, n);
+            let want = &x[start..start + n];
+            let mut ones = Vec::new();
+            part.for_each_one(|i| ones.push(i));
+            let want_ones: Vec<usize> = (0..n).filter(|&i| want[i] == 1.0).collect();
+            prop_assert_eq!(&ones, &want_ones);
+            prop_assert_eq!(part.count_ones(), want_ones.len());
+            prop_assert_eq!(part.to_f32(), want.to_vec());
+            prop_assert_eq!(part.len(), n);
+            for (i, &v) in want.iter().enumerate() {
+                prop_assert_eq!(part.get(i), v == 1.0);
             }
         }
     }

@@ -9,7 +9,7 @@ use super::{
     CONV_TRANSPOSE2D_BACKWARD_CROSSOVER, CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER,
     CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER, CONV_TRANSPOSE2D_FORWARD_CROSSOVER,
     CONV2D_BACKWARD_CROSSOVER, CONV2D_BACKWARD_INPUT_CROSSOVER, CONV2D_BACKWARD_WEIGHT_CROSSOVER,
-    CONV2D_FORWARD_CROSSOVER, lane_use, mask_by, sparser_than,
+    CONV2D_FORWARD_CROSSOVER, Input, lane_use, mask_by,
 };
 use crate::conv::{
     Conv2dShape, ConvTranspose2dShape, accumulate, check_lens, conv_transpose2d_backward_input,
@@ -102,7 +102,7 @@ impl EventConv for ConvTranspose2dShape {
 }
 
 /// The forward pass of either convolution kind over the nonzero inputs.
-fn forward_event(kernel: &str, s: &impl EventConv, x: &[f32], w: &[f32], y: &mut [f32]) {
+fn forward_event(kernel: &str, s: &impl EventConv, x: Input<'_>, w: &[f32], y: &mut [f32]) {
     check_lens(kernel, s, [x.len(), w.len(), y.len()], s.lens());
     if x.is_empty() || w.is_empty() || y.is_empty() {
         return y.fill(0.0);
@@ -117,7 +117,7 @@ fn forward_event(kernel: &str, s: &impl EventConv, x: &[f32], w: &[f32], y: &mut
 fn backward_event(
     kernel: &str,
     s: &impl EventConv,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: Option<&mut [f32]>,
@@ -144,7 +144,7 @@ fn backward_event(
 fn backward_input_event(
     kernel: &str,
     s: &impl EventConv,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
@@ -170,7 +170,7 @@ fn backward_input_event(
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_forward_event(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
-    forward_event("conv2d_forward_event", s, x, w, y);
+    forward_event("conv2d_forward_event", s, x.into(), w, y);
 }
 
 /// Convolution weight gradient over the nonzero inputs only: `gw[o, c, p, q] = Σ x·gy[b, o,
@@ -184,7 +184,15 @@ pub fn conv2d_forward_event(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_backward_weight_event(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
-    backward_event("conv2d_backward_weight_event", s, x, &[], gy, None, gw);
+    backward_event(
+        "conv2d_backward_weight_event",
+        s,
+        x.into(),
+        &[],
+        gy,
+        None,
+        gw,
+    );
 }
 
 /// Transposed convolution forward pass over the nonzero inputs only: `y ←
@@ -203,7 +211,7 @@ pub fn conv_transpose2d_forward_event(
     w: &[f32],
     y: &mut [f32],
 ) {
-    forward_event("conv_transpose2d_forward_event", s, x, w, y);
+    forward_event("conv_transpose2d_forward_event", s, x.into(), w, y);
 }
 
 /// Transposed convolution weight gradient over the nonzero inputs only: `gw[c, o, p, q] =
@@ -221,7 +229,7 @@ pub fn conv_transpose2d_backward_weight_event(
     gw: &mut [f32],
 ) {
     let kernel = "conv_transpose2d_backward_weight_event";
-    backward_event(kernel, s, x, &[], gy, None, gw);
+    backward_event(kernel, s, x.into(), &[], gy, None, gw);
 }
 
 /// Convolution input gradient at the nonzero inputs only: `gx[b, c, ih, iw] = Σ gy[b, o, oh,
@@ -242,7 +250,7 @@ pub fn conv2d_backward_input_event(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    backward_input_event("conv2d_backward_input_event", s, x, w, gy, gx);
+    backward_input_event("conv2d_backward_input_event", s, x.into(), w, gy, gx);
 }
 
 /// Transposed convolution input gradient at the nonzero inputs only, zero elsewhere (see
@@ -258,7 +266,14 @@ pub fn conv_transpose2d_backward_input_event(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    backward_input_event("conv_transpose2d_backward_input_event", s, x, w, gy, gx);
+    backward_input_event(
+        "conv_transpose2d_backward_input_event",
+        s,
+        x.into(),
+        w,
+        gy,
+        gx,
+    );
 }
 
 /// Convolution weight gradient ([`conv2d_backward_weight_event`]) and input gradient at the
@@ -275,7 +290,7 @@ pub fn conv2d_backward_event(
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    backward_event("conv2d_backward_event", s, x, w, gy, Some(gx), gw);
+    backward_event("conv2d_backward_event", s, x.into(), w, gy, Some(gx), gw);
 }
 
 /// Transposed convolution weight gradient and input gradient at the nonzero inputs only in
@@ -291,7 +306,15 @@ pub fn conv_transpose2d_backward_event(
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    backward_event("conv_transpose2d_backward_event", s, x, w, gy, Some(gx), gw);
+    backward_event(
+        "conv_transpose2d_backward_event",
+        s,
+        x.into(),
+        w,
+        gy,
+        Some(gx),
+        gw,
+    );
 }
 
 /// [`conv2d_backward_event`] when `x` is sparser than [`CONV2D_BACKWARD_CROSSOVER`] (scaled
@@ -301,14 +324,14 @@ pub fn conv_transpose2d_backward_event(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_backward_auto(
     s: &Conv2dShape,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    if sparser_than(x, CONV2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
-        conv2d_backward_event(s, x, w, gy, gx, gw);
+    if x.sparser_than(CONV2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
+        backward_event("conv2d_backward_event", s, x, w, gy, Some(gx), gw);
     } else {
         conv2d_backward_input_auto(s, x, w, gy, gx);
         conv2d_backward_weight_auto(s, x, gy, gw);
@@ -323,14 +346,14 @@ pub fn conv2d_backward_auto(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv_transpose2d_backward_auto(
     s: &ConvTranspose2dShape,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
     gw: &mut [f32],
 ) {
-    if sparser_than(x, CONV_TRANSPOSE2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
-        conv_transpose2d_backward_event(s, x, w, gy, gx, gw);
+    if x.sparser_than(CONV_TRANSPOSE2D_BACKWARD_CROSSOVER * lane_use(s.c_out)) {
+        backward_event("conv_transpose2d_backward_event", s, x, w, gy, Some(gx), gw);
     } else {
         conv_transpose2d_backward_input_auto(s, x, w, gy, gx);
         conv_transpose2d_backward_weight_auto(s, x, gy, gw);
@@ -345,13 +368,13 @@ pub fn conv_transpose2d_backward_auto(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv2d_backward_input_auto(
     s: &Conv2dShape,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(x, CONV2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out)) {
-        conv2d_backward_input_event(s, x, w, gy, gx);
+    if x.sparser_than(CONV2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out)) {
+        backward_input_event("conv2d_backward_input_event", s, x, w, gy, gx);
     } else {
         conv2d_backward_input(s, gy, w, gx);
     }
@@ -365,16 +388,13 @@ pub fn conv2d_backward_input_auto(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv_transpose2d_backward_input_auto(
     s: &ConvTranspose2dShape,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(
-        x,
-        CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out),
-    ) {
-        conv_transpose2d_backward_input_event(s, x, w, gy, gx);
+    if x.sparser_than(CONV_TRANSPOSE2D_BACKWARD_INPUT_CROSSOVER * lane_use(s.c_out)) {
+        backward_input_event("conv_transpose2d_backward_input_event", s, x, w, gy, gx);
     } else {
         conv_transpose2d_backward_input(s, gy, w, gx);
     }
@@ -386,11 +406,11 @@ pub fn conv_transpose2d_backward_input_auto(
 ///
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
-pub fn conv2d_forward_auto(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32]) {
-    if sparser_than(x, CONV2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
-        conv2d_forward_event(s, x, w, y);
+pub fn conv2d_forward_auto(s: &Conv2dShape, x: Input<'_>, w: &[f32], y: &mut [f32]) {
+    if x.sparser_than(CONV2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        forward_event("conv2d_forward_event", s, x, w, y);
     } else {
-        conv2d_forward(s, x, w, y);
+        conv2d_forward(s, &x.values(), w, y);
     }
 }
 
@@ -400,11 +420,11 @@ pub fn conv2d_forward_auto(s: &Conv2dShape, x: &[f32], w: &[f32], y: &mut [f32])
 ///
 /// # Panics
 /// If the shape is invalid or a slice length does not match it.
-pub fn conv2d_backward_weight_auto(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &mut [f32]) {
-    if sparser_than(x, CONV2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out)) {
-        conv2d_backward_weight_event(s, x, gy, gw);
+pub fn conv2d_backward_weight_auto(s: &Conv2dShape, x: Input<'_>, gy: &[f32], gw: &mut [f32]) {
+    if x.sparser_than(CONV2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out)) {
+        backward_event("conv2d_backward_weight_event", s, x, &[], gy, None, gw);
     } else {
-        conv2d_backward_weight(s, x, gy, gw);
+        conv2d_backward_weight(s, &x.values(), gy, gw);
     }
 }
 
@@ -416,14 +436,14 @@ pub fn conv2d_backward_weight_auto(s: &Conv2dShape, x: &[f32], gy: &[f32], gw: &
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv_transpose2d_forward_auto(
     s: &ConvTranspose2dShape,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     y: &mut [f32],
 ) {
-    if sparser_than(x, CONV_TRANSPOSE2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
-        conv_transpose2d_forward_event(s, x, w, y);
+    if x.sparser_than(CONV_TRANSPOSE2D_FORWARD_CROSSOVER * lane_use(s.c_out)) {
+        forward_event("conv_transpose2d_forward_event", s, x, w, y);
     } else {
-        conv_transpose2d_forward(s, x, w, y);
+        conv_transpose2d_forward(s, &x.values(), w, y);
     }
 }
 
@@ -435,17 +455,22 @@ pub fn conv_transpose2d_forward_auto(
 /// If the shape is invalid or a slice length does not match it.
 pub fn conv_transpose2d_backward_weight_auto(
     s: &ConvTranspose2dShape,
-    x: &[f32],
+    x: Input<'_>,
     gy: &[f32],
     gw: &mut [f32],
 ) {
-    if sparser_than(
-        x,
-        CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out),
-    ) {
-        conv_transpose2d_backward_weight_event(s, x, gy, gw);
+    if x.sparser_than(CONV_TRANSPOSE2D_BACKWARD_WEIGHT_CROSSOVER * lane_use(s.c_out)) {
+        backward_event(
+            "conv_transpose2d_backward_weight_event",
+            s,
+            x,
+            &[],
+            gy,
+            None,
+            gw,
+        );
     } else {
-        conv_transpose2d_backward_weight(s, x, gy, gw);
+        conv_transpose2d_backward_weight(s, &x.values(), gy, gw);
     }
 }
 
@@ -622,11 +647,52 @@ pub fn conv_transpose2d_backward_input_event_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bits::{BitSlice, pack_binary};
     use crate::testutil::{
         any_density, assert_close, bits, conv_transpose2d_shapes, conv2d_shapes, on_threads,
         random_vec, run, spikes,
     };
     use proptest::prelude::*;
+
+    /// The `_auto` dispatchers of one convolution kind.
+    struct Autos<S> {
+        forward: fn(&S, Input<'_>, &[f32], &mut [f32]),
+        weight: fn(&S, Input<'_>, &[f32], &mut [f32]),
+        input: fn(&S, Input<'_>, &[f32], &[f32], &mut [f32]),
+        both: fn(&S, Input<'_>, &[f32], &[f32], &mut [f32], &mut [f32]),
+    }
+
+    /// Binary `x` read as bits gives what its values give, bit for bit, through the event
+    /// passes (whatever the density) and through the dispatchers (either path).
+    fn bits_match_values<S: EventConv>(s: &S, x: &[f32], w: &[f32], gy: &[f32], a: Autos<S>) {
+        let Some(words) = pack_binary(x) else { return };
+        let [nx, nw, ny] = s.lens();
+        let each = |x: Input<'_>| {
+            let k = "test";
+            let mut both = (vec![f32::NAN; nx], vec![f32::NAN; nw]);
+            backward_event(k, s, x, w, gy, Some(&mut both.0), &mut both.1);
+            let mut auto = (vec![f32::NAN; nx], vec![f32::NAN; nw]);
+            (a.both)(s, x, w, gy, &mut auto.0, &mut auto.1);
+            [
+                run(ny, |y| forward_event(k, s, x, w, y)),
+                run(nw, |g| backward_event(k, s, x, &[], gy, None, g)),
+                run(nx, |g| backward_input_event(k, s, x, w, gy, g)),
+                both.0,
+                both.1,
+                run(ny, |y| (a.forward)(s, x, w, y)),
+                run(nw, |g| (a.weight)(s, x, gy, g)),
+                run(nx, |g| (a.input)(s, x, w, gy, g)),
+                auto.0,
+                auto.1,
+            ]
+            .map(|v| bits(&v))
+        };
+        let from_bits = each(Input::Bits(BitSlice::new(&words, nx)));
+        assert!(
+            from_bits == each(Input::Values(x)),
+            "bits and values differ"
+        );
+    }
 
     /// Random convolution shapes, mostly tiny, occasionally with more than 8 output
     /// channels (several SIMD blocks per position).
@@ -657,12 +723,12 @@ mod tests {
             let want = run(ny, |y| conv2d_forward_event_ref(&s, &x, &w, y));
             assert_close(&run(ny, |y| conv2d_forward(&s, &x, &w, y)), &want, 1e-4);
             assert_close(&run(ny, |y| conv2d_forward_event(&s, &x, &w, y)), &want, 1e-4);
-            assert_close(&run(ny, |y| conv2d_forward_auto(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv2d_forward_auto(&s, Input::Values(&x), &w, y)), &want, 1e-4);
 
             let want = run(nw, |g| conv2d_backward_weight_event_ref(&s, &x, &gy, g));
             assert_close(&run(nw, |g| conv2d_backward_weight(&s, &x, &gy, g)), &want, 1e-4);
             assert_close(&run(nw, |g| conv2d_backward_weight_event(&s, &x, &gy, g)), &want, 1e-4);
-            assert_close(&run(nw, |g| conv2d_backward_weight_auto(&s, &x, &gy, g)), &want, 1e-4);
+            assert_close(&run(nw, |g| conv2d_backward_weight_auto(&s, Input::Values(&x), &gy, g)), &want, 1e-4);
 
             let want = run(nx, |g| conv2d_backward_input_event_ref(&s, &x, &w, &gy, g));
             assert_close(&run(nx, |g| conv2d_backward_input_event(&s, &x, &w, &gy, g)), &want, 1e-4);
@@ -671,13 +737,19 @@ mod tests {
             conv2d_backward_event(&s, &x, &w, &gy, &mut gx, &mut gw);
             assert_close(&gx, &want, 1e-4);
             assert_close(&gw, &want_w, 1e-4);
-            conv2d_backward_auto(&s, &x, &w, &gy, &mut gx, &mut gw);
+            conv2d_backward_auto(&s, Input::Values(&x), &w, &gy, &mut gx, &mut gw);
             mask_by(&x, &mut gx);
             assert_close(&gx, &want, 1e-4);
             assert_close(&gw, &want_w, 1e-4);
-            let mut got = run(nx, |g| conv2d_backward_input_auto(&s, &x, &w, &gy, g));
+            let mut got = run(nx, |g| conv2d_backward_input_auto(&s, Input::Values(&x), &w, &gy, g));
             mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);
+            bits_match_values(&s, &x, &w, &gy, Autos {
+                forward: conv2d_forward_auto,
+                weight: conv2d_backward_weight_auto,
+                input: conv2d_backward_input_auto,
+                both: conv2d_backward_auto,
+            });
         }
 
         #[test]
@@ -694,14 +766,14 @@ mod tests {
             let want = run(ny, |y| conv_transpose2d_forward_event_ref(&s, &x, &w, y));
             assert_close(&run(ny, |y| conv_transpose2d_forward(&s, &x, &w, y)), &want, 1e-4);
             assert_close(&run(ny, |y| conv_transpose2d_forward_event(&s, &x, &w, y)), &want, 1e-4);
-            assert_close(&run(ny, |y| conv_transpose2d_forward_auto(&s, &x, &w, y)), &want, 1e-4);
+            assert_close(&run(ny, |y| conv_transpose2d_forward_auto(&s, Input::Values(&x), &w, y)), &want, 1e-4);
 
             let want = run(nw, |g| conv_transpose2d_backward_weight_event_ref(&s, &x, &gy, g));
             let dense = run(nw, |g| conv_transpose2d_backward_weight(&s, &x, &gy, g));
             assert_close(&dense, &want, 1e-4);
             let got = run(nw, |g| conv_transpose2d_backward_weight_event(&s, &x, &gy, g));
             assert_close(&got, &want, 1e-4);
-            let got = run(nw, |g| conv_transpose2d_backward_weight_auto(&s, &x, &gy, g));
+            let got = run(nw, |g| conv_transpose2d_backward_weight_auto(&s, Input::Values(&x), &gy, g));
             assert_close(&got, &want, 1e-4);
 
             let want = run(nx, |g| conv_transpose2d_backward_input_event_ref(&s, &x, &w, &gy, g));
@@ -712,13 +784,19 @@ mod tests {
             conv_transpose2d_backward_event(&s, &x, &w, &gy, &mut gx, &mut gw);
             assert_close(&gx, &want, 1e-4);
             assert_close(&gw, &want_w, 1e-4);
-            conv_transpose2d_backward_auto(&s, &x, &w, &gy, &mut gx, &mut gw);
+            conv_transpose2d_backward_auto(&s, Input::Values(&x), &w, &gy, &mut gx, &mut gw);
             mask_by(&x, &mut gx);
             assert_close(&gx, &want, 1e-4);
             assert_close(&gw, &want_w, 1e-4);
-            let mut got = run(nx, |g| conv_transpose2d_backward_input_auto(&s, &x, &w, &gy, g));
+            let mut got = run(nx, |g| conv_transpose2d_backward_input_auto(&s, Input::Values(&x), &w, &gy, g));
             mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);
+            bits_match_values(&s, &x, &w, &gy, Autos {
+                forward: conv_transpose2d_forward_auto,
+                weight: conv_transpose2d_backward_weight_auto,
+                input: conv_transpose2d_backward_input_auto,
+                both: conv_transpose2d_backward_auto,
+            });
         }
     }
 

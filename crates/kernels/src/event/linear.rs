@@ -1,10 +1,10 @@
 //! Event kernels of the linear layer, their `_ref` twins and their `_auto` dispatchers
 //! (the dense path is [`crate::linear`]).
 
-use super::simd::{compact, dot, transpose_into, transpose_par};
+use super::simd::{dot, transpose_into, transpose_par};
 use super::{
-    LINEAR_BACKWARD_INPUT_CROSSOVER, LINEAR_BACKWARD_WEIGHT_CROSSOVER, LINEAR_FORWARD_CROSSOVER,
-    lane_use, sparser_than,
+    Input, LINEAR_BACKWARD_INPUT_CROSSOVER, LINEAR_BACKWARD_WEIGHT_CROSSOVER,
+    LINEAR_FORWARD_CROSSOVER, lane_use,
 };
 use crate::conv::{accumulate, product};
 use crate::linear::{
@@ -33,15 +33,16 @@ struct RowEvents {
 impl RowEvents {
     /// The events of columns `cols` of each `row_len`-long row of `x`, indices relative to
     /// `cols.start`.
-    fn fill(&mut self, x: &[f32], row_len: usize, cols: std::ops::Range<usize>) {
+    fn fill(&mut self, x: Input<'_>, row_len: usize, cols: std::ops::Range<usize>) {
         let room = x.len() / row_len * cols.len() + 8;
         self.idx.resize(room, 0);
         self.val.resize(room, 0.0);
         self.start.clear();
         self.start.push(0);
         let mut n = 0;
-        for row in x.chunks_exact(row_len) {
-            n += compact(&row[cols.clone()], &mut self.idx[n..], &mut self.val[n..]);
+        for r in 0..x.len() / row_len {
+            let row = x.slice(r * row_len + cols.start, cols.len());
+            n += row.compact(&mut self.idx[n..], &mut self.val[n..]);
             self.start.push(n);
         }
     }
@@ -126,7 +127,12 @@ pub fn linear_forward_event(
     w: &[f32],
     y: &mut [f32],
 ) {
-    let dims = [batch, fan_in, fan_out];
+    forward_event([batch, fan_in, fan_out], x.into(), w, y);
+}
+
+/// [`linear_forward_event`] over either kind of [`Input`].
+fn forward_event(dims: [usize; 3], x: Input<'_>, w: &[f32], y: &mut [f32]) {
+    let [batch, fan_in, fan_out] = dims;
     check_linear("linear_forward_event", dims, [x.len(), w.len(), y.len()]);
     if fan_in == 0 || y.is_empty() {
         return y.fill(0.0);
@@ -149,8 +155,9 @@ pub fn linear_forward_event(
         .clamp(1, 64)
         .min(batch.div_ceil(16).max(1));
     y.par_chunks_mut(rows * fan_out)
-        .zip(x.par_chunks(rows * fan_in))
-        .for_each(|(y, x)| {
+        .enumerate()
+        .for_each(|(k, y)| {
+            let x = x.piece(k, rows * fan_in);
             let mut events = RowEvents::default();
             events.fill(x, fan_in, 0..fan_in);
             for o0 in (0..fan_out).step_by(tile) {
@@ -186,7 +193,12 @@ pub fn linear_backward_weight_event(
     gy: &[f32],
     gw: &mut [f32],
 ) {
-    let dims = [batch, fan_in, fan_out];
+    backward_weight_event([batch, fan_in, fan_out], x.into(), gy, gw);
+}
+
+/// [`linear_backward_weight_event`] over either kind of [`Input`].
+fn backward_weight_event(dims: [usize; 3], x: Input<'_>, gy: &[f32], gw: &mut [f32]) {
+    let [batch, fan_in, fan_out] = dims;
     let got = [x.len(), gw.len(), gy.len()];
     check_linear("linear_backward_weight_event", dims, got);
     if batch == 0 || gw.is_empty() {
@@ -212,10 +224,8 @@ pub fn linear_backward_weight_event(
                 let inputs = i0..(i0 + t_i).min(fan_in);
                 let tile = &mut tile[..inputs.len() * width];
                 tile.fill(0.0);
-                let blocks = x
-                    .chunks(LINEAR_BLOCK_ROWS * fan_in)
-                    .zip(gy.chunks(LINEAR_BLOCK_ROWS * fan_out));
-                for (x, gy) in blocks {
+                for (k, gy) in gy.chunks(LINEAR_BLOCK_ROWS * fan_out).enumerate() {
+                    let x = x.piece(k, LINEAR_BLOCK_ROWS * fan_in);
                     events.fill(x, fan_in, inputs.clone());
                     // Pack the rows that meet a spike.
                     let live: Vec<usize> = (0..events.rows())
@@ -316,7 +326,12 @@ pub fn linear_backward_input_event(
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    let dims = [batch, fan_in, fan_out];
+    backward_input_event([batch, fan_in, fan_out], x.into(), w, gy, gx);
+}
+
+/// [`linear_backward_input_event`] over either kind of [`Input`].
+fn backward_input_event(dims: [usize; 3], x: Input<'_>, w: &[f32], gy: &[f32], gx: &mut [f32]) {
+    let [_, fan_in, fan_out] = dims;
     check_linear(
         "linear_backward_input_event",
         dims,
@@ -334,17 +349,17 @@ pub fn linear_backward_input_event(
     transpose_par(w, fan_out, fan_in, &mut wt);
     let rows = (ROW_RUN_BUDGET / fan_in).clamp(1, 64);
     gx.par_chunks_mut(rows * fan_in)
-        .zip(x.par_chunks(rows * fan_in))
         .zip(gy.par_chunks(rows * fan_out))
-        .for_each(|((gx, x), gy)| {
-            let rows = x.chunks_exact(fan_in).zip(gy.chunks_exact(fan_out));
-            for (gx, (x, gy)) in gx.chunks_exact_mut(fan_in).zip(rows) {
-                for (i, (g, &v)) in gx.iter_mut().zip(x).enumerate() {
-                    *g = if v == 0.0 {
-                        0.0
-                    } else {
-                        dot(gy, &wt[i * fan_out..][..fan_out])
-                    };
+        .enumerate()
+        .for_each(|(k, (gx, gy))| {
+            let x = x.piece(k, rows * fan_in);
+            let mut events = RowEvents::default();
+            events.fill(x, fan_in, 0..fan_in);
+            let rows = gx.chunks_exact_mut(fan_in).zip(gy.chunks_exact(fan_out));
+            for (r, (gx, gy)) in rows.enumerate() {
+                gx.fill(0.0);
+                for &i in events.row(r).0 {
+                    gx[i as usize] = dot(gy, &wt[i as usize * fan_out..][..fan_out]);
                 }
             }
         });
@@ -360,13 +375,13 @@ pub fn linear_backward_input_auto(
     batch: usize,
     fan_in: usize,
     fan_out: usize,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     gy: &[f32],
     gx: &mut [f32],
 ) {
-    if sparser_than(x, LINEAR_BACKWARD_INPUT_CROSSOVER * lane_use(fan_out)) {
-        linear_backward_input_event(batch, fan_in, fan_out, x, w, gy, gx);
+    if x.sparser_than(LINEAR_BACKWARD_INPUT_CROSSOVER * lane_use(fan_out)) {
+        backward_input_event([batch, fan_in, fan_out], x, w, gy, gx);
     } else {
         linear_backward_input_dense(batch, fan_in, fan_out, gy, w, gx);
     }
@@ -382,14 +397,14 @@ pub fn linear_forward_auto(
     batch: usize,
     fan_in: usize,
     fan_out: usize,
-    x: &[f32],
+    x: Input<'_>,
     w: &[f32],
     y: &mut [f32],
 ) {
-    if sparser_than(x, LINEAR_FORWARD_CROSSOVER * lane_use(fan_out)) {
-        linear_forward_event(batch, fan_in, fan_out, x, w, y);
+    if x.sparser_than(LINEAR_FORWARD_CROSSOVER * lane_use(fan_out)) {
+        forward_event([batch, fan_in, fan_out], x, w, y);
     } else {
-        linear_forward_dense(batch, fan_in, fan_out, x, w, y);
+        linear_forward_dense(batch, fan_in, fan_out, &x.values(), w, y);
     }
 }
 
@@ -403,14 +418,14 @@ pub fn linear_backward_weight_auto(
     batch: usize,
     fan_in: usize,
     fan_out: usize,
-    x: &[f32],
+    x: Input<'_>,
     gy: &[f32],
     gw: &mut [f32],
 ) {
-    if sparser_than(x, LINEAR_BACKWARD_WEIGHT_CROSSOVER * lane_use(fan_out)) {
-        linear_backward_weight_event(batch, fan_in, fan_out, x, gy, gw);
+    if x.sparser_than(LINEAR_BACKWARD_WEIGHT_CROSSOVER * lane_use(fan_out)) {
+        backward_weight_event([batch, fan_in, fan_out], x, gy, gw);
     } else {
-        linear_backward_weight_dense(batch, fan_in, fan_out, x, gy, gw);
+        linear_backward_weight_dense(batch, fan_in, fan_out, &x.values(), gy, gw);
     }
 }
 
@@ -536,7 +551,7 @@ mod tests {
             assert_close(&dense, &want, 1e-4);
             let got = run(ny, |y| linear_forward_event(batch, fan_in, fan_out, &x, &w, y));
             assert_close(&got, &want, 1e-4);
-            let got = run(ny, |y| linear_forward_auto(batch, fan_in, fan_out, &x, &w, y));
+            let got = run(ny, |y| linear_forward_auto(batch, fan_in, fan_out, Input::Values(&x), &w, y));
             assert_close(&got, &want, 1e-4);
 
             let want = run(nw, |g| linear_backward_weight_event_ref(batch, fan_in, fan_out, &x, &gy, g));
@@ -544,7 +559,7 @@ mod tests {
             assert_close(&dense, &want, 1e-4);
             let got = run(nw, |g| linear_backward_weight_event(batch, fan_in, fan_out, &x, &gy, g));
             assert_close(&got, &want, 1e-4);
-            let got = run(nw, |g| linear_backward_weight_auto(batch, fan_in, fan_out, &x, &gy, g));
+            let got = run(nw, |g| linear_backward_weight_auto(batch, fan_in, fan_out, Input::Values(&x), &gy, g));
             assert_close(&got, &want, 1e-4);
 
             let nx = batch * fan_in;
@@ -554,9 +569,27 @@ mod tests {
             let mut dense = run(nx, |g| linear_backward_input_dense(batch, fan_in, fan_out, &gy, &w, g));
             mask_by(&x, &mut dense);
             assert_close(&dense, &want, 1e-4);
-            let mut got = run(nx, |g| linear_backward_input_auto(batch, fan_in, fan_out, &x, &w, &gy, g));
+            let mut got = run(nx, |g| linear_backward_input_auto(batch, fan_in, fan_out, Input::Values(&x), &w, &gy, g));
             mask_by(&x, &mut got);
             assert_close(&got, &want, 1e-4);
+
+            // Binary spikes read as bits: what their values give, bit for bit.
+            if let Some(words) = crate::bits::pack_binary(&x) {
+                let dims = [batch, fan_in, fan_out];
+                let each = |x: Input<'_>| {
+                    [
+                        run(ny, |y| forward_event(dims, x, &w, y)),
+                        run(nw, |g| backward_weight_event(dims, x, &gy, g)),
+                        run(nx, |g| backward_input_event(dims, x, &w, &gy, g)),
+                        run(ny, |y| linear_forward_auto(batch, fan_in, fan_out, x, &w, y)),
+                        run(nw, |g| linear_backward_weight_auto(batch, fan_in, fan_out, x, &gy, g)),
+                        run(nx, |g| linear_backward_input_auto(batch, fan_in, fan_out, x, &w, &gy, g)),
+                    ]
+                    .map(|v| bits(&v))
+                };
+                let from_bits = each(Input::Bits(crate::bits::BitSlice::new(&words, nx)));
+                prop_assert!(from_bits == each(Input::Values(&x)), "bits and values differ");
+            }
         }
     }
 

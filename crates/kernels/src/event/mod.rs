@@ -49,6 +49,7 @@
 //!   products, transposes).
 
 mod conv;
+mod input;
 mod linear;
 mod scatter;
 pub(crate) mod simd;
@@ -64,6 +65,7 @@ pub use conv::{
     conv2d_backward_weight_auto, conv2d_backward_weight_event, conv2d_backward_weight_event_ref,
     conv2d_forward_auto, conv2d_forward_event, conv2d_forward_event_ref,
 };
+pub use input::Input;
 pub use linear::{
     linear_backward_input_auto, linear_backward_input_event, linear_backward_input_event_ref,
     linear_backward_weight_auto, linear_backward_weight_event, linear_backward_weight_event_ref,
@@ -115,28 +117,7 @@ fn lane_use(n: usize) -> f32 {
 /// Fraction of the elements of `x` that are nonzero (NaN counts as nonzero); 0 for an
 /// empty slice.
 pub fn density(x: &[f32]) -> f32 {
-    if x.is_empty() {
-        return 0.0;
-    }
-    count_nonzero(x) as f32 / x.len() as f32
-}
-
-fn count_nonzero(x: &[f32]) -> usize {
-    x.iter().map(|v| usize::from(*v != 0.0)).sum()
-}
-
-/// Whether the density of `x` is below `threshold`, reading only as much of `x` as it
-/// takes to know: a dense input is rejected after a fraction of it has been counted.
-fn sparser_than(x: &[f32], threshold: f32) -> bool {
-    let limit = threshold as f64 * x.len() as f64;
-    let mut seen = 0;
-    for block in x.chunks(1 << 14) {
-        seen += count_nonzero(block);
-        if seen as f64 >= limit {
-            return false;
-        }
-    }
-    true
+    Input::Values(x).density()
 }
 
 /// Zeroes `gx` wherever `x` is zero: the masked references are the dense ones, masked.
@@ -159,9 +140,13 @@ mod tests {
         assert_eq!(density(&[f32::NAN, 0.0]), 0.5);
         let x = spikes(10_000, 0.05, false, 3);
         assert!((density(&x) - 0.05).abs() < 0.01);
-        assert!(sparser_than(&x, 0.1));
-        assert!(!sparser_than(&x, 0.01));
-        assert!(sparser_than(&[], 0.1));
+        let x = Input::Values(&x);
+        assert!(x.sparser_than(0.1));
+        assert!(!x.sparser_than(0.01));
+        assert!(Input::Values(&[]).sparser_than(0.1));
+        let words = crate::bits::pack_binary(&spikes(10_000, 0.05, false, 3)).expect("binary");
+        let bits = Input::Bits(crate::bits::BitSlice::new(&words, 10_000));
+        assert!(bits.sparser_than(0.1) && !bits.sparser_than(0.01));
         assert_eq!(lane_use(1), 0.125);
         assert_eq!(lane_use(9), 9.0 / 16.0);
         assert_eq!((lane_use(8), lane_use(16), lane_use(32)), (1.0, 1.0, 1.0));

@@ -3,7 +3,8 @@
 //! passes that walk an image's events through it, forward, weight gradient and input
 //! gradient, in the channels-last layouts of the module docs of [`crate::event`].
 
-use super::simd::{Dot, aligned, axpy, compact, transpose, transpose_streaming_src};
+use super::Input;
+use super::simd::{Dot, aligned, axpy, transpose, transpose_streaming_src};
 use crate::conv::{Conv2dShape, ConvTranspose2dShape, MAX_TASKS, PARTIAL_BUDGET};
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -176,20 +177,21 @@ impl Scatter {
 
     /// The nonzero pixels of image `x` into `ev`, row by row in the order `x` is stored
     /// in, so that it streams from memory.
-    fn gather(&self, x: &[f32], ev: &mut ImageEvents) {
+    fn gather(&self, x: Input<'_>, ev: &mut ImageEvents) {
         // Room for every pixel, plus the slack `compact` writes past its last event.
         ev.iw.resize(x.len() + 8, 0);
         ev.v.resize(x.len() + 8, 0.0);
         ev.seg.clear();
         ev.seg.push(0);
         let mut n = 0;
-        for plane in x.chunks_exact(self.h * self.w) {
-            for (ih, row) in plane.chunks_exact(self.w).enumerate() {
+        for plane in 0..x.len() / (self.h * self.w) {
+            for ih in 0..self.h {
                 // Rows that reach no output (skipped by a strided window, past the last
                 // window, or cropped away by a transposed convolution's padding) keep no
                 // events.
                 if self.row_start[ih] < self.row_start[ih + 1] {
-                    n += compact(row, &mut ev.iw[n..], &mut ev.v[n..]);
+                    let row = x.slice((plane * self.h + ih) * self.w, self.w);
+                    n += row.compact(&mut ev.iw[n..], &mut ev.v[n..]);
                 }
                 ev.seg.push(n);
             }
@@ -252,11 +254,12 @@ impl Scatter {
     ///
     /// The spikes are taken input row by input row (across channels), so the output rows
     /// being updated move down the image once and stay in L1 meanwhile.
-    pub(super) fn forward(&self, x: &[f32], wp: &[f32], y: &mut [f32]) {
+    pub(super) fn forward(&self, x: Input<'_>, wp: &[f32], y: &mut [f32]) {
         let positions = self.out_h * self.out_w;
         y.par_chunks_mut(self.out_len())
-            .zip(x.par_chunks(self.image_len()))
-            .for_each(|(y, x)| {
+            .enumerate()
+            .for_each(|(i, y)| {
+                let x = x.piece(i, self.image_len());
                 with_scratch(|sc| {
                     self.gather(x, &mut sc.events);
                     let acc = aligned(&mut sc.floats, y.len());
@@ -283,7 +286,7 @@ impl Scatter {
     pub(super) fn backward(
         &self,
         batch: usize,
-        x: &[f32],
+        x: Input<'_>,
         gy: &[f32],
         input: Option<(&[f32], &mut [f32])>,
     ) -> Vec<f32x8> {
@@ -302,17 +305,17 @@ impl Scatter {
             ),
             None => (&[], (0..tasks).map(|_| None).collect()),
         };
-        let partials: Vec<Vec<f32x8>> = x
-            .par_chunks(per_task * self.image_len())
-            .zip(gy.par_chunks(per_task * self.out_len()))
+        let partials: Vec<Vec<f32x8>> = gy
+            .par_chunks(per_task * self.out_len())
             .zip(gx_tasks)
-            .map(|((x, gy), mut gx)| {
+            .enumerate()
+            .map(|(task, (gy, mut gx))| {
+                let x = x.piece(task, per_task * self.image_len());
                 let mut partial = vec![f32x8::ZERO; len.div_ceil(8)];
                 let sum = aligned(&mut partial, len);
                 with_scratch(|sc| {
-                    let images = x.chunks_exact(self.image_len());
-                    for (i, (x, gy)) in images.zip(gy.chunks_exact(self.out_len())).enumerate() {
-                        self.gather(x, &mut sc.events);
+                    for (i, gy) in gy.chunks_exact(self.out_len()).enumerate() {
+                        self.gather(x.piece(i, self.image_len()), &mut sc.events);
                         let g = aligned(&mut sc.floats, gy.len());
                         transpose_streaming_src(gy, self.c_out, positions, g);
                         let Some(gx) = gx.as_deref_mut() else {
@@ -339,14 +342,14 @@ impl Scatter {
     /// `Σ wp[taps]·g[positions]` over the runs it reached in forward, `g` the image's
     /// output gradient made channels-last. Images in parallel; each value is one task's
     /// fixed-order sum.
-    pub(super) fn backward_input(&self, x: &[f32], wp: &[f32], gy: &[f32], gx: &mut [f32]) {
+    pub(super) fn backward_input(&self, x: Input<'_>, wp: &[f32], gy: &[f32], gx: &mut [f32]) {
         let positions = self.out_h * self.out_w;
         gx.par_chunks_mut(self.image_len())
-            .zip(x.par_chunks(self.image_len()))
             .zip(gy.par_chunks(self.out_len()))
-            .for_each(|((gx, x), gy)| {
+            .enumerate()
+            .for_each(|(i, (gx, gy))| {
                 with_scratch(|sc| {
-                    self.gather(x, &mut sc.events);
+                    self.gather(x.piece(i, self.image_len()), &mut sc.events);
                     let ev = &sc.events;
                     if ev.seg.last() == Some(&0) {
                         return gx.fill(0.0);
