@@ -250,6 +250,7 @@
 #![warn(missing_docs)]
 
 pub mod axis;
+pub mod bits;
 pub mod gradcheck;
 pub mod init;
 pub mod io;
@@ -261,6 +262,7 @@ pub mod tape;
 pub mod tensor;
 
 pub use axis::{AxisIndex, ReshapeDim};
+pub use bits::{BitTensor, Value};
 pub use gradcheck::{GradCheck, GradCheckReport, assert_gradients};
 /// The array crate our tensors come from, re-exported so users need not pin its version.
 pub use ndarray;

@@ -9,10 +9,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::Tensor;
+use crate::bits::{BitTensor, Value};
 use crate::tensor::contiguous;
 
 /// A recorded op's backward: gradients of its outputs (`None` where no gradient reached
@@ -228,7 +229,7 @@ impl Tape {
         Var {
             tape: self,
             id: Some(id),
-            value,
+            value: Stored::Dense(value),
             nonzero_grad_only: false,
         }
     }
@@ -238,21 +239,28 @@ impl Tape {
     ///
     /// `backward` is only kept when the tape records and some input needs a gradient;
     /// otherwise the outputs are returned as constants.
+    ///
+    /// An output may be a [`BitTensor`] (binary values kept as bits, see [`Var::bits`]).
     #[track_caller]
-    pub fn record(
+    pub fn record<V: Into<Value>>(
         &self,
         name: &str,
         inputs: &[&Var<'_>],
-        outputs: Vec<Tensor>,
+        outputs: Vec<V>,
         backward: BackwardFn,
     ) -> Vec<Var<'_>> {
         let timing = self.time_forward(name);
         let tracked = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
-        let values: Vec<Arc<Tensor>> = outputs.into_iter().map(Arc::new).collect();
+        let values: Vec<Stored> = outputs.into_iter().map(|v| Stored::new(v.into())).collect();
         if !tracked {
             return values
                 .into_iter()
-                .map(|v| Var::untracked(self, v))
+                .map(|value| Var {
+                    tape: self,
+                    id: None,
+                    value,
+                    nonzero_grad_only: false,
+                })
                 .collect();
         }
         for v in inputs {
@@ -263,10 +271,10 @@ impl Tape {
         }
         let vars: Vec<Var<'_>> = values
             .into_iter()
-            .map(|v| Var {
+            .map(|value| Var {
                 tape: self,
                 id: Some(self.fresh_id()),
-                value: v,
+                value,
                 nonzero_grad_only: false,
             })
             .collect();
@@ -322,7 +330,7 @@ impl Tape {
     #[track_caller]
     pub fn apply<F: Function>(&self, mut f: F, inputs: &[&Var<'_>]) -> Vec<Var<'_>> {
         let record = self.is_recording() && inputs.iter().any(|v| v.requires_grad());
-        let values: Vec<Arc<Tensor>> = inputs.iter().map(|v| v.value.clone()).collect();
+        let values: Vec<Arc<Tensor>> = inputs.iter().map(|v| v.shared()).collect();
         let outputs = f.forward(&values, record);
         let name = f.name().to_string();
         let f = Box::new(f);
@@ -464,6 +472,37 @@ impl fmt::Display for BackwardError {
 
 impl std::error::Error for BackwardError {}
 
+/// How a [`Var`] holds its value: `f32` values, or bits whose values are expanded once,
+/// when first asked for, and shared by every clone of the `Var`.
+#[derive(Clone)]
+enum Stored {
+    Dense(Arc<Tensor>),
+    Bits(Arc<BitTensor>, Arc<OnceLock<Arc<Tensor>>>),
+}
+
+impl Stored {
+    fn new(value: Value) -> Self {
+        match value {
+            Value::Dense(t) => Stored::Dense(Arc::new(t)),
+            Value::Bits(b) => Stored::Bits(Arc::new(b), Arc::default()),
+        }
+    }
+
+    fn dense(&self) -> &Arc<Tensor> {
+        match self {
+            Stored::Dense(t) => t,
+            Stored::Bits(b, values) => values.get_or_init(|| Arc::new(b.to_tensor())),
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Stored::Dense(t) => t.shape(),
+            Stored::Bits(b, _) => b.shape(),
+        }
+    }
+}
+
 /// A value on a tape: the result of an op, a leaf or a constant. Cloning is cheap (the
 /// value is shared).
 #[derive(Clone)]
@@ -471,7 +510,7 @@ pub struct Var<'t> {
     tape: &'t Tape,
     /// `Some` when this value is part of the recorded graph (it needs a gradient).
     id: Option<usize>,
-    value: Arc<Tensor>,
+    value: Stored,
     /// See [`Var::grad_where_nonzero`].
     nonzero_grad_only: bool,
 }
@@ -490,7 +529,7 @@ impl<'t> Var<'t> {
         Var {
             tape,
             id: None,
-            value,
+            value: Stored::Dense(value),
             nonzero_grad_only: false,
         }
     }
@@ -500,14 +539,23 @@ impl<'t> Var<'t> {
         self.tape
     }
 
-    /// The value.
+    /// The value (expanded from bits the first time, when the op that made it gave bits).
     pub fn value(&self) -> &Tensor {
-        &self.value
+        self.value.dense()
+    }
+
+    /// The value as bits, when the op that made it gave a [`BitTensor`]: what ops that read
+    /// bits take instead of [`Var::value`].
+    pub fn bits(&self) -> Option<&Arc<BitTensor>> {
+        match &self.value {
+            Stored::Bits(b, _) => Some(b),
+            Stored::Dense(_) => None,
+        }
     }
 
     /// The value as a shared handle (for custom ops that save it for backward).
     pub fn shared(&self) -> Arc<Tensor> {
-        self.value.clone()
+        self.value.dense().clone()
     }
 
     /// The shape of the value.
@@ -522,12 +570,12 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn item(&self) -> f32 {
         assert_eq!(
-            self.value.len(),
+            self.value().len(),
             1,
             "item() needs one element, got shape {:?}",
             self.shape()
         );
-        *self.value.iter().next().expect("one element")
+        *self.value().iter().next().expect("one element")
     }
 
     /// Whether a gradient will flow to this value in backward.
@@ -555,7 +603,11 @@ impl<'t> Var<'t> {
 
     /// The same value cut from the graph: no gradient flows through it.
     pub fn detach(&self) -> Var<'t> {
-        Var::untracked(self.tape, self.value.clone())
+        Var {
+            id: None,
+            nonzero_grad_only: false,
+            ..self.clone()
+        }
     }
 
     /// Reverse-mode differentiation from this scalar: adds gradients to the parameters
@@ -572,7 +624,7 @@ impl<'t> Var<'t> {
 
     /// [`Var::backward`], returning the reason instead of panicking when it cannot run.
     pub fn try_backward(&self) -> Result<Gradients, BackwardError> {
-        if self.value.len() != 1 {
+        if self.shape().iter().product::<usize>() != 1 {
             return Err(BackwardError::NotScalar {
                 shape: self.shape().to_vec(),
             });

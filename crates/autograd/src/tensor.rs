@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
+use kernels::event::Input;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
+
+use crate::Var;
+use crate::bits::BitTensor;
 
 /// The value type: a dynamic-rank, row-major `f32` array.
 pub type Tensor = ArrayD<f32>;
@@ -30,11 +34,12 @@ pub fn contiguous(t: Tensor) -> Tensor {
 }
 
 /// A value an op keeps for its backward pass. A binary one (every element 0 or 1: spikes)
-/// is packed to one bit per element, 32 times smaller, and unpacked when backward runs;
-/// any other is shared as it is.
+/// is kept as bits, 32 times smaller: as it is when the value already is bits
+/// ([`Var::bits`](crate::Var::bits)), packed otherwise, and expanded again only where
+/// backward needs `f32` values; any other is shared as it is.
 pub(crate) enum Saved {
     Shared(Arc<Tensor>),
-    Bits { words: Vec<u64>, shape: Vec<usize> },
+    Bits(Arc<BitTensor>),
 }
 
 impl Saved {
@@ -43,22 +48,50 @@ impl Saved {
     pub(crate) fn new(t: Arc<Tensor>) -> Self {
         let packed = t.as_slice().and_then(kernels::bits::pack_binary);
         match packed {
-            Some(words) => Saved::Bits {
-                words,
-                shape: t.shape().to_vec(),
-            },
+            Some(words) => Saved::Bits(Arc::new(BitTensor::from_words(words, t.shape()))),
             None => Saved::Shared(t),
         }
     }
 
-    /// The value again.
+    /// Holds `v`'s value as it is, bits or values, for an op's forward pass to read
+    /// ([`Saved::input`]) without expanding bits; [`Saved::kept`] then makes what backward
+    /// keeps of it.
+    pub(crate) fn hold(v: &Var<'_>) -> Self {
+        match v.bits() {
+            Some(b) => Saved::Bits(b.clone()),
+            None => Saved::Shared(v.shared()),
+        }
+    }
+
+    /// What backward keeps of a held value: bits as they are, values packed if binary.
+    pub(crate) fn kept(self) -> Self {
+        match self {
+            Saved::Shared(t) => Saved::new(t),
+            bits => bits,
+        }
+    }
+
+    /// The value as the event kernels read it.
+    pub(crate) fn input(&self) -> Input<'_> {
+        match self {
+            Saved::Shared(t) => Input::Values(t.as_slice().expect("tape values are contiguous")),
+            Saved::Bits(b) => Input::Bits(b.as_bits()),
+        }
+    }
+
+    /// The value's shape.
+    pub(crate) fn shape(&self) -> &[usize] {
+        match self {
+            Saved::Shared(t) => t.shape(),
+            Saved::Bits(b) => b.shape(),
+        }
+    }
+
+    /// The value again, as `f32` values.
     pub(crate) fn tensor(&self) -> Arc<Tensor> {
         match self {
             Saved::Shared(t) => t.clone(),
-            Saved::Bits { words, shape } => {
-                let x = kernels::bits::unpack_binary(words, shape.iter().product());
-                Arc::new(Tensor::from_shape_vec(IxDyn(shape), x).expect("saved shape"))
-            }
+            Saved::Bits(b) => Arc::new(b.to_tensor()),
         }
     }
 }
@@ -149,7 +182,7 @@ mod tests {
         }
         assert!(matches!(
             Saved::new(Arc::new(Tensor::ones(IxDyn(&[70])))),
-            Saved::Bits { .. }
+            Saved::Bits(_)
         ));
     }
 

@@ -22,6 +22,7 @@
 
 use ndarray::IxDyn;
 
+use kernels::event::Input;
 use kernels::{Conv2dShape, ConvTranspose2dShape, GeneralConv2dShape, GeneralConvTranspose2dShape};
 
 use crate::Tensor;
@@ -453,21 +454,24 @@ fn check_bias(op: &str, bias: Option<&Var<'_>>, c_out: usize) {
 /// A plain-slice kernel of a convolution kind: `(shape, a, b, out)`.
 type ConvKernel<S> = fn(&S, &[f32], &[f32], &mut [f32]);
 
-/// A kernel of three inputs: `(shape, a, b, c, out)`.
-type ConvKernel3<S> = fn(&S, &[f32], &[f32], &[f32], &mut [f32]);
+/// A kernel reading the layer's input `x` (values or bits): `(shape, x, b, out)`.
+type InputKernel<S> = fn(&S, Input<'_>, &[f32], &mut [f32]);
+
+/// A kernel of three inputs, the first `x`: `(shape, x, b, c, out)`.
+type InputKernel3<S> = fn(&S, Input<'_>, &[f32], &[f32], &mut [f32]);
 
 /// Both gradients in one kernel: `(shape, x, w, gy, gx, gw)`.
-type ConvBackward<S> = fn(&S, &[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
+type ConvBackward<S> = fn(&S, Input<'_>, &[f32], &[f32], &mut [f32], &mut [f32]);
 
 /// The kernels of a convolution kind: forward `(s, x, w, y)`, input gradient
 /// `(s, gy, w, gx)`, input gradient at the nonzero inputs `(s, x, w, gy, gx)`, weight
 /// gradient `(s, x, gy, gw)`, and both gradients, the input's at the nonzero inputs,
 /// `(s, x, w, gy, gx, gw)`.
 struct ConvKernels<S> {
-    forward: ConvKernel<S>,
+    forward: InputKernel<S>,
     input_grad: ConvKernel<S>,
-    input_grad_where_nonzero: ConvKernel3<S>,
-    weight_grad: ConvKernel<S>,
+    input_grad_where_nonzero: InputKernel3<S>,
+    weight_grad: InputKernel<S>,
     both_where_nonzero: ConvBackward<S>,
 }
 
@@ -493,29 +497,31 @@ const CONV_TRANSPOSE2D: ConvKernels<ConvTranspose2dShape> = ConvKernels {
 /// The general convolution's kernels: dense, so a declared sparse input gradient is
 /// computed in full (which [`Var::grad_where_nonzero`] allows).
 const GENERAL_CONV2D: ConvKernels<GeneralConv2dShape> = ConvKernels {
-    forward: kernels::conv2d_general_forward,
+    forward: |s, x, w, y| kernels::conv2d_general_forward(s, &x.values(), w, y),
     input_grad: kernels::conv2d_general_backward_input,
     input_grad_where_nonzero: |s, _, w, gy, gx| {
         kernels::conv2d_general_backward_input(s, gy, w, gx)
     },
-    weight_grad: kernels::conv2d_general_backward_weight,
+    weight_grad: |s, x, gy, gw| kernels::conv2d_general_backward_weight(s, &x.values(), gy, gw),
     both_where_nonzero: |s, x, w, gy, gx, gw| {
         kernels::conv2d_general_backward_input(s, gy, w, gx);
-        kernels::conv2d_general_backward_weight(s, x, gy, gw);
+        kernels::conv2d_general_backward_weight(s, &x.values(), gy, gw);
     },
 };
 
 /// The general transposed convolution's kernels, dense as [`GENERAL_CONV2D`].
 const GENERAL_CONV_TRANSPOSE2D: ConvKernels<GeneralConvTranspose2dShape> = ConvKernels {
-    forward: kernels::conv_transpose2d_general_forward,
+    forward: |s, x, w, y| kernels::conv_transpose2d_general_forward(s, &x.values(), w, y),
     input_grad: kernels::conv_transpose2d_general_backward_input,
     input_grad_where_nonzero: |s, _, w, gy, gx| {
         kernels::conv_transpose2d_general_backward_input(s, gy, w, gx)
     },
-    weight_grad: kernels::conv_transpose2d_general_backward_weight,
+    weight_grad: |s, x, gy, gw| {
+        kernels::conv_transpose2d_general_backward_weight(s, &x.values(), gy, gw)
+    },
     both_where_nonzero: |s, x, w, gy, gx, gw| {
         kernels::conv_transpose2d_general_backward_input(s, gy, w, gx);
-        kernels::conv_transpose2d_general_backward_weight(s, x, gy, gw);
+        kernels::conv_transpose2d_general_backward_weight(s, &x.values(), gy, gw);
     },
 };
 
@@ -528,25 +534,25 @@ fn conv_op<'t, S: Copy + 'static>(
     out_shape: [usize; 4],
     k: ConvKernels<S>,
 ) -> Var<'t> {
-    let (xv, wt) = (x.shared(), weight.shared());
+    let (xv, wt) = (Saved::hold(x), weight.shared());
     let sparse_grad = x.needs_grad_only_where_nonzero();
-    let y = fill(&out_shape, |y| (k.forward)(&s, slice(&xv), slice(&wt), y));
-    let saved = x.tape().is_recording().then(|| Saved::new(xv));
+    let y = fill(&out_shape, |y| (k.forward)(&s, xv.input(), slice(&wt), y));
+    let saved = x.tape().is_recording().then(|| xv.kept());
     op1(x.tape(), name, &[x, weight], y, move |g, needs| {
-        let xv = saved.expect("recorded").tensor();
+        let xv = saved.expect("recorded");
         if sparse_grad && needs[0] && needs[1] {
-            let (mut gx, mut gw) = (Tensor::zeros(xv.raw_dim()), Tensor::zeros(wt.raw_dim()));
+            let (mut gx, mut gw) = (Tensor::zeros(xv.shape()), Tensor::zeros(wt.raw_dim()));
             let (gx_s, gw_s) = (
                 gx.as_slice_mut().expect("fresh tensor is contiguous"),
                 gw.as_slice_mut().expect("fresh tensor is contiguous"),
             );
-            (k.both_where_nonzero)(&s, slice(&xv), slice(&wt), slice(&g), gx_s, gw_s);
+            (k.both_where_nonzero)(&s, xv.input(), slice(&wt), slice(&g), gx_s, gw_s);
             return vec![Some(gx), Some(gw)];
         }
         let gx = needs[0].then(|| {
             fill(xv.shape(), |gx| {
                 if sparse_grad {
-                    (k.input_grad_where_nonzero)(&s, slice(&xv), slice(&wt), slice(&g), gx)
+                    (k.input_grad_where_nonzero)(&s, xv.input(), slice(&wt), slice(&g), gx)
                 } else {
                     (k.input_grad)(&s, slice(&g), slice(&wt), gx)
                 }
@@ -554,7 +560,7 @@ fn conv_op<'t, S: Copy + 'static>(
         });
         let gw = needs[1].then(|| {
             fill(wt.shape(), |gw| {
-                (k.weight_grad)(&s, slice(&xv), slice(&g), gw)
+                (k.weight_grad)(&s, xv.input(), slice(&g), gw)
             })
         });
         vec![gx, gw]

@@ -286,33 +286,33 @@ impl<'t> Var<'t> {
     /// If the shapes do not fit.
     #[track_caller]
     pub fn linear(&self, weight: &Var<'t>, bias: Option<&Var<'t>>) -> Var<'t> {
-        let (x, w) = (self.shared(), weight.shared());
+        let (x, w) = (Saved::hold(self), weight.shared());
+        let x_shape = x.shape().to_vec();
         assert!(
-            w.ndim() == 2 && x.ndim() >= 1 && x.shape()[x.ndim() - 1] == w.shape()[1],
-            "linear: input {:?} does not fit weight {:?} ([out, in])",
-            x.shape(),
+            w.ndim() == 2 && !x_shape.is_empty() && x_shape[x_shape.len() - 1] == w.shape()[1],
+            "linear: input {x_shape:?} does not fit weight {:?} ([out, in])",
             w.shape()
         );
         let (fan_out, fan_in) = (w.shape()[0], w.shape()[1]);
-        let rows = x.len() / fan_in.max(1);
-        let mut out_shape = x.shape().to_vec();
+        let x_len: usize = x_shape.iter().product();
+        let rows = x_len / fan_in.max(1);
+        let mut out_shape = x_shape.clone();
         *out_shape.last_mut().expect("rank ≥ 1") = fan_out;
         let mut y = vec![0.0; rows * fan_out];
-        kernels::event::linear_forward_auto(rows, fan_in, fan_out, slice(&x), slice(&w), &mut y);
-        let x_shape = x.shape().to_vec();
+        kernels::event::linear_forward_auto(rows, fan_in, fan_out, x.input(), slice(&w), &mut y);
         let out = tensor(&out_shape, y);
         let sparse_grad = self.needs_grad_only_where_nonzero();
-        let saved = self.tape().is_recording().then(|| Saved::new(x));
+        let saved = self.tape().is_recording().then(|| x.kept());
         let y = op1(
             self.tape(),
             "linear",
             &[self, weight],
             out,
             move |g, needs| {
-                let x = saved.expect("recorded").tensor();
+                let x = saved.expect("recorded");
                 let gx = needs[0].then(|| {
-                    let mut gx = vec![0.0; x.len()];
-                    let (x, w, g) = (slice(&x), slice(&w), slice(&g));
+                    let mut gx = vec![0.0; x_len];
+                    let (x, w, g) = (x.input(), slice(&w), slice(&g));
                     if sparse_grad {
                         kernels::event::linear_backward_input_auto(
                             rows, fan_in, fan_out, x, w, g, &mut gx,
@@ -330,7 +330,7 @@ impl<'t> Var<'t> {
                         rows,
                         fan_in,
                         fan_out,
-                        slice(&x),
+                        x.input(),
                         slice(&g),
                         &mut gw,
                     );
