@@ -324,6 +324,21 @@ fn spike_readouts_agree() {
     assert!(total > 0.0 && total < (steps * n) as f32);
 }
 
+/// The spikes as bits are the spikes' values packed, for layers of any width (not a
+/// multiple of 8 or 64: rows start anywhere in a word) and several chunks.
+#[test]
+fn spike_words_pack_the_spikes() {
+    for (steps, n) in [(1, 1), (3, 7), (5, 64), (4, 67), (7, 1000), (3, 4173), (2, 40_003)] {
+        let [current, ..] = random_case(steps, n, 2.0, n as u64);
+        let mut c = vec![0.0; steps * n];
+        let trace = lif_forward(&LifParams::PAPER, steps, n, &current, &mut c);
+        let mut spikes = vec![f32::NAN; steps * n];
+        trace.spikes_into(&mut spikes);
+        let want = crate::bits::pack_binary(&spikes).expect("binary");
+        assert_eq!(trace.spike_words(), want, "{steps} steps of {n} neurons");
+    }
+}
+
 #[test]
 fn trace_keeps_only_what_backward_needs() {
     let (steps, n): (usize, usize) = (10, 100);

@@ -143,6 +143,37 @@ impl LifTrace {
         }
     }
 
+    /// The spikes packed one bit per neuron-step, time-major, in [`crate::bits`] layout
+    /// (element `t·N + i` is spike `(t, i)`): what [`LifTrace::spikes_into`] writes, as
+    /// bits, for the next layer's event kernels to read. Bytes without a spike are
+    /// skipped.
+    pub fn spike_words(&self) -> Vec<u64> {
+        let n = self.neurons;
+        let mut words = vec![0u64; (self.steps * n).div_ceil(64)];
+        for t in 0..self.steps {
+            for k in 0..n.div_ceil(self.chunk) {
+                let first = t * n + k * self.chunk;
+                for (j, &byte) in self.chunk_row(&self.spikes, k, t).iter().enumerate() {
+                    if byte == 0 {
+                        continue;
+                    }
+                    // Padding bits past a chunk's last neuron are zero, so a byte that
+                    // crosses into the next word only carries bits that belong there.
+                    let at = first + 8 * j;
+                    let (word, shift) = (at / 64, at % 64);
+                    words[word] |= u64::from(byte) << shift;
+                    if shift > 56 {
+                        let high = u64::from(byte) >> (64 - shift);
+                        if high != 0 {
+                            words[word + 1] |= high;
+                        }
+                    }
+                }
+            }
+        }
+        words
+    }
+
     /// Writes each neuron's spike count over all steps, `Σ_t s[t]`, into `out[N]`: what
     /// summing the spikes over time gives, read from the bits.
     ///

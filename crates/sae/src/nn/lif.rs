@@ -8,14 +8,15 @@
 
 use std::sync::Arc;
 
-use autograd::{Function, Tensor, Var};
+use autograd::{BitTensor, Tensor, Value, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
 use kernels::lif::{LifAdjoint, LifState};
 use ndarray::Dimension;
 
 /// The multi-step LIF op: inputs the currents (and, for a time tile after the first, the
-/// carried `v̂` and `c`); outputs the spikes (in `spikes_shape` when given: the next
-/// layer's input shape, so that it needs no reshape), `c` for every step or, without
+/// carried `v̂` and `c`); outputs the spikes as bits ([`BitTensor`], read as they are by
+/// the next layer's event kernels; in `spikes_shape` when given: the next layer's input
+/// shape, so that it needs no reshape), `c` for every step or, without
 /// `full_c`, only `c[T−1]`, the spike counts `Σ_t s[t]` `[B, …]` (read from the trace's
 /// bits), and with `carry_out` the state `(v̂, c)` after the last step for the next tile.
 ///
@@ -47,12 +48,9 @@ const C: usize = 1;
 const COUNTS: usize = 2;
 const CARRY: usize = 3;
 
-impl Function for LifOp {
-    fn name(&self) -> &str {
-        "lif"
-    }
-
-    fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Tensor> {
+impl LifOp {
+    /// The outputs (see [`LifOp`]); with `record`, keeps the trace for backward.
+    fn forward(&mut self, inputs: &[Arc<Tensor>], record: bool) -> Vec<Value> {
         let current = &inputs[0];
         let neurons = current.len() / self.steps;
         let frame = last_step_dim(current.shape(), self.steps);
@@ -74,27 +72,25 @@ impl Function for LifOp {
             Some(state) => kernels::lif::lif_forward_from(p, steps, neurons, input, c_out, state),
             None => kernels::lif::lif_forward(p, steps, neurons, input, c_out),
         };
-        let spikes_dim = match &self.spikes_shape {
-            Some(shape) => ndarray::IxDyn(shape),
-            None => current.raw_dim(),
-        };
-        let mut s = Tensor::zeros(spikes_dim);
-        trace.spikes_into(s.as_slice_mut().expect("fresh tensor"));
+        let spikes_shape = self.spikes_shape.as_deref().unwrap_or(current.shape());
+        let s = BitTensor::from_words(trace.spike_words(), spikes_shape);
         let mut counts = Tensor::zeros(frame.clone());
         trace.counts_into(counts.as_slice_mut().expect("fresh tensor"));
         if record {
             self.saved = Some((current.raw_dim(), trace));
         }
-        let mut out = vec![s, c, counts];
+        let mut out = vec![Value::Bits(s), Value::Dense(c), Value::Dense(counts)];
         if let Some(state) = state.filter(|_| self.carry_out) {
             let (vhat, c) = state.into_parts();
-            out.extend([tensor(frame.clone(), vhat), tensor(frame, c)]);
+            out.extend([tensor(frame.clone(), vhat), tensor(frame, c)].map(Value::Dense));
         }
         out
     }
 
+    /// Gradients of the currents (and of the carried state, as adjoints) from those of
+    /// the outputs.
     fn backward(
-        self: Box<Self>,
+        self,
         mut grads: Vec<Option<Tensor>>,
         needs: &[bool],
     ) -> Vec<Option<Tensor>> {
@@ -272,7 +268,13 @@ pub fn lif_tile<'t>(
         Some(carry) => vec![current, &carry.vhat, &carry.c],
         None => vec![current],
     };
-    let mut out = current.tape().apply(op, &inputs).into_iter();
+    let tape = current.tape();
+    let record = tape.is_recording() && inputs.iter().any(|v| v.requires_grad());
+    let mut op = op;
+    let values: Vec<Arc<Tensor>> = inputs.iter().map(|v| v.shared()).collect();
+    let outputs = op.forward(&values, record);
+    let backward: autograd::BackwardFn = Box::new(move |g, needs| op.backward(g, needs));
+    let mut out = tape.record("lif", &inputs, outputs, backward).into_iter();
     let mut next = |what: &str| out.next().expect(what);
     let (s, c, counts) = (next("spikes"), next("c"), next("counts"));
     let carry = options.carry_out.then(|| LifCarry {
