@@ -328,7 +328,15 @@ fn spike_readouts_agree() {
 /// multiple of 8 or 64: rows start anywhere in a word) and several chunks.
 #[test]
 fn spike_words_pack_the_spikes() {
-    for (steps, n) in [(1, 1), (3, 7), (5, 64), (4, 67), (7, 1000), (3, 4173), (2, 40_003)] {
+    for (steps, n) in [
+        (1, 1),
+        (3, 7),
+        (5, 64),
+        (4, 67),
+        (7, 1000),
+        (3, 4173),
+        (2, 40_003),
+    ] {
         let [current, ..] = random_case(steps, n, 2.0, n as u64);
         let mut c = vec![0.0; steps * n];
         let trace = lif_forward(&LifParams::PAPER, steps, n, &current, &mut c);

@@ -89,11 +89,7 @@ impl LifOp {
 
     /// Gradients of the currents (and of the carried state, as adjoints) from those of
     /// the outputs.
-    fn backward(
-        self,
-        mut grads: Vec<Option<Tensor>>,
-        needs: &[bool],
-    ) -> Vec<Option<Tensor>> {
+    fn backward(self, mut grads: Vec<Option<Tensor>>, needs: &[bool]) -> Vec<Option<Tensor>> {
         let (shape, trace) = self.saved.expect("forward recorded its trace");
         let g_counts = grads[COUNTS].take();
         let frame = last_step_dim(shape.slice(), self.steps);
