@@ -210,7 +210,7 @@ impl<'a> BitSlice<'a> {
 
     /// The elements as 0.0/1.0 values.
     pub fn to_f32(&self) -> Vec<f32> {
-        if self.start % 64 == 0 {
+        if self.start.is_multiple_of(64) {
             let k = self.start / 64;
             return unpack_binary(&self.words[k..k + self.len.div_ceil(64)], self.len);
         }

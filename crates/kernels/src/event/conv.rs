@@ -654,12 +654,15 @@ mod tests {
     };
     use proptest::prelude::*;
 
+    /// A fused backward dispatcher: `(shape, x, w, gy, gx, gw)`.
+    type Both<S> = fn(&S, Input<'_>, &[f32], &[f32], &mut [f32], &mut [f32]);
+
     /// The `_auto` dispatchers of one convolution kind.
     struct Autos<S> {
         forward: fn(&S, Input<'_>, &[f32], &mut [f32]),
         weight: fn(&S, Input<'_>, &[f32], &mut [f32]),
         input: fn(&S, Input<'_>, &[f32], &[f32], &mut [f32]),
-        both: fn(&S, Input<'_>, &[f32], &[f32], &mut [f32], &mut [f32]),
+        both: Both<S>,
     }
 
     /// Binary `x` read as bits gives what its values give, bit for bit, through the event
