@@ -3,15 +3,18 @@
 //! [`Value`]s); ops that read bits (the square convolutions, `linear`) take it as it is,
 //! and any other op reads its `f32` values, expanded once when first asked for.
 
+use std::sync::Arc;
+
 use kernels::bits::{BitSlice, pack_binary, unpack_binary};
 use ndarray::IxDyn;
 
 use crate::Tensor;
 
-/// A binary tensor, one bit per element in `kernels::bits` layout (row-major).
+/// A binary tensor, one bit per element in `kernels::bits` layout (row-major). Its words
+/// are shared: clones and reshapes copy none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BitTensor {
-    words: Vec<u64>,
+    words: Arc<[u64]>,
     shape: Vec<usize>,
     ones: usize,
 }
@@ -42,9 +45,27 @@ impl BitTensor {
         }
         let ones = words.iter().map(|w| w.count_ones() as usize).sum();
         BitTensor {
-            words,
+            words: words.into(),
             shape: shape.to_vec(),
             ones,
+        }
+    }
+
+    /// The same elements in shape `shape`, sharing the words.
+    ///
+    /// # Panics
+    /// If `shape` holds another number of elements.
+    #[track_caller]
+    pub fn reshaped(&self, shape: &[usize]) -> Self {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            self.len(),
+            "BitTensor: cannot reshape {:?} to {shape:?}",
+            self.shape
+        );
+        BitTensor {
+            shape: shape.to_vec(),
+            ..self.clone()
         }
     }
 
@@ -198,6 +219,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reshape_keeps_bits_and_passes_the_gradient_back() {
+        let tape = crate::Tape::new();
+        let values = random(&[4, 3, 5], 0.0, 1.0, 2).mapv(|u| f32::from(u8::from(u < 0.4)));
+        let x = tape.var(values.clone());
+        let r = as_bits(&x).reshape(&[4, 15]);
+        assert!(r.bits().is_some(), "reshaped bits stay bits");
+        let want = values
+            .to_shape(IxDyn(&[4, 15]))
+            .expect("contiguous")
+            .to_owned();
+        assert_eq!(r.value(), &want);
+        let weights = random(&[4, 15], -1.0, 1.0, 3);
+        let g = (&r * &tape.constant(weights.clone())).sum().backward();
+        let gx = g.get(&x).expect("gradient");
+        assert_eq!(
+            gx,
+            &weights.to_shape(IxDyn(&[4, 3, 5])).expect("contiguous")
+        );
+        let constant = tape.constant(BitTensor::from_tensor(&values).expect("binary"));
+        assert!(constant.bits().is_some() && constant.value() == values);
     }
 
     #[test]

@@ -204,9 +204,19 @@ impl Tape {
         inner.next_id - 1
     }
 
-    /// A constant: a value that never receives a gradient (data, targets).
-    pub fn constant(&self, value: Tensor) -> Var<'_> {
-        Var::untracked(self, Arc::new(contiguous(value)))
+    /// A constant: a value that never receives a gradient (data, targets); a
+    /// [`BitTensor`] stays bits (binary input spikes).
+    pub fn constant(&self, value: impl Into<Value>) -> Var<'_> {
+        let value = match value.into() {
+            Value::Dense(t) => Value::Dense(contiguous(t)),
+            bits => bits,
+        };
+        Var {
+            tape: self,
+            id: None,
+            value: Stored::new(value),
+            nonzero_grad_only: false,
+        }
     }
 
     /// A leaf that receives a gradient, read back with [`Gradients::get`].

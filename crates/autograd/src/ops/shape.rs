@@ -27,12 +27,27 @@ impl<'t> Var<'t> {
     /// If the element counts cannot agree.
     #[track_caller]
     pub fn reshape<D: ReshapeDim>(&self, shape: &[D]) -> Var<'t> {
-        let shape = resolve_shape(shape, self.value().len(), self.shape());
+        let len = self.shape().iter().product();
+        let shape = resolve_shape(shape, len, self.shape());
         let in_shape = self.shape().to_vec();
-        let out = reshaped(self.value().clone(), &shape);
-        let y = self.unary_op("reshape", out, move |g, _| {
-            vec![Some(reshaped(g, &in_shape))]
-        });
+        let y = match self.bits() {
+            // Bits are reshaped without a copy (their words are shared).
+            Some(bits) => {
+                let backward: BackwardFn = Box::new(move |mut g, _| {
+                    vec![g.pop().flatten().map(|g| reshaped(g, &in_shape))]
+                });
+                let out = vec![bits.reshaped(&shape)];
+                self.tape()
+                    .record("reshape", &[self], out, backward)
+                    .remove(0)
+            }
+            None => {
+                let out = reshaped(self.value().clone(), &shape);
+                self.unary_op("reshape", out, move |g, _| {
+                    vec![Some(reshaped(g, &in_shape))]
+                })
+            }
+        };
         if self.needs_grad_only_where_nonzero() {
             y.grad_where_nonzero()
         } else {

@@ -34,7 +34,13 @@ impl RowEvents {
     /// The events of columns `cols` of each `row_len`-long row of `x`, indices relative to
     /// `cols.start`.
     fn fill(&mut self, x: Input<'_>, row_len: usize, cols: std::ops::Range<usize>) {
-        let room = x.len() / row_len * cols.len() + 8;
+        // Room for every element the rows' columns hold, plus the slack `compact` writes
+        // past its last event; bits know their count, so they need no more than that
+        // (sparse rows of a wide layer then cost no zeroing of a full-width buffer).
+        let room = match x {
+            Input::Values(_) => x.len() / row_len * cols.len() + 8,
+            Input::Bits(_) => x.nonzeros() + 8,
+        };
         self.idx.resize(room, 0);
         self.val.resize(room, 0.0);
         self.start.clear();

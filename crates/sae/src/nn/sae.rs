@@ -6,7 +6,7 @@
 //! [`Objective`](crate::nn::Objective)'s.
 
 use autograd::nn::{Module, Visitor};
-use autograd::{Parameter, Tape, Tensor, Var};
+use autograd::{BitTensor, Parameter, Tape, Tensor, Var};
 use std::ops::Range;
 
 use ndarray::{Axis, IxDyn, Slice};
@@ -212,12 +212,18 @@ impl Sae {
         let (mut latent_raster, mut readout) = (vec![], None);
         for (k, steps) in tiles.iter().enumerate() {
             let (len, last) = (steps.len(), k + 1 == tiles.len());
-            let mut h = tape.constant(frames(steps.clone()));
-            let events = h.value().mapv(|v| f32::from(u8::from(v != 0.0)));
+            let input = frames(steps.clone());
+            let events = input.mapv(|v| f32::from(u8::from(v != 0.0)));
             add_to(&mut counts[0], tape.constant(events).sum_blocks(len));
             if last {
-                c_last[0] = Some(h.slice_axis(0, (len - 1) * b..len * b));
+                let rows = Slice::from((len - 1) * b..len * b);
+                c_last[0] = Some(tape.constant(input.slice_axis(Axis(0), rows).to_owned()));
             }
+            // Binary input spikes (Poisson, latency) go to the first layer as bits.
+            let mut h = match BitTensor::from_tensor(&input) {
+                Some(bits) => tape.constant(bits),
+                None => tape.constant(input),
+            };
             for (i, layer) in self.layers.iter().enumerate() {
                 // A potential read-out needs the output layer's c at every step; the rest
                 // only C.
