@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use kernels::event::Input;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
+use rayon::iter::ParallelExtend;
 
 use crate::Var;
 use crate::bits::BitTensor;
@@ -21,6 +22,24 @@ pub fn non_finite<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) 
             (bad > 0).then(|| format!("`{name}` ({bad} of {} values NaN or infinite)", t.len()))
         })
         .collect()
+}
+
+/// Fewest elements [`zeros`] writes with all threads.
+const PAR_ZEROS_MIN: usize = 1 << 16;
+
+/// A tensor of zeros, written by all threads when it is large: an allocator hands a
+/// recycled block back as it was, and zeroing it is then a full pass over it, which one
+/// thread would otherwise make while the others wait.
+pub fn zeros(shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    let values = if n < PAR_ZEROS_MIN {
+        vec![0.0; n]
+    } else {
+        let mut values = Vec::with_capacity(n);
+        values.par_extend(rayon::iter::repeat_n(0.0f32, n));
+        values
+    };
+    Tensor::from_shape_vec(IxDyn(shape), values).expect("one value per element")
 }
 
 /// `t` in row-major layout: moved as is when it already is, copied otherwise. Every

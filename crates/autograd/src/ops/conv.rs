@@ -20,14 +20,13 @@
 //! [`conv_transpose2d_with`](Var::conv_transpose2d_with) ([`ConvTranspose2dOptions`]),
 //! [`conv1d`](Var::conv1d) ([`Conv1dOptions`]). Pooling is in [`pool`](super::pool).
 
-use ndarray::IxDyn;
 
 use kernels::event::Input;
 use kernels::{Conv2dShape, ConvTranspose2dShape, GeneralConv2dShape, GeneralConvTranspose2dShape};
 
 use crate::Tensor;
 use crate::tape::{Var, op1};
-use crate::tensor::Saved;
+use crate::tensor::{Saved, zeros};
 
 /// A per-axis `(height, width)` argument given as one number for both axes or as a pair,
 /// like the "int or tuple" arguments of PyTorch's convolutions and pools.
@@ -283,7 +282,7 @@ fn slice(t: &Tensor) -> &[f32] {
 
 /// Runs a kernel that fills a fresh buffer of `shape`.
 fn fill(shape: &[usize], kernel: impl FnOnce(&mut [f32])) -> Tensor {
-    let mut out = Tensor::zeros(IxDyn(shape));
+    let mut out = zeros(shape);
     kernel(out.as_slice_mut().expect("fresh tensor is contiguous"));
     out
 }
@@ -541,7 +540,7 @@ fn conv_op<'t, S: Copy + 'static>(
     op1(x.tape(), name, &[x, weight], y, move |g, needs| {
         let xv = saved.expect("recorded");
         if sparse_grad && needs[0] && needs[1] {
-            let (mut gx, mut gw) = (Tensor::zeros(xv.shape()), Tensor::zeros(wt.raw_dim()));
+            let (mut gx, mut gw) = (zeros(xv.shape()), zeros(wt.shape()));
             let (gx_s, gw_s) = (
                 gx.as_slice_mut().expect("fresh tensor is contiguous"),
                 gw.as_slice_mut().expect("fresh tensor is contiguous"),

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use autograd::tensor::zeros;
 use autograd::{BitTensor, Tensor, Value, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
 use kernels::lif::{LifAdjoint, LifState};
@@ -54,10 +55,10 @@ impl LifOp {
         let current = &inputs[0];
         let neurons = current.len() / self.steps;
         let frame = last_step_dim(current.shape(), self.steps);
-        let mut c = Tensor::zeros(if self.full_c {
-            current.raw_dim()
+        let mut c = zeros(if self.full_c {
+            current.shape()
         } else {
-            frame.clone()
+            frame.slice()
         });
         let c_out = c.as_slice_mut().expect("fresh tensor");
         let (p, steps, input) = (&self.params, self.steps, slice(current));
@@ -93,7 +94,7 @@ impl LifOp {
         let (shape, trace) = self.saved.expect("forward recorded its trace");
         let g_counts = grads[COUNTS].take();
         let frame = last_step_dim(shape.slice(), self.steps);
-        let mut gi = Tensor::zeros(shape);
+        let mut gi = zeros(shape.slice());
         let gi_out = gi.as_slice_mut().expect("fresh tensor");
         let len = gi_out.len();
         // The kernel takes ∂L/∂c for every step: a c[T−1]-only gradient is the last row.
