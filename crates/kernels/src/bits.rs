@@ -187,16 +187,25 @@ impl<'a> BitSlice<'a> {
         }
     }
 
-    /// Number of elements that are 1.
+    /// Number of elements that are 1: the whole words between the two ends counted as
+    /// they are.
     pub fn count_ones(&self) -> usize {
-        let mut at = 0;
-        let mut ones = 0;
-        while at < self.len {
-            let n = (self.len - at).min(64);
-            ones += self.word_at(at, n).count_ones() as usize;
-            at += n;
+        if self.len == 0 {
+            return 0;
         }
-        ones
+        let end = self.start + self.len;
+        let (first, last) = (self.start / 64, (end - 1) / 64);
+        let head = !0u64 << (self.start % 64);
+        let tail = match end % 64 {
+            0 => !0u64,
+            bits => (1u64 << bits) - 1,
+        };
+        if first == last {
+            return (self.words[first] & head & tail).count_ones() as usize;
+        }
+        let inner: u32 = self.words[first + 1..last].iter().map(|w| w.count_ones()).sum();
+        let ends = (self.words[first] & head).count_ones() + (self.words[last] & tail).count_ones();
+        (inner + ends) as usize
     }
 
     /// Whether element `i` is 1.

@@ -4,6 +4,7 @@
 //! gradient, in the channels-last layouts of the module docs of [`crate::event`].
 
 use super::Input;
+use crate::bits::BitSlice;
 use super::simd::{Dot, aligned, axpy, transpose, transpose_streaming_src};
 use crate::conv::{Conv2dShape, ConvTranspose2dShape, MAX_TASKS, PARTIAL_BUDGET};
 use rayon::prelude::*;
@@ -183,6 +184,9 @@ impl Scatter {
         ev.v.resize(x.len() + 8, 0.0);
         ev.seg.clear();
         ev.seg.push(0);
+        if let Input::Bits(bits) = x {
+            return self.gather_bits(bits, ev);
+        }
         let mut n = 0;
         for plane in 0..x.len() / (self.h * self.w) {
             for ih in 0..self.h {
@@ -195,6 +199,27 @@ impl Scatter {
                 }
                 ev.seg.push(n);
             }
+        }
+    }
+
+    /// [`Scatter::gather`] of an image of bits: one walk over its set bits, whose
+    /// indices give their rows and columns (rather than a look at every row).
+    fn gather_bits(&self, x: BitSlice<'_>, ev: &mut ImageEvents) {
+        let (rows, mut n) = (x.len() / self.w, 0);
+        x.for_each_one(|i| {
+            let (row, iw) = (i / self.w, i % self.w);
+            // Close the rows before this one.
+            while ev.seg.len() <= row {
+                ev.seg.push(n);
+            }
+            let ih = row % self.h;
+            if self.row_start[ih] < self.row_start[ih + 1] {
+                (ev.iw[n], ev.v[n]) = (iw as u32, 1.0);
+                n += 1;
+            }
+        });
+        while ev.seg.len() <= rows {
+            ev.seg.push(n);
         }
     }
 
