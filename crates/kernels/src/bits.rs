@@ -203,9 +203,11 @@ impl<'a> BitSlice<'a> {
         if first == last {
             return (self.words[first] & head & tail).count_ones() as usize;
         }
-        let inner: u32 = self.words[first + 1..last].iter().map(|w| w.count_ones()).sum();
+        let inner: usize = (self.words[first + 1..last].iter())
+            .map(|w| w.count_ones() as usize)
+            .sum();
         let ends = (self.words[first] & head).count_ones() + (self.words[last] & tail).count_ones();
-        (inner + ends) as usize
+        inner + ends as usize
     }
 
     /// Whether element `i` is 1.

@@ -20,7 +20,6 @@
 //! [`conv_transpose2d_with`](Var::conv_transpose2d_with) ([`ConvTranspose2dOptions`]),
 //! [`conv1d`](Var::conv1d) ([`Conv1dOptions`]). Pooling is in [`pool`](super::pool).
 
-
 use kernels::event::Input;
 use kernels::{Conv2dShape, ConvTranspose2dShape, GeneralConv2dShape, GeneralConvTranspose2dShape};
 

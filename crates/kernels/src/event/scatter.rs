@@ -4,8 +4,8 @@
 //! gradient, in the channels-last layouts of the module docs of [`crate::event`].
 
 use super::Input;
-use crate::bits::BitSlice;
 use super::simd::{Dot, aligned, axpy, transpose, transpose_streaming_src};
+use crate::bits::BitSlice;
 use crate::conv::{Conv2dShape, ConvTranspose2dShape, MAX_TASKS, PARTIAL_BUDGET};
 use rayon::prelude::*;
 use std::cell::Cell;
