@@ -8,15 +8,17 @@
 //! - [`pool`]: average and max pooling;
 //! - [`pool_general`]: the same with per-axis windows, padding and ceil mode;
 //! - [`event`]: spike-driven (event) linear and convolution kernels that visit only the
-//!   nonzero inputs, and the dispatchers that pick them or the dense ones by density;
+//!   nonzero inputs, given as values or as bits, and the dispatchers that pick them or the
+//!   dense ones by density;
+//! - [`bits`]: binary tensors (spikes) packed one bit per element, and views of them;
 //! - [`gather`]: output-stationary convolution kernels over bit-packed, channels-last
 //!   spike maps;
 //! - [`lif`]: multi-step leaky integrate-and-fire neurons, forward and backward over all
 //!   time steps, with the compact trace the backward reads;
 //! - [`encode`]: input encoders (rate and latency spike codes, input noise).
 //!
-//! Every tensor is `f32`, row-major and contiguous, images in NCHW order (except in
-//! [`gather`], whose spikes are bits and whose activations are channels-last). Kernels take
+//! Every tensor is `f32`, row-major and contiguous, images in NCHW order, except spikes
+//! given as bits (the same order, one bit per element) and in [`gather`] (channels-last). Kernels take
 //! their shape as a small `Copy` struct and their data as slices; output buffers are
 //! overwritten, never accumulated into. Each fast kernel has a scalar reference twin named
 //! `<name>_ref` beside it: the obvious nested loops, kept as the specification the fast

@@ -16,6 +16,14 @@
 //! produce NaN. The `_auto` dispatchers call whichever of the two is faster at the input's
 //! density.
 //!
+//! # Inputs
+//!
+//! The `_auto` dispatchers take their input as an [`Input`]: `f32` values, or binary
+//! spikes as bits ([`crate::bits::BitSlice`], the tensor's order, one bit per element), as
+//! the LIF kernel leaves them. Bits are walked a word (64 elements) at a time and never
+//! expanded, but for the dense path; they give the values' results bit for bit. The
+//! `_event` kernels and `_ref` twins take values.
+//!
 //! # Dispatch
 //!
 //! Each `_auto` dispatcher takes the event path when the input's density is below its

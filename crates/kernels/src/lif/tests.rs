@@ -336,6 +336,7 @@ fn spike_words_pack_the_spikes() {
         (7, 1000),
         (3, 4173),
         (2, 40_003),
+        (4, 40_960),
     ] {
         let [current, ..] = random_case(steps, n, 2.0, n as u64);
         let mut c = vec![0.0; steps * n];

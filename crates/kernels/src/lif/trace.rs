@@ -146,32 +146,45 @@ impl LifTrace {
     /// The spikes packed one bit per neuron-step, time-major, in [`crate::bits`] layout
     /// (element `t·N + i` is spike `(t, i)`): what [`LifTrace::spikes_into`] writes, as
     /// bits, for the next layer's event kernels to read. Bytes without a spike are
-    /// skipped.
+    /// skipped; when each step fills whole words (`N` a multiple of 64), steps are packed
+    /// in parallel.
     pub fn spike_words(&self) -> Vec<u64> {
         let n = self.neurons;
         let mut words = vec![0u64; (self.steps * n).div_ceil(64)];
-        for t in 0..self.steps {
-            for k in 0..n.div_ceil(self.chunk) {
-                let first = t * n + k * self.chunk;
-                for (j, &byte) in self.chunk_row(&self.spikes, k, t).iter().enumerate() {
-                    if byte == 0 {
-                        continue;
-                    }
-                    // Padding bits past a chunk's last neuron are zero, so a byte that
-                    // crosses into the next word only carries bits that belong there.
-                    let at = first + 8 * j;
-                    let (word, shift) = (at / 64, at % 64);
-                    words[word] |= u64::from(byte) << shift;
-                    if shift > 56 {
-                        let high = u64::from(byte) >> (64 - shift);
-                        if high != 0 {
-                            words[word + 1] |= high;
-                        }
+        if n % 64 == 0 && n > 0 {
+            let row = |(t, words): (usize, &mut [u64])| self.pack_step(t, 0, words);
+            if self.steps * n < PAR_MIN_LEN {
+                words.chunks_mut(n / 64).enumerate().for_each(row);
+            } else {
+                words.par_chunks_mut(n / 64).enumerate().for_each(row);
+            }
+        } else {
+            (0..self.steps).for_each(|t| self.pack_step(t, t * n, &mut words));
+        }
+        words
+    }
+
+    /// ORs step `t`'s spike bits into `words`, its first neuron at bit `at`.
+    fn pack_step(&self, t: usize, at: usize, words: &mut [u64]) {
+        for k in 0..self.neurons.div_ceil(self.chunk) {
+            let first = at + k * self.chunk;
+            for (j, &byte) in self.chunk_row(&self.spikes, k, t).iter().enumerate() {
+                if byte == 0 {
+                    continue;
+                }
+                // Padding bits past a chunk's last neuron are zero, so a byte that
+                // crosses into the next word only carries bits that belong there.
+                let bit = first + 8 * j;
+                let (word, shift) = (bit / 64, bit % 64);
+                words[word] |= u64::from(byte) << shift;
+                if shift > 56 {
+                    let high = u64::from(byte) >> (64 - shift);
+                    if high != 0 {
+                        words[word + 1] |= high;
                     }
                 }
             }
         }
-        words
     }
 
     /// Writes each neuron's spike count over all steps, `Σ_t s[t]`, into `out[N]`: what

@@ -101,7 +101,7 @@ impl LifOp {
         let expanded: Vec<f32>;
         let gc = match (&grads[C], self.full_c) {
             (Some(g), false) => {
-                let mut full = vec![0.0; len];
+                let mut full = zeros(&[len]).into_raw_vec_and_offset().0;
                 full[len - g.len()..].copy_from_slice(slice(g));
                 expanded = full;
                 Some(&expanded[..])
