@@ -9,7 +9,7 @@ Columns: forward and backward milliseconds of the layer's ops per step
 (synaptic operations: nonzero inputs times their fan-out, what the event kernels do,
 forward and — weight and input gradient at the spikes — backward; and the dense MACs of
 the same connections, what a GEMM does), the rates achieved, the rate at which the
-layer's f32 tensors stream, and what bounds it: synaptic work at the event kernels' rate
+layer's tensors stream (spikes as bits, currents and gradients as f32), and what bounds it: synaptic work at the event kernels' rate
 or streaming its tensors at the machine's bandwidth, whichever would take longer, or,
 when neither accounts for half of the time, the per-element passes.
 """
@@ -41,7 +41,7 @@ def main():
     stats = {l["layer"]: l for l in r["spike_stats_at_init_first_batch"]}
     frames = batch * r["T"]
     print("| layer | input density | fwd ms | bwd ms | fwd synaptic ops | bwd synaptic ops "
-          "| dense MACs (fwd) | fwd / bwd G op/s | f32 traffic fwd / bwd GB/s | bound |")
+          "| dense MACs (fwd) | fwd / bwd G op/s | traffic fwd / bwd GB/s | bound |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     totals = [0.0, 0.0, 0.0, 0.0, 0.0]
     for i, w in enumerate(r["work_at_init_first_batch"]):
@@ -52,18 +52,22 @@ def main():
         bwd_ops = 2 * ops if mode == "train" else 0
         fwd, bwd = p["forward"], p["backward"]
         rate = lambda n, ms: n / (ms * 1e-3) / 1e9 if ms > 0 else 0.0  # noqa: E731
-        # The f32 tensors a layer streams per frame, each way: its input read (4 B per
-        # input neuron), its currents written and read, its spikes written (4 B each per
-        # output neuron); backward the same number of gradient tensors.
+        # The bytes a layer streams per frame. Forward: its input spikes read (bits, 1/8 B
+        # per input neuron), its f32 currents written and read back by the LIF op, its
+        # spikes written as bits. Backward (training): the spikes' gradient read and the
+        # currents' gradient written by the LIF op and read by the synaptic op (f32, 12 B
+        # per output neuron), the input spikes read again and their f32 gradient written.
         n_in, n_out = stats[inputs[i]]["neurons"], stats[w["layer"]]["neurons"]
-        traffic = frames * (4 * n_in + 12 * n_out)
-        bw_f, bw_b = rate(traffic, fwd), rate(traffic, bwd)
+        traffic_f = frames * (n_in / 8 + 8 * n_out + n_out / 8)
+        traffic_b = frames * (12 * n_out + n_in / 8 + 4 * n_in) if mode == "train" else 0
+        bw_f, bw_b = rate(traffic_f, fwd), rate(traffic_b, bwd)
         # Which cost explains the time: the synaptic work at the event kernels' rate
         # (`EVENT_RATE` G op/s), or streaming the tensors at `STREAM` GB/s.
         synaptic_ms = (ops + bwd_ops) / EVENT_RATE / 1e6
-        stream_ms = (2 if mode == "train" else 1) * traffic / STREAM / 1e6
-        # Neither explains half of the time: the per-element passes (finding spikes in
-        # f32 tensors, the LIF arithmetic, allocating and zeroing) do.
+        stream_ms = (traffic_f + traffic_b) / STREAM / 1e6
+        # Neither explains half of the time: the per-element passes (the LIF
+        # arithmetic, transposes to and from channels-last scratch, allocating and
+        # zeroing) do.
         if max(synaptic_ms, stream_ms) < 0.5 * (fwd + bwd):
             bound = "per-element passes"
         else:
