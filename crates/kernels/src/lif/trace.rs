@@ -151,7 +151,7 @@ impl LifTrace {
     pub fn spike_words(&self) -> Vec<u64> {
         let n = self.neurons;
         let mut words = vec![0u64; (self.steps * n).div_ceil(64)];
-        if n % 64 == 0 && n > 0 {
+        if n.is_multiple_of(64) && n > 0 {
             let row = |(t, words): (usize, &mut [u64])| self.pack_step(t, 0, words);
             if self.steps * n < PAR_MIN_LEN {
                 words.chunks_mut(n / 64).enumerate().for_each(row);
