@@ -211,12 +211,7 @@ impl Tape {
             Value::Dense(t) => Value::Dense(contiguous(t)),
             bits => bits,
         };
-        Var {
-            tape: self,
-            id: None,
-            value: Stored::new(value),
-            nonzero_grad_only: false,
-        }
+        Var::untracked(self, Stored::new(value))
     }
 
     /// A leaf that receives a gradient, read back with [`Gradients::get`].
@@ -232,7 +227,7 @@ impl Tape {
 
     fn leaf(&self, value: Arc<Tensor>, param: Option<Parameter>) -> Var<'_> {
         if !self.is_recording() {
-            return Var::untracked(self, value);
+            return Var::untracked(self, Stored::Dense(value));
         }
         let id = self.fresh_id();
         self.inner.borrow_mut().leaves.push((id, param));
@@ -265,12 +260,7 @@ impl Tape {
         if !tracked {
             return values
                 .into_iter()
-                .map(|value| Var {
-                    tape: self,
-                    id: None,
-                    value,
-                    nonzero_grad_only: false,
-                })
+                .map(|value| Var::untracked(self, value))
                 .collect();
         }
         for v in inputs {
@@ -535,11 +525,11 @@ impl fmt::Debug for Var<'_> {
 }
 
 impl<'t> Var<'t> {
-    fn untracked(tape: &'t Tape, value: Arc<Tensor>) -> Self {
+    fn untracked(tape: &'t Tape, value: Stored) -> Self {
         Var {
             tape,
             id: None,
-            value: Stored::Dense(value),
+            value,
             nonzero_grad_only: false,
         }
     }
@@ -613,11 +603,7 @@ impl<'t> Var<'t> {
 
     /// The same value cut from the graph: no gradient flows through it.
     pub fn detach(&self) -> Var<'t> {
-        Var {
-            id: None,
-            nonzero_grad_only: false,
-            ..self.clone()
-        }
+        Var::untracked(self.tape, self.value.clone())
     }
 
     /// Reverse-mode differentiation from this scalar: adds gradients to the parameters

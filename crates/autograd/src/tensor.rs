@@ -31,15 +31,18 @@ const PAR_ZEROS_MIN: usize = 1 << 16;
 /// recycled block back as it was, and zeroing it is then a full pass over it, which one
 /// thread would otherwise make while the others wait.
 pub fn zeros(shape: &[usize]) -> Tensor {
-    let n = shape.iter().product();
-    let values = if n < PAR_ZEROS_MIN {
-        vec![0.0; n]
-    } else {
-        let mut values = Vec::with_capacity(n);
-        values.par_extend(rayon::iter::repeat_n(0.0f32, n));
-        values
-    };
+    let values = zeroed(shape.iter().product());
     Tensor::from_shape_vec(IxDyn(shape), values).expect("one value per element")
+}
+
+/// `n` zeros, as [`zeros`] writes them.
+pub fn zeroed(n: usize) -> Vec<f32> {
+    if n < PAR_ZEROS_MIN {
+        return vec![0.0; n];
+    }
+    let mut values = Vec::with_capacity(n);
+    values.par_extend(rayon::iter::repeat_n(0.0f32, n));
+    values
 }
 
 /// `t` in row-major layout: moved as is when it already is, copied otherwise. Every

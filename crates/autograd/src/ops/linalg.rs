@@ -18,7 +18,7 @@ use ndarray::IxDyn;
 use crate::Tensor;
 use crate::ops::index::next_coord;
 use crate::tape::{Var, op1};
-use crate::tensor::{Saved, sum_to, zeros};
+use crate::tensor::{Saved, sum_to, zeroed};
 
 /// A row-major matrix view of a slice: rows, columns, row stride, column stride.
 #[derive(Clone, Copy)]
@@ -298,7 +298,7 @@ impl<'t> Var<'t> {
         let rows = x_len / fan_in.max(1);
         let mut out_shape = x_shape.clone();
         *out_shape.last_mut().expect("rank ≥ 1") = fan_out;
-        let mut y = zeros(&[rows * fan_out]).into_raw_vec_and_offset().0;
+        let mut y = zeroed(rows * fan_out);
         kernels::event::linear_forward_auto(rows, fan_in, fan_out, x.input(), slice(&w), &mut y);
         let out = tensor(&out_shape, y);
         let sparse_grad = self.needs_grad_only_where_nonzero();
@@ -311,7 +311,7 @@ impl<'t> Var<'t> {
             move |g, needs| {
                 let x = saved.expect("recorded");
                 let gx = needs[0].then(|| {
-                    let mut gx = zeros(&[x_len]).into_raw_vec_and_offset().0;
+                    let mut gx = zeroed(x_len);
                     let (x, w, g) = (x.input(), slice(&w), slice(&g));
                     if sparse_grad {
                         kernels::event::linear_backward_input_auto(

@@ -27,12 +27,6 @@ impl<'a> From<&'a [f32]> for Input<'a> {
     }
 }
 
-impl<'a> From<BitSlice<'a>> for Input<'a> {
-    fn from(x: BitSlice<'a>) -> Self {
-        Input::Bits(x)
-    }
-}
-
 impl<'a> Input<'a> {
     /// Number of elements.
     pub fn len(&self) -> usize {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use autograd::tensor::zeros;
+use autograd::tensor::{zeroed, zeros};
 use autograd::{BitTensor, Tensor, Value, Var};
 pub use kernels::lif::{Floor, LifParams, LifTrace, Reset, Surrogate};
 use kernels::lif::{LifAdjoint, LifState};
@@ -101,7 +101,7 @@ impl LifOp {
         let expanded: Vec<f32>;
         let gc = match (&grads[C], self.full_c) {
             (Some(g), false) => {
-                let mut full = zeros(&[len]).into_raw_vec_and_offset().0;
+                let mut full = zeroed(len);
                 full[len - g.len()..].copy_from_slice(slice(g));
                 expanded = full;
                 Some(&expanded[..])
